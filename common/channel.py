@@ -1,0 +1,104 @@
+"""Drive the sans-IO frame codec over a connected socket that the caller owns.
+
+This is the one place where frames meet a socket, shared by the server's sessions
+and the client so neither writes the read loop twice. It never opens, accepts
+or configures a socket (timeouts stay the caller's), and it turns socket-level
+failures into ConnectionLost or Timeout so callers see ft errors only.
+"""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+from common.errors import ConnectionLost, Timeout
+from common.frames import MAX_FRAME, FrameDecoder, encode_frame
+
+RECV_SIZE = 256 * 1024
+
+
+class Channel:
+    """Frames and raw bytes over one socket-like object (plain or TLS)."""
+
+    def __init__(self, sock: socket.socket, max_frame: int = MAX_FRAME) -> None:
+        self.sock = sock
+        self.decoder = FrameDecoder(max_frame)
+        self.max_frame = max_frame
+
+    # ------------------------------------------------------------ frames
+
+    def send(self, obj: dict[str, Any]) -> None:
+        self.send_raw(encode_frame(obj, self.max_frame))
+
+    def receive(self) -> dict[str, Any]:
+        """Return the next dict header; a closed connection raises ConnectionLost."""
+        frame = self.receive_or_eof()
+        if frame is None:
+            raise ConnectionLost("the connection was closed by the other side")
+        return frame
+
+    def receive_or_eof(self) -> dict[str, Any] | None:
+        """Return the next dict header, or None if the peer closed cleanly between frames."""
+        while True:
+            frame = self.decoder.next_frame()
+            if frame is not None:
+                return frame
+            data = self._recv(RECV_SIZE)
+            if not data:
+                if self.decoder.buffered:
+                    raise ConnectionLost("the connection was closed in the middle of a frame")
+                return None
+            self.decoder.feed(data)
+
+    # ------------------------------------------------------------ raw bytes
+
+    def expect_raw(self, count: int) -> None:
+        self.decoder.expect_raw(count)
+
+    def recv_raw_into(self, view: memoryview) -> int:
+        """Fill ``view`` with raw bytes (no more than are pending); return how many came.
+
+        Bytes the decoder already buffered come first; after that, reads go straight
+        from the socket into ``view``. Raises ConnectionLost at end of stream.
+        """
+        want = min(len(view), self.decoder.raw_pending)
+        if want == 0:
+            return 0
+        if self.decoder.buffered:
+            chunk = self.decoder.take_raw(want)
+            view[: len(chunk)] = chunk
+            return len(chunk)
+        try:
+            got = self.sock.recv_into(view[:want])
+        except TimeoutError:
+            raise Timeout("the transfer stalled") from None
+        except OSError as exc:
+            raise ConnectionLost(f"the connection dropped: {exc.strerror or exc}") from None
+        if got == 0:
+            raise ConnectionLost("the connection was closed in the middle of a transfer")
+        self.decoder.skip_raw(got)
+        return got
+
+    def recv_raw_exactly(self, view: memoryview) -> None:
+        """Fill all of ``view`` with raw bytes (the init_recv loop)."""
+        filled = 0
+        while filled < len(view):
+            filled += self.recv_raw_into(view[filled:])
+
+    def send_raw(self, data: bytes | memoryview) -> None:
+        try:
+            self.sock.sendall(data)
+        except TimeoutError:
+            raise Timeout("the other side stopped reading") from None
+        except OSError as exc:
+            raise ConnectionLost(f"the connection dropped: {exc.strerror or exc}") from None
+
+    # ------------------------------------------------------------ helpers
+
+    def _recv(self, size: int) -> bytes:
+        try:
+            return self.sock.recv(size)
+        except TimeoutError:
+            raise Timeout("the other side did not answer in time") from None
+        except OSError as exc:
+            raise ConnectionLost(f"the connection dropped: {exc.strerror or exc}") from None

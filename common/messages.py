@@ -1,0 +1,424 @@
+"""Validated protocol messages: frozen dataclasses built from, and turned into, dict headers.
+
+Every field is checked with exact types (``true`` is not an integer), bounds and
+the path rules; anything else raises ProtocolError (or BadPath) naming the field.
+Requests flow client to server, replies server to client; each side validates
+what it receives, so the client trusts a server's names no more than the
+server trusts a client's.
+
+See docs/protocol.md for the conversation these messages make up.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from common.errors import FtError, ProtocolError, UnknownOp, error_from_wire
+from common.hashing import SHA256_HEX
+from common.paths import check_component, split_path
+
+PROTOCOL_VERSION = 1
+MAX_FILE_SIZE = 2**53 - 1
+"""Largest size or offset; also the largest integer a JSON reader in any language keeps exactly."""
+MAX_TEXT = 1024
+MAX_MTIME = 2.0**40
+ENTRY_TYPES = ("file", "dir")
+
+
+# ---------------------------------------------------------------- field readers
+
+
+def _field(obj: dict[str, Any], key: str, required: bool = True) -> Any:
+    if key not in obj:
+        if required:
+            raise ProtocolError(f"field {key!r} is missing")
+        return None
+    return obj[key]
+
+
+def read_int(obj: dict[str, Any], key: str, *, low: int = 0, high: int = MAX_FILE_SIZE) -> int:
+    value = _field(obj, key)
+    if type(value) is not int:
+        raise ProtocolError(f"field {key!r} must be an integer")
+    if not low <= value <= high:
+        raise ProtocolError(f"field {key!r} must be between {low} and {high}")
+    return value
+
+
+def read_bool(obj: dict[str, Any], key: str) -> bool:
+    value = _field(obj, key)
+    if type(value) is not bool:
+        raise ProtocolError(f"field {key!r} must be true or false")
+    return value
+
+
+def read_mtime(obj: dict[str, Any], key: str = "mtime") -> float:
+    value = _field(obj, key)
+    if type(value) not in (int, float) or not math.isfinite(value):
+        raise ProtocolError(f"field {key!r} must be a number of seconds")
+    if not -MAX_MTIME <= value <= MAX_MTIME:
+        raise ProtocolError(f"field {key!r} is out of range")
+    return float(value)
+
+
+def read_text(obj: dict[str, Any], key: str, *, required: bool = True) -> str | None:
+    value = _field(obj, key, required)
+    if value is None and not required:
+        return None
+    if type(value) is not str:
+        raise ProtocolError(f"field {key!r} must be a string")
+    if len(value) > MAX_TEXT:
+        raise ProtocolError(f"field {key!r} is longer than {MAX_TEXT} characters")
+    return value
+
+
+def read_sha256(obj: dict[str, Any], key: str, *, required: bool = True) -> str | None:
+    value = _field(obj, key, required)
+    if value is None and not required:
+        return None
+    if type(value) is not str or not SHA256_HEX.match(value):
+        raise ProtocolError(f"field {key!r} must be 64 lowercase hex digits")
+    return value
+
+
+def read_path(obj: dict[str, Any], key: str = "path", *, allow_root: bool = False) -> str:
+    value = _field(obj, key)
+    if type(value) is not str:
+        raise ProtocolError(f"field {key!r} must be a string")
+    split_path(value, allow_root=allow_root)
+    return value
+
+
+def _without_none(fields: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in fields.items() if value is not None}
+
+
+# ---------------------------------------------------------------- requests
+
+
+@dataclass(frozen=True)
+class Hello:
+    """First frame of every connection."""
+
+    OP: ClassVar[str] = "hello"
+    version: int
+    agent: str
+
+    @classmethod
+    def from_dict(cls, obj: dict[str, Any]) -> Hello:
+        return cls(read_int(obj, "version", high=1 << 16), read_text(obj, "agent") or "")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"op": self.OP, "version": self.version, "agent": self.agent}
+
+
+@dataclass(frozen=True)
+class ListDir:
+    OP: ClassVar[str] = "list"
+    path: str
+
+    @classmethod
+    def from_dict(cls, obj: dict[str, Any]) -> ListDir:
+        return cls(read_path(obj, allow_root=True))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"op": self.OP, "path": self.path}
+
+
+@dataclass(frozen=True)
+class Stat:
+    OP: ClassVar[str] = "stat"
+    path: str
+
+    @classmethod
+    def from_dict(cls, obj: dict[str, Any]) -> Stat:
+        return cls(read_path(obj))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"op": self.OP, "path": self.path}
+
+
+@dataclass(frozen=True)
+class PutRequest:
+    """Announce an upload. ``sha256`` is optional: the sender may not know it yet."""
+
+    OP: ClassVar[str] = "put"
+    path: str
+    size: int
+    mtime: float
+    sha256: str | None = None
+
+    @classmethod
+    def from_dict(cls, obj: dict[str, Any]) -> PutRequest:
+        return cls(
+            read_path(obj),
+            read_int(obj, "size"),
+            read_mtime(obj),
+            read_sha256(obj, "sha256", required=False),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return _without_none(
+            {"op": self.OP, "path": self.path, "size": self.size, "mtime": self.mtime,
+             "sha256": self.sha256}
+        )
+
+
+@dataclass(frozen=True)
+class PutData:
+    """The sender's choice of offset; ``size - offset`` raw bytes follow this frame."""
+
+    OP: ClassVar[str] = "put_data"
+    offset: int
+
+    @classmethod
+    def from_dict(cls, obj: dict[str, Any]) -> PutData:
+        return cls(read_int(obj, "offset"))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"op": self.OP, "offset": self.offset}
+
+
+@dataclass(frozen=True)
+class PutEnd:
+    """Closing header after the raw bytes of an upload: the SHA-256 of the whole file."""
+
+    OP: ClassVar[str] = "put_end"
+    sha256: str
+
+    @classmethod
+    def from_dict(cls, obj: dict[str, Any]) -> PutEnd:
+        return cls(read_sha256(obj, "sha256") or "")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"op": self.OP, "sha256": self.sha256}
+
+
+@dataclass(frozen=True)
+class GetRequest:
+    """Ask for a file; ``offset`` bytes are already held, with ``prefix_sha256`` their digest."""
+
+    OP: ClassVar[str] = "get"
+    path: str
+    offset: int = 0
+    prefix_sha256: str | None = None
+
+    @classmethod
+    def from_dict(cls, obj: dict[str, Any]) -> GetRequest:
+        request = cls(
+            read_path(obj),
+            read_int(obj, "offset"),
+            read_sha256(obj, "prefix_sha256", required=False),
+        )
+        if request.offset and request.prefix_sha256 is None:
+            raise ProtocolError("field 'prefix_sha256' is required when 'offset' is not 0")
+        return request
+
+    def to_dict(self) -> dict[str, Any]:
+        return _without_none(
+            {"op": self.OP, "path": self.path, "offset": self.offset,
+             "prefix_sha256": self.prefix_sha256}
+        )
+
+
+Request = Hello | ListDir | Stat | PutRequest | PutData | PutEnd | GetRequest
+_REQUESTS: dict[str, Any] = {
+    cls.OP: cls for cls in (Hello, ListDir, Stat, PutRequest, PutData, PutEnd, GetRequest)
+}
+
+
+def parse_request(obj: dict[str, Any]) -> Request:
+    """Turn a decoded dict header into a validated request; raise ProtocolError if invalid."""
+    op = obj.get("op")
+    if type(op) is not str:
+        raise ProtocolError("field 'op' must be a string")
+    cls = _REQUESTS.get(op)
+    if cls is None:
+        raise UnknownOp(f"unknown operation {op[:40]!r}")
+    return cls.from_dict(obj)
+
+
+# ---------------------------------------------------------------- replies
+
+
+def ok_reply(**fields: Any) -> dict[str, Any]:
+    return {"ok": True, **fields}
+
+
+def error_reply(error: FtError) -> dict[str, Any]:
+    return {"ok": False, "error": {"code": error.code, "message": error.message[:MAX_TEXT]}}
+
+
+def check_reply(obj: dict[str, Any]) -> dict[str, Any]:
+    """Return ``obj`` if it is a success reply; raise the matching FtError if it is an error."""
+    ok = obj.get("ok")
+    if ok is True:
+        return obj
+    if ok is not False:
+        raise ProtocolError("reply has no boolean 'ok' field")
+    error = obj.get("error")
+    if not isinstance(error, dict):
+        raise ProtocolError("error reply has no 'error' object")
+    code = read_text(error, "code") or "internal"
+    message = read_text(error, "message") or "unknown error"
+    raise error_from_wire(code, message)
+
+
+@dataclass(frozen=True)
+class HelloReply:
+    version: int
+    server: str
+    name: str
+
+    @classmethod
+    def from_dict(cls, obj: dict[str, Any]) -> HelloReply:
+        check_reply(obj)
+        return cls(
+            read_int(obj, "version", high=1 << 16),
+            read_text(obj, "server") or "",
+            read_text(obj, "name") or "",
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return ok_reply(version=self.version, server=self.server, name=self.name)
+
+
+@dataclass(frozen=True)
+class EntryInfo:
+    """One file or folder as ``ls`` and ``stat`` report it. ``name`` is a single component."""
+
+    name: str
+    type: str
+    size: int
+    mtime: float
+    sha256: str | None = None
+
+    @classmethod
+    def from_dict(cls, obj: Any) -> EntryInfo:
+        if not isinstance(obj, dict):
+            raise ProtocolError("an entry must be an object")
+        name = read_text(obj, "name") or ""
+        check_component(name)
+        kind = read_text(obj, "type")
+        if kind not in ENTRY_TYPES:
+            raise ProtocolError("field 'type' must be 'file' or 'dir'")
+        return cls(
+            name, kind, read_int(obj, "size"), read_mtime(obj),
+            read_sha256(obj, "sha256", required=False),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return _without_none(
+            {"name": self.name, "type": self.type, "size": self.size, "mtime": self.mtime,
+             "sha256": self.sha256}
+        )
+
+
+@dataclass(frozen=True)
+class ListReply:
+    """One batch of a listing; batches keep each frame under the cap. ``done`` marks the last."""
+
+    entries: tuple[EntryInfo, ...]
+    done: bool
+
+    @classmethod
+    def from_dict(cls, obj: dict[str, Any]) -> ListReply:
+        check_reply(obj)
+        raw = _field(obj, "entries")
+        if not isinstance(raw, list):
+            raise ProtocolError("field 'entries' must be a list")
+        return cls(tuple(EntryInfo.from_dict(item) for item in raw), read_bool(obj, "done"))
+
+    def to_dict(self) -> dict[str, Any]:
+        return ok_reply(entries=[entry.to_dict() for entry in self.entries], done=self.done)
+
+
+@dataclass(frozen=True)
+class StatReply:
+    entry: EntryInfo
+
+    @classmethod
+    def from_dict(cls, obj: dict[str, Any]) -> StatReply:
+        check_reply(obj)
+        return cls(EntryInfo.from_dict(_field(obj, "entry")))
+
+    def to_dict(self) -> dict[str, Any]:
+        return ok_reply(entry=self.entry.to_dict())
+
+
+@dataclass(frozen=True)
+class PutReady:
+    """The server holds ``offset`` bytes of this upload; ``prefix_sha256`` is their digest."""
+
+    offset: int
+    prefix_sha256: str | None
+
+    @classmethod
+    def from_dict(cls, obj: dict[str, Any]) -> PutReady:
+        check_reply(obj)
+        ready = cls(read_int(obj, "offset"), read_sha256(obj, "prefix_sha256", required=False))
+        if ready.offset and ready.prefix_sha256 is None:
+            raise ProtocolError("field 'prefix_sha256' is required when 'offset' is not 0")
+        return ready
+
+    def to_dict(self) -> dict[str, Any]:
+        return ok_reply(**_without_none({"offset": self.offset,
+                                         "prefix_sha256": self.prefix_sha256}))
+
+
+@dataclass(frozen=True)
+class PutDone:
+    """The upload is verified, durable and published."""
+
+    size: int
+    sha256: str
+
+    @classmethod
+    def from_dict(cls, obj: dict[str, Any]) -> PutDone:
+        check_reply(obj)
+        return cls(read_int(obj, "size"), read_sha256(obj, "sha256") or "")
+
+    def to_dict(self) -> dict[str, Any]:
+        return ok_reply(size=self.size, sha256=self.sha256)
+
+
+@dataclass(frozen=True)
+class GetReady:
+    """``size - offset`` raw bytes follow this reply, then a GetEnd."""
+
+    size: int
+    mtime: float
+    offset: int
+    sha256: str | None
+
+    @classmethod
+    def from_dict(cls, obj: dict[str, Any]) -> GetReady:
+        check_reply(obj)
+        ready = cls(
+            read_int(obj, "size"), read_mtime(obj), read_int(obj, "offset"),
+            read_sha256(obj, "sha256", required=False),
+        )
+        if ready.offset > ready.size:
+            raise ProtocolError("field 'offset' is beyond 'size'")
+        return ready
+
+    def to_dict(self) -> dict[str, Any]:
+        return ok_reply(**_without_none({"size": self.size, "mtime": self.mtime,
+                                         "offset": self.offset, "sha256": self.sha256}))
+
+
+@dataclass(frozen=True)
+class GetEnd:
+    """Closing header after a download's raw bytes: the SHA-256 of the whole file."""
+
+    sha256: str
+
+    @classmethod
+    def from_dict(cls, obj: dict[str, Any]) -> GetEnd:
+        check_reply(obj)
+        return cls(read_sha256(obj, "sha256") or "")
+
+    def to_dict(self) -> dict[str, Any]:
+        return ok_reply(sha256=self.sha256)

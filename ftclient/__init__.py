@@ -1,0 +1,49 @@
+"""ftclient: a quiet Python API for ft servers (``Client``), with the ``ftclient`` CLI on top.
+
+    from ftclient import Client
+    with Client("fileserver.local") as client:
+        client.put("report.pdf", "reports/")
+        client.get("reports/report.pdf", "copy.pdf")
+        for entry in client.list("reports"):
+            print(entry.name, entry.size)
+
+The API prints nothing; progress goes to an optional callback. Errors are the
+classes of ``common.errors`` (all derive from ``FtError``).
+"""
+
+from common.errors import (
+    AlreadyExists,
+    Busy,
+    ConnectionLost,
+    FtError,
+    IntegrityError,
+    Locked,
+    NoSpace,
+    NotFound,
+    PermissionDenied,
+    ProtocolError,
+    SourceChanged,
+)
+from common.messages import EntryInfo
+from ftclient.client import Client, GetResult, Progress, PutResult
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AlreadyExists",
+    "Busy",
+    "Client",
+    "ConnectionLost",
+    "EntryInfo",
+    "FtError",
+    "GetResult",
+    "IntegrityError",
+    "Locked",
+    "NoSpace",
+    "NotFound",
+    "PermissionDenied",
+    "Progress",
+    "ProtocolError",
+    "PutResult",
+    "SourceChanged",
+]

@@ -1,0 +1,5 @@
+"""Allow ``python -m ftserver``."""
+
+from ftserver.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,75 @@
+"""``ftserver`` command line: read the config, start the listener, stop cleanly on SIGTERM/SIGINT.
+
+Configuration problems end the program with one line on stderr and exit code 2,
+never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+
+from ftserver import __version__
+from ftserver.config import EXECUTORS, ConfigError, load_config, prepare_directories
+from ftserver.logsetup import setup_logging
+
+EXIT_CONFIG = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ftserver",
+        description="Share a folder over the ft protocol: resumable, verified transfers.",
+        epilog="examples:\n"
+               "  ftserver                          share ./ft-share on port 9021\n"
+               "  ftserver --root /srv/share        share another folder\n"
+               "  ftserver --config /etc/ftserver.yaml\n",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--config", metavar="PATH", help="YAML settings file "
+                        "(see config/ftserver.yaml)")
+    parser.add_argument("--root", metavar="DIR", help="the folder to share")
+    parser.add_argument("--host", help="address to listen on (default 0.0.0.0)")
+    parser.add_argument("--port", type=int, help="TCP port (default 9021; 0 picks a free one)")
+    parser.add_argument("--executor", choices=EXECUTORS, help="run sessions on threads or in "
+                        "worker processes")
+    parser.add_argument("--workers", type=int, help="number of workers")
+    parser.add_argument("--state-dir", metavar="DIR", help="where partial uploads and the hash "
+                        "cache live (outside the share)")
+    parser.add_argument("--version", action="version", version=f"ftserver {__version__}")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        config = load_config(
+            args.config, root=args.root, host=args.host, port=args.port,
+            executor=args.executor, workers=args.workers, state_dir=args.state_dir,
+        )
+        config = prepare_directories(config)
+    except ConfigError as exc:
+        print(f"ftserver: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    setup_logging(config.log_level)
+
+    from ftserver.listener import Server  # after logging, so start-up errors are logged
+
+    try:
+        server = Server(config)
+    except OSError as exc:
+        print(f"ftserver: cannot listen on {config.host}:{config.port}: "
+              f"{exc.strerror or exc}", file=sys.stderr)
+        return 1
+
+    def on_signal(signum: int, _frame: object) -> None:
+        logging.getLogger("ftserver").info("received %s", signal.Signals(signum).name)
+        server.request_shutdown()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    server.serve_forever()
+    return 0
+

@@ -1,0 +1,69 @@
+"""Persistent cache of file SHA-256 digests, keyed by real path and checked by size, mtime, inode.
+
+It lets a ``get`` of a big file start streaming without reading it first, and
+lets ``ls`` show digests it already knows. It lives in ``state_dir`` as SQLite,
+which already handles several processes writing at once. The cache is an
+optimisation only: any database trouble is logged and treated as a miss.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import threading
+
+log = logging.getLogger("ftserver.hashcache")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS digests (
+    path TEXT PRIMARY KEY,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    inode INTEGER NOT NULL,
+    sha256 TEXT NOT NULL
+)
+"""
+
+
+class HashCache:
+    def __init__(self, db_path: str) -> None:
+        self.db_path = db_path
+        self._local = threading.local()
+        self._connect()
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.db_path, timeout=10.0, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute(_SCHEMA)
+            self._local.conn = conn
+        return conn
+
+    def get(self, real_path: str, st: os.stat_result) -> str | None:
+        """The cached digest if the file still has the size, mtime and inode it had."""
+        try:
+            row = self._connect().execute(
+                "SELECT size, mtime_ns, inode, sha256 FROM digests WHERE path = ?", (real_path,)
+            ).fetchone()
+        except sqlite3.Error as exc:
+            log.warning("hash cache read failed: %s", exc)
+            return None
+        if row is None:
+            return None
+        size, mtime_ns, inode, digest = row
+        if (size, mtime_ns, inode) != (st.st_size, st.st_mtime_ns, st.st_ino):
+            return None
+        return str(digest)
+
+    def put(self, real_path: str, st: os.stat_result, digest: str) -> None:
+        try:
+            self._connect().execute(
+                "INSERT OR REPLACE INTO digests (path, size, mtime_ns, inode, sha256) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (real_path, st.st_size, st.st_mtime_ns, st.st_ino, digest),
+            )
+        except sqlite3.Error as exc:
+            log.warning("hash cache write failed: %s", exc)

@@ -1,0 +1,197 @@
+"""The listening socket: accept, admit or refuse, hand over to the executor, shut down cleanly.
+
+Admission control lives here (the standard library's pools queue without bound):
+at most ``max_sessions`` connections at once and ``limits.max_per_address`` from
+one address. A connection over either limit gets a "busy, retry" error reply,
+sent by a separate thread so a flood never stalls the accept loop. Nothing in
+this file reads or writes files in the share.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import queue
+import selectors
+import socket
+import threading
+import time
+from collections import Counter
+
+from common.errors import Busy
+from common.frames import encode_frame
+from common.messages import error_reply
+from ftserver.config import ServerConfig
+from ftserver.workers import Executor, ProcessExecutor, ThreadExecutor, make_storage
+
+log = logging.getLogger("ftserver")
+
+CLEANUP_INTERVAL = 3600.0
+
+
+class Admission:
+    """Counts live connections, overall and per address."""
+
+    def __init__(self, max_total: int, max_per_address: int) -> None:
+        self.max_total = max_total
+        self.max_per_address = max_per_address
+        self._lock = threading.Lock()
+        self._by_address: Counter[str] = Counter()
+        self._address_of: dict[int, str] = {}
+
+    def try_admit(self, session_id: int, address: str) -> str | None:
+        """Admit and return None, or return the reason for refusing."""
+        with self._lock:
+            if len(self._address_of) >= self.max_total:
+                return f"the server is serving its limit of {self.max_total} connections"
+            if self._by_address[address] >= self.max_per_address:
+                return (f"your address already has {self.max_per_address} connections "
+                        "open, the most allowed")
+            self._by_address[address] += 1
+            self._address_of[session_id] = address
+            return None
+
+    def release(self, session_id: int) -> None:
+        with self._lock:
+            address = self._address_of.pop(session_id, None)
+            if address is not None:
+                self._by_address[address] -= 1
+                if not self._by_address[address]:
+                    del self._by_address[address]
+
+    @property
+    def active(self) -> int:
+        with self._lock:
+            return len(self._address_of)
+
+
+class Rejecter:
+    """Answers refused connections with a busy reply, off the accept thread."""
+
+    def __init__(self) -> None:
+        self._queue: queue.Queue[tuple[socket.socket, str] | None] = queue.Queue(maxsize=256)
+        self._thread = threading.Thread(target=self._run, name="rejecter", daemon=True)
+        self._thread.start()
+
+    def reject(self, sock: socket.socket, reason: str) -> None:
+        try:
+            self._queue.put_nowait((sock, reason))
+        except queue.Full:
+            sock.close()
+
+    def stop(self) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout=5.0)
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not None:
+            sock, reason = item
+            try:
+                sock.settimeout(0.2)
+                sock.sendall(encode_frame(error_reply(Busy(f"busy: {reason}; retry shortly"))))
+                sock.shutdown(socket.SHUT_WR)
+                # Read what the client sent so closing does not turn into a reset that
+                # could destroy our reply before the client reads it.
+                while sock.recv(4096):
+                    pass
+            except OSError:
+                pass
+            finally:
+                sock.close()
+
+
+class Server:
+    """Binds at construction (so ``address`` is known), serves until ``request_shutdown``."""
+
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        self._ids = itertools.count(1)
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_w.setblocking(False)
+        self._stop = threading.Event()
+        self.admission = Admission(config.max_sessions, config.limits.max_per_address)
+        self.storage = make_storage(config)
+        self.listen_sock = socket.create_server(
+            (config.host, config.port), family=_family(config.host), backlog=128
+        )
+        self.address: tuple[str, int] = self.listen_sock.getsockname()[:2]
+        executor_cls = ThreadExecutor if config.executor == "thread" else ProcessExecutor
+        self.executor: Executor = executor_cls(config, self.admission.release)
+        self._rejecter = Rejecter()
+        self._last_cleanup = 0.0
+
+    def request_shutdown(self) -> None:
+        """Ask ``serve_forever`` to return; safe to call from a signal handler or thread."""
+        self._stop.set()
+        try:
+            self._wake_w.send(b"x")
+        except OSError:
+            pass
+
+    def serve_forever(self) -> None:
+        """Accept until asked to stop, then drain sessions for up to ``shutdown_grace``."""
+        self.executor.start()
+        self._log_startup()
+        try:
+            with selectors.DefaultSelector() as selector:
+                selector.register(self.listen_sock, selectors.EVENT_READ)
+                selector.register(self._wake_r, selectors.EVENT_READ)
+                while not self._stop.is_set():
+                    self._maybe_cleanup()
+                    for key, _ in selector.select(timeout=60.0):
+                        if key.fileobj is self.listen_sock:
+                            self._accept()
+        finally:
+            self.listen_sock.close()
+            log.info("shutting down: waiting up to %.0f s for %d connection(s)",
+                     self.config.shutdown_grace, self.admission.active)
+            self.executor.stop(self.config.shutdown_grace)
+            self._rejecter.stop()
+            self._wake_r.close()
+            self._wake_w.close()
+            log.info("stopped")
+
+    def _accept(self) -> None:
+        try:
+            sock, addr = self.listen_sock.accept()
+        except OSError as exc:  # EMFILE, ECONNABORTED...: keep serving
+            log.warning("accept failed: %s", exc)
+            time.sleep(0.05)
+            return
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        address = addr[0]
+        peer = f"{address}:{addr[1]}"
+        session_id = next(self._ids)
+        reason = self.admission.try_admit(session_id, address)
+        if reason is not None:
+            log.info("%s: refused, %s", peer, reason)
+            self._rejecter.reject(sock, reason)
+            return
+        self.executor.submit(session_id, sock, peer)
+
+    def _maybe_cleanup(self) -> None:
+        now = time.monotonic()
+        if now - self._last_cleanup < CLEANUP_INTERVAL:
+            return
+        self._last_cleanup = now
+        removed = self.storage.remove_stale_partials(self.config.partial_ttl)
+        if removed:
+            log.info("removed %d partial upload(s) older than %.0f s", removed,
+                     self.config.partial_ttl)
+
+    def _log_startup(self) -> None:
+        config = self.config
+        host, port = self.address
+        log.info("ftserver sharing %s as %r (%s executor, %d workers, up to %d connections, "
+                 "%d per address)", config.root, config.name, config.executor, config.workers,
+                 config.max_sessions, config.limits.max_per_address)
+        log.info("access: anyone who can reach this address may list, get and put "
+                 "(no users are configured)")
+        if not self.storage.same_filesystem:
+            log.warning("state_dir is on another filesystem than the share: each upload is "
+                        "copied once more when it is published")
+        log.info("listening on %s:%d", host, port)
+
+
+def _family(host: str) -> socket.AddressFamily:
+    return socket.AF_INET6 if ":" in host else socket.AF_INET

@@ -1,0 +1,42 @@
+"""Exclusive per-name locks that hold across threads and processes (flock on a lock file).
+
+flock locks belong to an open file description, so two threads that each open
+the lock file exclude each other just as two processes do. Lock files live in
+``state_dir/locks`` and are never deleted while the server runs (deleting a lock
+file someone waits on would let two holders in).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+
+
+class NameLock:
+    """A non-blocking exclusive lock named by a key (a hex digest of the target path)."""
+
+    def __init__(self, locks_dir: str, key: str) -> None:
+        self.path = os.path.join(locks_dir, key + ".lock")
+        self._fd: int | None = None
+
+    def try_acquire(self) -> bool:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        self._fd = fd
+        return True
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> NameLock:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()

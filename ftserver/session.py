@@ -1,0 +1,182 @@
+"""One client connection: greet, then read a request, act on it, reply, until the client leaves.
+
+A session is a small loop over a Channel (the sans-IO codec driven over the
+socket). Each phase has its own deadline: the greeting, the idle time between
+requests, and every read or write inside a transfer. An invalid request gets an
+error reply and the session goes on; a broken frame or a broken byte stream
+ends the connection. No error, whatever its cause, escapes to the caller, and
+no reply carries a traceback or a server path.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+
+from common.channel import Channel
+from common.errors import (
+    Busy,
+    ConnectionLost,
+    FrameError,
+    FtError,
+    InternalError,
+    ProtocolError,
+    Timeout,
+)
+from common.frames import encode_frame
+from common.messages import (
+    PROTOCOL_VERSION,
+    GetRequest,
+    Hello,
+    HelloReply,
+    ListDir,
+    ListReply,
+    PutRequest,
+    Stat,
+    StatReply,
+    error_reply,
+    parse_request,
+)
+from ftserver import __version__
+from ftserver.config import Limits
+from ftserver.storage import Storage
+from ftserver.transfers import StreamBroken, TransferResult, receive_upload, send_download
+
+log = logging.getLogger("ftserver.session")
+transfer_log = logging.getLogger("ftserver.transfer")
+
+LIST_BATCH_BYTES = 48 * 1024
+
+
+class Session:
+    def __init__(
+        self,
+        sock: socket.socket,
+        peer: str,
+        storage: Storage,
+        limits: Limits,
+        server_name: str,
+        stopping: threading.Event,
+    ) -> None:
+        self.sock = sock
+        self.stopping = stopping
+        self.in_request = False
+        self.peer = peer
+        self.storage = storage
+        self.limits = limits
+        self.server_name = server_name
+        self.channel = Channel(sock)
+
+    def run(self) -> None:
+        """Serve the connection until it ends; never raises."""
+        try:
+            self._greet()
+            while True:
+                self.sock.settimeout(self.limits.idle_timeout)
+                frame = self.channel.receive_or_eof()
+                if frame is None:
+                    return
+                if self.stopping.is_set():
+                    self._try_send(error_reply(Busy("the server is shutting down; retry soon")))
+                    return
+                self.in_request = True
+                self.sock.settimeout(self.limits.transfer_timeout)
+                self._handle(frame)
+                self.in_request = False
+        except FrameError as exc:
+            log.warning("%s: bad frame, closing: %s", self.peer, exc.message)
+            self._try_send(error_reply(exc))
+        except StreamBroken as exc:
+            log.info("%s: transfer broke off: %s", self.peer, exc.cause.message)
+        except Timeout as exc:
+            log.info("%s: closing, %s", self.peer, exc.message)
+            self._try_send(error_reply(exc))
+        except ConnectionLost as exc:
+            log.debug("%s: %s", self.peer, exc.message)
+        except FtError as exc:
+            log.warning("%s: closing: %s", self.peer, exc.message)
+            self._try_send(error_reply(exc))
+        except Exception:
+            log.exception("%s: internal error", self.peer)
+            self._try_send(error_reply(InternalError("internal server error")))
+        finally:
+            try:
+                self.sock.close()
+            except OSError:
+                pass
+
+    def _greet(self) -> None:
+        self.sock.settimeout(self.limits.handshake_timeout)
+        request = parse_request(self.channel.receive())
+        if not isinstance(request, Hello):
+            raise FrameError("the first request must be 'hello'")
+        if request.version != PROTOCOL_VERSION:
+            raise FrameError(f"protocol version {request.version} is not supported "
+                             f"(this server speaks {PROTOCOL_VERSION})")
+        reply = HelloReply(PROTOCOL_VERSION, f"ftserver/{__version__}", self.server_name)
+        self.channel.send(reply.to_dict())
+
+    def _handle(self, frame: dict) -> None:
+        started = time.monotonic()
+        try:
+            request = parse_request(frame)
+            if isinstance(request, ListDir):
+                self._list(request)
+            elif isinstance(request, Stat):
+                target = self.storage.resolve(request.path)
+                self.channel.send(StatReply(self.storage.stat_entry(target)).to_dict())
+            elif isinstance(request, PutRequest):
+                self._log_transfer("put", receive_upload(self.channel, self.storage, request),
+                                   started)
+            elif isinstance(request, GetRequest):
+                self._log_transfer("get", send_download(self.channel, self.storage, request),
+                                   started)
+            else:
+                raise ProtocolError(f"{type(request).OP!r} is not valid here")
+        except StreamBroken as exc:
+            self._log_failure(frame, exc.cause, started)
+            raise
+        except (ConnectionLost, Timeout, FrameError):
+            raise
+        except FtError as exc:
+            if isinstance(frame.get("op"), str) and frame["op"] in ("put", "get"):
+                self._log_failure(frame, exc, started)
+            self.channel.send(error_reply(exc))
+
+    def _list(self, request: ListDir) -> None:
+        target = self.storage.resolve(request.path, allow_root=True)
+        entries = self.storage.list_dir(target)
+        batch: list = []
+        batch_bytes = 0
+        for entry in entries:
+            size = len(encode_frame(entry.to_dict()))
+            if batch and batch_bytes + size > LIST_BATCH_BYTES:
+                self.channel.send(ListReply(tuple(batch), False).to_dict())
+                batch, batch_bytes = [], 0
+            batch.append(entry)
+            batch_bytes += size
+        self.channel.send(ListReply(tuple(batch), True).to_dict())
+
+    def _log_transfer(self, op: str, result: TransferResult, started: float) -> None:
+        seconds = time.monotonic() - started
+        transfer_log.info(
+            "%s peer=%s path=%r size=%d offset=%d bytes=%d seconds=%.3f result=ok",
+            op, self.peer, result.path, result.size, result.offset, result.moved, seconds,
+        )
+
+    def _log_failure(self, frame: dict, error: FtError, started: float) -> None:
+        seconds = time.monotonic() - started
+        path = frame.get("path") if isinstance(frame.get("path"), str) else "?"
+        transfer_log.info(
+            "%s peer=%s path=%r seconds=%.3f result=%s message=%r",
+            frame.get("op"), self.peer, path[:200], seconds, error.code, error.message,
+        )
+
+    def _try_send(self, obj: dict) -> None:
+        try:
+            self.sock.settimeout(1.0)
+            self.channel.send(obj)
+        except (FtError, OSError):
+            pass

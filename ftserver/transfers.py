@@ -1,0 +1,244 @@
+"""Server side of uploads and downloads: resume negotiation, streaming, verification.
+
+``receive_upload`` and ``send_download`` each own one transfer on an open
+Channel. They raise ft errors; any error after raw bytes started to flow leaves
+the stream unusable, which they signal by raising ``StreamBroken`` so the
+session closes the connection instead of replying.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import socket
+from dataclasses import dataclass
+
+from common.channel import Channel
+from common.errors import (
+    ConnectionLost,
+    FtError,
+    IntegrityError,
+    Locked,
+    ProtocolError,
+    SourceChanged,
+    Timeout,
+)
+from common.hashing import hash_prefix
+from common.messages import (
+    GetEnd,
+    GetReady,
+    GetRequest,
+    PutData,
+    PutDone,
+    PutEnd,
+    PutReady,
+    PutRequest,
+    error_reply,
+    parse_request,
+)
+from ftserver.locks import NameLock
+from ftserver.storage import Storage, Target, storage_error
+
+log = logging.getLogger("ftserver.transfers")
+
+CHUNK = 1024 * 1024
+
+
+class StreamBroken(Exception):
+    """The byte stream is out of step; the connection must close. Wraps the cause."""
+
+    def __init__(self, cause: FtError) -> None:
+        super().__init__(cause.message)
+        self.cause = cause
+
+
+@dataclass(frozen=True)
+class TransferResult:
+    """What one transfer did, for the log line."""
+
+    path: str
+    size: int
+    offset: int
+    moved: int
+
+
+def _expect(channel: Channel, cls: type) -> object:
+    request = parse_request(channel.receive())
+    if not isinstance(request, cls):
+        raise ProtocolError(f"expected {cls.OP!r}, got {type(request).OP!r}")  # type: ignore[attr-defined]
+    return request
+
+
+def receive_upload(channel: Channel, storage: Storage, request: PutRequest) -> TransferResult:
+    target = storage.resolve(request.path)
+    storage.prepare_parent(target)
+    lock = NameLock(storage.locks_dir, target.key)
+    if not lock.try_acquire():
+        raise Locked(f"another upload to {request.path!r} is in progress; try again later")
+    try:
+        partial = storage.partial_path(target)
+        try:
+            fd = os.open(partial, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError as exc:
+            raise storage_error(exc, "opening the upload's partial") from None
+        try:
+            return _receive_into(channel, storage, request, target, partial, fd)
+        finally:
+            os.close(fd)
+    finally:
+        lock.release()
+
+
+def _receive_into(
+    channel: Channel, storage: Storage, request: PutRequest, target: Target, partial: str, fd: int
+) -> TransferResult:
+    held = os.fstat(fd).st_size
+    hasher = hashlib.sha256()
+    if held > request.size:
+        held = 0
+    if held:
+        with os.fdopen(os.dup(fd), "rb") as stream:
+            hasher = hash_prefix(stream, held)
+    storage.check_free_space(request.size - held)
+    channel.send(PutReady(held, hasher.hexdigest() if held else None).to_dict())
+
+    data = _expect(channel, PutData)
+    assert isinstance(data, PutData)
+    if data.offset not in (0, held):
+        raise ProtocolError(f"offset must be 0 or {held}")
+    if data.offset == 0 and held:
+        hasher = hashlib.sha256()
+    os.ftruncate(fd, data.offset)
+    remaining = request.size - data.offset
+    channel.expect_raw(remaining)
+
+    buffer = bytearray(min(CHUNK, max(remaining, 1)))
+    view = memoryview(buffer)
+    position = data.offset
+    try:
+        while remaining:
+            chunk = view[: min(remaining, len(buffer))]
+            channel.recv_raw_exactly(chunk)
+            try:
+                _write_all(fd, chunk, position)
+            except OSError as exc:
+                raise StreamBroken(storage_error(exc, "writing the upload")) from None
+            hasher.update(chunk)
+            position += len(chunk)
+            remaining -= len(chunk)
+    except FtError as exc:
+        _keep_partial(fd)
+        raise StreamBroken(exc) from None
+
+    end = _expect(channel, PutEnd)
+    assert isinstance(end, PutEnd)
+    digest = hasher.hexdigest()
+    if end.sha256 != digest or (request.sha256 is not None and request.sha256 != digest):
+        os.unlink(partial)
+        raise IntegrityError(
+            f"{request.path!r} arrived with SHA-256 {digest[:16]}..., not the "
+            f"{end.sha256[:16]}... announced; nothing was published"
+        )
+    published = storage.publish(partial, fd, target, request.mtime)
+    storage.hashes.put(target.real, published, digest)
+    channel.send(PutDone(request.size, digest).to_dict())
+    return TransferResult(request.path, request.size, data.offset, request.size - data.offset)
+
+
+def _write_all(fd: int, data: memoryview, position: int) -> None:
+    while data:
+        written = os.pwrite(fd, data, position)
+        data = data[written:]
+        position += written
+
+
+def _keep_partial(fd: int) -> None:
+    """Make what arrived durable so a later ``put`` can resume from it."""
+    try:
+        os.fsync(fd)
+    except OSError as exc:
+        log.warning("could not fsync an interrupted partial: %s", exc)
+
+
+def send_download(channel: Channel, storage: Storage, request: GetRequest) -> TransferResult:
+    target = storage.resolve(request.path)
+    fd, before = storage.open_for_read(target)
+    try:
+        return _send_from(channel, storage, request, target, fd, before)
+    finally:
+        os.close(fd)
+
+
+def _send_from(
+    channel: Channel,
+    storage: Storage,
+    request: GetRequest,
+    target: Target,
+    fd: int,
+    before: os.stat_result,
+) -> TransferResult:
+    size = before.st_size
+    cached = storage.hashes.get(target.real, before)
+    offset = request.offset
+    hasher = hashlib.sha256()
+    if offset > size:
+        offset = 0
+    elif offset:
+        with os.fdopen(os.dup(fd), "rb") as stream:
+            hasher = hash_prefix(stream, offset)
+        if hasher.hexdigest() != request.prefix_sha256:
+            offset, hasher = 0, hashlib.sha256()
+    channel.send(GetReady(size, before.st_mtime, offset, cached).to_dict())
+
+    try:
+        if cached is not None:
+            _sendfile_all(channel.sock, fd, offset, size - offset)
+            digest = cached
+        else:
+            digest = _read_hash_send(channel, fd, offset, size - offset, hasher)
+    except OSError as exc:
+        raise StreamBroken(storage_error(exc, f"reading {request.path!r}")) from None
+    except FtError as exc:
+        raise StreamBroken(exc) from None
+
+    # A rename over the name is harmless (we sent the old file whole); a write into
+    # the file we were reading is not.
+    now = os.fstat(fd)
+    if (now.st_size, now.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
+        channel.send(error_reply(SourceChanged(f"{request.path!r} changed while it was sent")))
+        return TransferResult(request.path, size, offset, size - offset)
+    if cached is None:
+        storage.hashes.put(target.real, before, digest)
+    channel.send(GetEnd(digest).to_dict())
+    return TransferResult(request.path, size, offset, size - offset)
+
+
+def _sendfile_all(sock: socket.socket, fd: int, offset: int, count: int) -> None:
+    with os.fdopen(os.dup(fd), "rb") as stream:
+        try:
+            sent = sock.sendfile(stream, offset, count)
+        except TimeoutError:
+            raise Timeout("the client stopped reading") from None
+        except OSError as exc:
+            raise ConnectionLost(f"the connection dropped: {exc.strerror or exc}") from None
+    if sent != count:
+        raise SourceChanged("the file shrank while it was sent")
+
+
+def _read_hash_send(
+    channel: Channel, fd: int, offset: int, count: int, hasher: hashlib._Hash
+) -> str:
+    buffer = bytearray(min(CHUNK, max(count, 1)))
+    view = memoryview(buffer)
+    position = offset
+    while count:
+        got = os.preadv(fd, [view[: min(count, len(buffer))]], position)
+        if got == 0:
+            raise SourceChanged("the file shrank while it was sent")
+        chunk = view[:got]
+        hasher.update(chunk)
+        channel.send_raw(chunk)
+        position += got
+        count -= got
+    return hasher.hexdigest()
