@@ -12,6 +12,7 @@ other side provably holds.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import socket
@@ -304,6 +305,11 @@ class Client:
             raise PermissionDenied(f"cannot write {partial!r}: {exc.strerror or exc}") from None
         try:
             return self._get_into(fd, remote, partial, destination, progress)
+        except BaseException:
+            if os.fstat(fd).st_size == 0:  # nothing to resume: leave no litter behind
+                with contextlib.suppress(OSError):
+                    os.unlink(partial)
+            raise
         finally:
             os.close(fd)
 

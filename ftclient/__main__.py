@@ -1,0 +1,5 @@
+"""Allow ``python -m ftclient``."""
+
+from ftclient.cli import main
+
+raise SystemExit(main())

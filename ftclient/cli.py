@@ -1,0 +1,232 @@
+"""``ftclient`` command line: a thin layer over ``Client`` with progress bars and exit codes.
+
+The only module that knows about the terminal: tqdm bars on stderr, one clear
+line per error, control characters escaped before anything a server sent is
+printed. Exit codes: 0 success, 1 failed transfer or remote error, 2 usage
+error, 130 interrupted (a partial is left for the next run to resume).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from tqdm import tqdm
+
+from common.errors import FtError
+from common.messages import EntryInfo
+from ftclient import __version__
+from ftclient.client import DEFAULT_PORT, Client, Progress
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+SERVER_ENV = "FTCLIENT_SERVER"
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+EXAMPLES = """examples:
+  ftclient put bigfile.iso                 upload to the share's top folder
+  ftclient put report.pdf reports/         upload into a folder (created if needed)
+  ftclient get reports/report.pdf          download into the current folder
+  ftclient get reports/report.pdf ~/Desktop/
+  ftclient ls reports                      list a folder; --json for scripts
+  ftclient --server fileserver:9021 ls     choose the server (or set FTCLIENT_SERVER)
+
+An interrupted put or get resumes when you run the same command again.
+"""
+
+
+def safe(text: str) -> str:
+    """Escape control characters so a hostile name cannot drive the terminal."""
+    return _UNPRINTABLE.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+class UsageError(Exception):
+    pass
+
+
+def parse_server(value: str) -> tuple[str, int]:
+    """``HOST``, ``HOST:PORT`` or ``[IPV6]:PORT``."""
+    host, port = value, DEFAULT_PORT
+    if value.startswith("["):
+        end = value.find("]")
+        if end < 0:
+            raise UsageError(f"bad server address {value!r}")
+        host, rest = value[1:end], value[end + 1:]
+        if rest:
+            if not rest.startswith(":"):
+                raise UsageError(f"bad server address {value!r}")
+            port = _port(rest[1:], value)
+    elif value.count(":") == 1:
+        host, port_text = value.split(":")
+        port = _port(port_text, value)
+    if not host:
+        raise UsageError(f"bad server address {value!r}: no host")
+    return host, port
+
+
+def _port(text: str, whole: str) -> int:
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise UsageError(f"bad port in server address {whole!r}")
+    return int(text)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    quiet = argparse.ArgumentParser(add_help=False)
+    quiet.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
+                       help="no progress bars or summary lines")
+    parser = argparse.ArgumentParser(
+        prog="ftclient", parents=[quiet],
+        description="Put, get and list files on an ft server: resumable, verified by SHA-256.",
+        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--server", metavar="HOST[:PORT]",
+                        help=f"server address (default: ${SERVER_ENV} or localhost:{DEFAULT_PORT})")
+    parser.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS",
+                        help="give up on a silent server after this long (default 60)")
+    parser.add_argument("--version", action="version", version=f"ftclient {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    put = commands.add_parser(
+        "put", parents=[quiet], help="upload a file",
+        description="Upload LOCAL. REMOTE defaults to the file's name; "
+                    "a REMOTE ending in / is a folder.",
+        epilog="examples:\n  ftclient put disk.iso\n  ftclient put notes.txt projects/2026/\n"
+               "  ftclient put draft.txt final.txt",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    put.add_argument("local", metavar="LOCAL")
+    put.add_argument("remote", metavar="REMOTE", nargs="?")
+
+    get = commands.add_parser(
+        "get", parents=[quiet], help="download a file",
+        description="Download REMOTE. LOCAL defaults to its name in the current folder; "
+                    "an existing local folder receives the file.",
+        epilog="examples:\n  ftclient get disk.iso\n  ftclient get projects/2026/notes.txt ~/\n"
+               "  ftclient get final.txt copy.txt",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    get.add_argument("remote", metavar="REMOTE")
+    get.add_argument("local", metavar="LOCAL", nargs="?")
+
+    ls = commands.add_parser(
+        "ls", parents=[quiet], help="list a folder",
+        description="List a remote folder: size, modified time, name.",
+        epilog="examples:\n  ftclient ls\n  ftclient ls projects --json",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    ls.add_argument("path", metavar="REMOTE_DIR", nargs="?", default="")
+    ls.add_argument("--json", action="store_true", help="print a JSON list of objects with "
+                    "name, type, size, mtime and (where known) sha256")
+
+    stat = commands.add_parser(
+        "stat", parents=[quiet], help="show one file's size, mtime and SHA-256",
+        epilog="example:\n  ftclient stat projects/2026/notes.txt",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    stat.add_argument("path", metavar="REMOTE")
+    return parser
+
+
+@contextmanager
+def progress_bar(verb: str, quiet: bool) -> Iterator[callable]:
+    """Yield a progress callback drawing one tqdm bar on stderr."""
+    state: dict[str, tqdm] = {}
+
+    def update(progress: Progress) -> None:
+        bar = state.get("bar")
+        if bar is None:
+            label = f"{verb} {safe(progress.path)}"
+            if progress.resumed_from:
+                label += f" (resumed at {_human(progress.resumed_from)})"
+            bar = tqdm(total=progress.total, initial=progress.done, unit="B", unit_scale=True,
+                       unit_divisor=1024, desc=label, file=sys.stderr, leave=True,
+                       dynamic_ncols=True, disable=quiet)
+            state["bar"] = bar
+        bar.update(progress.done - bar.n)
+
+    try:
+        yield update
+    finally:
+        if "bar" in state:
+            state["bar"].close()
+
+
+def _human(size: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if size < 1024 or unit == "TiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size} B"
+
+
+def _note(quiet: bool, text: str) -> None:
+    if not quiet:
+        print(text, file=sys.stderr)
+
+
+def run(args: argparse.Namespace) -> int:
+    server = args.server or os.environ.get(SERVER_ENV) or f"localhost:{DEFAULT_PORT}"
+    host, port = parse_server(server)
+    quiet = getattr(args, "quiet", False)
+    with Client(host, port, timeout=args.timeout) as client:
+        if args.command == "put":
+            started = time.monotonic()
+            with progress_bar("put", quiet) as bar:
+                result = client.put(args.local, args.remote, progress=bar)
+            _note(quiet, f"put {safe(result.remote)}: {_human(result.size)} in "
+                         f"{time.monotonic() - started:.1f} s, sha256 {result.sha256} verified")
+        elif args.command == "get":
+            started = time.monotonic()
+            with progress_bar("get", quiet) as bar:
+                result = client.get(args.remote, args.local, progress=bar)
+            _note(quiet, f"got {safe(result.local)}: {_human(result.size)} in "
+                         f"{time.monotonic() - started:.1f} s, sha256 {result.sha256} verified")
+        elif args.command == "ls":
+            print_listing(client.list(args.path), args.json)
+        elif args.command == "stat":
+            print_stat(client.stat(args.path))
+    return EXIT_OK
+
+
+def print_listing(entries: list[EntryInfo], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps([entry.to_dict() for entry in entries], ensure_ascii=False, indent=1))
+        return
+    for entry in entries:
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(entry.mtime))
+        if entry.type == "dir":
+            print(f"{'-':>10}  {when}  {safe(entry.name)}/")
+        else:
+            print(f"{_human(entry.size):>10}  {when}  {safe(entry.name)}")
+
+
+def print_stat(entry: EntryInfo) -> None:
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(entry.mtime))
+    print(f"name:   {safe(entry.name)}")
+    print(f"type:   {entry.type}")
+    print(f"size:   {entry.size}")
+    print(f"mtime:  {when}")
+    if entry.sha256:
+        print(f"sha256: {entry.sha256}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return run(args)
+    except UsageError as exc:
+        parser.print_usage(sys.stderr)
+        print(f"ftclient: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("\nftclient: interrupted; run the same command again to resume", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except FtError as exc:
+        print(f"ftclient: {safe(exc.message)}", file=sys.stderr)
+        return EXIT_FAILED
+    except OSError as exc:
+        print(f"ftclient: {safe(exc.strerror or str(exc))}"
+              + (f": {safe(str(exc.filename))}" if exc.filename else ""), file=sys.stderr)
+        return EXIT_FAILED
