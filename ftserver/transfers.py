@@ -103,10 +103,15 @@ def _receive_into(
     storage.check_free_space(request.size - held)
     channel.send(PutReady(held, hasher.hexdigest() if held else None).to_dict())
 
-    data = _expect(channel, PutData)
-    assert isinstance(data, PutData)
-    if data.offset not in (0, held):
-        raise ProtocolError(f"offset must be 0 or {held}")
+    try:
+        data = _expect(channel, PutData)
+        assert isinstance(data, PutData)
+        if data.offset not in (0, held):
+            raise ProtocolError(f"offset must be 0 or {held}")
+    except FtError as exc:
+        # Raw bytes may already be on their way: the stream cannot be trusted any more.
+        _try_reply(channel, exc)
+        raise StreamBroken(exc) from None
     if data.offset == 0 and held:
         hasher = hashlib.sha256()
     os.ftruncate(fd, data.offset)
@@ -116,23 +121,32 @@ def _receive_into(
     buffer = bytearray(min(CHUNK, max(remaining, 1)))
     view = memoryview(buffer)
     position = data.offset
+    write_error: FtError | None = None
     try:
         while remaining:
             chunk = view[: min(remaining, len(buffer))]
             channel.recv_raw_exactly(chunk)
-            try:
-                _write_all(fd, chunk, position)
-            except OSError as exc:
-                raise StreamBroken(storage_error(exc, "writing the upload")) from None
+            if write_error is None:
+                try:
+                    _write_all(fd, chunk, position)
+                except OSError as exc:
+                    # Keep reading (and discarding) so the client finishes sending and
+                    # then reads this error in step, instead of seeing a reset.
+                    write_error = storage_error(exc, "writing the upload")
+                    log.warning("upload of %r failed: %s", request.path, exc)
             hasher.update(chunk)
             position += len(chunk)
             remaining -= len(chunk)
     except FtError as exc:
         _keep_partial(fd)
         raise StreamBroken(exc) from None
+    if write_error is not None:
+        _keep_partial(fd)
 
     end = _expect(channel, PutEnd)
     assert isinstance(end, PutEnd)
+    if write_error is not None:
+        raise write_error  # what did reach the disk stays resumable
     digest = hasher.hexdigest()
     if end.sha256 != digest or (request.sha256 is not None and request.sha256 != digest):
         os.unlink(partial)
@@ -151,6 +165,13 @@ def _write_all(fd: int, data: memoryview, position: int) -> None:
         written = os.pwrite(fd, data, position)
         data = data[written:]
         position += written
+
+
+def _try_reply(channel: Channel, error: FtError) -> None:
+    try:
+        channel.send(error_reply(error))
+    except FtError:
+        pass
 
 
 def _keep_partial(fd: int) -> None:
