@@ -17,6 +17,7 @@ trusted again.
 from __future__ import annotations
 
 import json
+import math
 import struct
 from typing import Any
 
@@ -29,6 +30,14 @@ MAX_FRAME = 64 * 1024
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not allowed")
+
+
+def _finite_float(text: str) -> float:
+    # "1e400" is a valid JSON number that Python reads as infinity: refuse it like Infinity.
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text[:40]} is out of range")
+    return value
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -44,13 +53,22 @@ def decode_json_object(payload: bytes) -> dict[str, Any]:
     """Parse one frame body; raise FrameError unless it is a JSON object."""
     try:
         text = payload.decode("utf-8")
-        obj = json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_reject_constant)
+        obj = json.loads(
+            text, object_pairs_hook=_unique_keys, parse_constant=_reject_constant,
+            parse_float=_finite_float,
+        )
     except RecursionError:
         raise FrameError("frame is nested too deeply") from None
     except (UnicodeDecodeError, ValueError) as exc:
         raise FrameError(f"frame is not valid UTF-8 JSON: {exc}") from None
     if not isinstance(obj, dict):
         raise FrameError("frame must hold a JSON object")
+    try:
+        # A lone surrogate escape ("\\ud800") decodes to text no UTF-8 can hold; such a
+        # string would break logging and re-encoding later, so refuse the frame now.
+        json.dumps(obj, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise FrameError("frame holds a lone surrogate escape") from None
     return obj
 
 

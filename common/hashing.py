@@ -12,7 +12,7 @@ import re
 from typing import BinaryIO
 
 HASH_CHUNK = 1024 * 1024
-SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+SHA256_HEX = re.compile(r"[0-9a-f]{64}\Z")  # \Z, not $: "$" also matches before a final "\n"
 
 
 def hash_prefix(stream: BinaryIO, length: int) -> hashlib._Hash:

@@ -56,7 +56,8 @@ def read_bool(obj: dict[str, Any], key: str) -> bool:
 
 def read_mtime(obj: dict[str, Any], key: str = "mtime") -> float:
     value = _field(obj, key)
-    if type(value) not in (int, float) or not math.isfinite(value):
+    # isfinite() only for floats: it overflows on a huge JSON integer such as 10**400.
+    if type(value) not in (int, float) or (type(value) is float and not math.isfinite(value)):
         raise ProtocolError(f"field {key!r} must be a number of seconds")
     if not -MAX_MTIME <= value <= MAX_MTIME:
         raise ProtocolError(f"field {key!r} is out of range")

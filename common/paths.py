@@ -4,8 +4,8 @@ Both sides apply the same rules: the server to every name a client sends, the
 client to every name a server sends back. A name is a relative, "/"-separated
 path. It is refused if any component is empty, ``.`` or ``..``, holds a
 backslash, NUL or another control character, is longer than 255 bytes, starts
-with the reserved ``.ft-`` prefix, or if the first component looks like a
-drive letter (``C:``). ``resolve_under`` then follows symlinks and refuses any
+with the reserved ``.ft-`` prefix, or looks like a drive letter (``C:``), which
+would escape a destination folder on Windows. ``resolve_under`` then follows symlinks and refuses any
 result outside the root.
 """
 
@@ -41,6 +41,8 @@ def check_component(name: str) -> str:
         raise BadPath(f"name {name!r} is not valid Unicode") from None
     if len(encoded) > MAX_COMPONENT_BYTES:
         raise BadPath(f"a name is longer than {MAX_COMPONENT_BYTES} bytes")
+    if _DRIVE.match(name):
+        raise BadPath(f"name {name!r} looks like a drive letter")
     if name.startswith(RESERVED_PREFIX):
         raise BadPath(f"names starting with {RESERVED_PREFIX!r} are reserved")
     return name

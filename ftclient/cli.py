@@ -27,6 +27,7 @@ from ftclient.client import DEFAULT_PORT, Client, Progress
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 SERVER_ENV = "FTCLIENT_SERVER"
 _UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_RAW_IN_JSON = re.compile(r"[\x7f-\x9f]")  # the controls json.dumps(ensure_ascii=False) keeps
 
 EXAMPLES = """examples:
   ftclient put bigfile.iso                 upload to the share's top folder
@@ -191,7 +192,10 @@ def run(args: argparse.Namespace) -> int:
 
 def print_listing(entries: list[EntryInfo], as_json: bool) -> None:
     if as_json:
-        print(json.dumps([entry.to_dict() for entry in entries], ensure_ascii=False, indent=1))
+        text = json.dumps([entry.to_dict() for entry in entries], ensure_ascii=False, indent=1)
+        # json.dumps escapes C0 controls but leaves DEL and C1 (U+007F-U+009F) raw; they can
+        # only sit inside strings, where a \uXXXX escape decodes to the same name.
+        print(_RAW_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text))
         return
     for entry in entries:
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(entry.mtime))

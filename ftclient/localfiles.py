@@ -11,6 +11,7 @@ import os
 import time
 
 from common.durable import fsync_dir
+from common.errors import NotFound
 from common.paths import check_component
 
 PARTIAL_SUFFIX = ".ftpart"
@@ -33,6 +34,8 @@ def choose_destination(remote: str, local: str | None) -> str:
         return os.path.abspath(name)
     if os.path.isdir(local):
         return os.path.abspath(os.path.join(local, name))
+    if local.endswith(os.sep):
+        raise NotFound(f"local folder {local!r} does not exist")
     return os.path.abspath(local)
 
 
