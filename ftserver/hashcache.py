@@ -27,27 +27,33 @@ CREATE TABLE IF NOT EXISTS digests (
 
 
 class HashCache:
+    """One SQLite connection per process, shared by its session threads under a lock.
+
+    (A connection per thread would leak: a dead thread's connection is only closed
+    whenever the garbage collector gets to it.)
+    """
+
     def __init__(self, db_path: str) -> None:
         self.db_path = db_path
-        self._local = threading.local()
-        self._connect()
+        self._lock = threading.Lock()
+        self._conn = sqlite3.connect(db_path, timeout=10.0, isolation_level=None,
+                                     check_same_thread=False)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn.execute(_SCHEMA)
 
-    def _connect(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.db_path, timeout=10.0, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute(_SCHEMA)
-            self._local.conn = conn
-        return conn
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
 
     def get(self, real_path: str, st: os.stat_result) -> str | None:
         """The cached digest if the file still has the size, mtime and inode it had."""
         try:
-            row = self._connect().execute(
-                "SELECT size, mtime_ns, inode, sha256 FROM digests WHERE path = ?", (real_path,)
-            ).fetchone()
+            with self._lock:
+                row = self._conn.execute(
+                    "SELECT size, mtime_ns, inode, sha256 FROM digests WHERE path = ?",
+                    (real_path,),
+                ).fetchone()
         except sqlite3.Error as exc:
             log.warning("hash cache read failed: %s", exc)
             return None
@@ -60,10 +66,11 @@ class HashCache:
 
     def put(self, real_path: str, st: os.stat_result, digest: str) -> None:
         try:
-            self._connect().execute(
-                "INSERT OR REPLACE INTO digests (path, size, mtime_ns, inode, sha256) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (real_path, st.st_size, st.st_mtime_ns, st.st_ino, digest),
-            )
+            with self._lock:
+                self._conn.execute(
+                    "INSERT OR REPLACE INTO digests (path, size, mtime_ns, inode, sha256) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (real_path, st.st_size, st.st_mtime_ns, st.st_ino, digest),
+                )
         except sqlite3.Error as exc:
             log.warning("hash cache write failed: %s", exc)
