@@ -2,13 +2,15 @@
 
 This is the one place where frames meet a socket, shared by the server's sessions
 and the client so neither writes the read loop twice. It never opens, accepts
-or configures a socket (timeouts stay the caller's), and it turns socket-level
-failures into ConnectionLost or Timeout so callers see ft errors only.
+or configures a socket (timeouts stay the caller's, except that a receive with a
+deadline sets one before each read), and it turns socket-level failures into
+ConnectionLost or Timeout so callers see ft errors only.
 """
 
 from __future__ import annotations
 
 import socket
+import time
 from typing import Any
 
 from common.errors import ConnectionLost, Timeout
@@ -30,19 +32,29 @@ class Channel:
     def send(self, obj: dict[str, Any]) -> None:
         self.send_raw(encode_frame(obj, self.max_frame))
 
-    def receive(self) -> dict[str, Any]:
+    def receive(self, deadline: float | None = None) -> dict[str, Any]:
         """Return the next dict header; a closed connection raises ConnectionLost."""
-        frame = self.receive_or_eof()
+        frame = self.receive_or_eof(deadline)
         if frame is None:
             raise ConnectionLost("the connection was closed by the other side")
         return frame
 
-    def receive_or_eof(self) -> dict[str, Any] | None:
-        """Return the next dict header, or None if the peer closed cleanly between frames."""
+    def receive_or_eof(self, deadline: float | None = None) -> dict[str, Any] | None:
+        """Return the next dict header, or None if the peer closed cleanly between frames.
+
+        ``deadline`` (a ``time.monotonic()`` value) bounds the whole frame, not each
+        read, so a peer trickling one byte at a time cannot stretch it; the socket's
+        timeout is set to what is left before every read.
+        """
         while True:
             frame = self.decoder.next_frame()
             if frame is not None:
                 return frame
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise Timeout("the other side did not send its message in time")
+                self.sock.settimeout(left)
             data = self._recv(RECV_SIZE)
             if not data:
                 if self.decoder.buffered:

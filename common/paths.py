@@ -5,8 +5,8 @@ client to every name a server sends back. A name is a relative, "/"-separated
 path. It is refused if any component is empty, ``.`` or ``..``, holds a
 backslash, NUL or another control character, is longer than 255 bytes, starts
 with the reserved ``.ft-`` prefix, or looks like a drive letter (``C:``), which
-would escape a destination folder on Windows. ``resolve_under`` then follows symlinks and refuses any
-result outside the root.
+would escape a destination folder on Windows. ``resolve_under`` then follows
+symlinks and refuses any result outside the root.
 """
 
 from __future__ import annotations

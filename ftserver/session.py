@@ -74,8 +74,9 @@ class Session:
         try:
             self._greet()
             while True:
-                self.sock.settimeout(self.limits.idle_timeout)
-                frame = self.channel.receive_or_eof()
+                # The whole next request must arrive within idle_timeout, however it trickles.
+                frame = self.channel.receive_or_eof(
+                    deadline=time.monotonic() + self.limits.idle_timeout)
                 if frame is None:
                     return
                 if self.stopping.is_set():
@@ -108,8 +109,11 @@ class Session:
                 pass
 
     def _greet(self) -> None:
-        self.sock.settimeout(self.limits.handshake_timeout)
-        request = parse_request(self.channel.receive())
+        # A deadline for the whole hello, not a timeout per read: a client trickling a
+        # byte at a time must not hold a connection open past handshake_timeout.
+        deadline = time.monotonic() + self.limits.handshake_timeout
+        request = parse_request(self.channel.receive(deadline=deadline))
+        self.sock.settimeout(self.limits.handshake_timeout)  # for the reply
         if not isinstance(request, Hello):
             raise FrameError("the first request must be 'hello'")
         if request.version != PROTOCOL_VERSION:

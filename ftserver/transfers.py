@@ -83,16 +83,21 @@ def receive_upload(channel: Channel, storage: Storage, request: PutRequest) -> T
         except OSError as exc:
             raise storage_error(exc, "opening the upload's partial") from None
         try:
-            return _receive_into(channel, storage, request, target, partial, fd)
+            result, done = _receive_into(channel, storage, request, target, partial, fd)
         finally:
             os.close(fd)
     finally:
         lock.release()
+    # Confirm only once the name is free again: a client that goes straight on to
+    # another put of it must not be told "locked" by its own finished upload.
+    channel.send(done.to_dict())
+    return result
 
 
 def _receive_into(
     channel: Channel, storage: Storage, request: PutRequest, target: Target, partial: str, fd: int
-) -> TransferResult:
+) -> tuple[TransferResult, PutDone]:
+    """Receive, verify and publish; return the result and the reply the caller sends."""
     held = os.fstat(fd).st_size
     hasher = hashlib.sha256()
     if held > request.size:
@@ -156,8 +161,8 @@ def _receive_into(
         )
     published = storage.publish(partial, fd, target, request.mtime)
     storage.hashes.put(target.real, published, digest)
-    channel.send(PutDone(request.size, digest).to_dict())
-    return TransferResult(request.path, request.size, data.offset, request.size - data.offset)
+    result = TransferResult(request.path, request.size, data.offset, request.size - data.offset)
+    return result, PutDone(request.size, digest)
 
 
 def _write_all(fd: int, data: memoryview, position: int) -> None:
@@ -229,13 +234,25 @@ def _send_from(
     if (now.st_size, now.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
         channel.send(error_reply(SourceChanged(f"{request.path!r} changed while it was sent")))
         return TransferResult(request.path, size, offset, size - offset)
-    if cached is None:
+    if cached is None and _same_file(target.real, before):
+        # Only while the name still holds what we read: a newer version's entry stays.
         storage.hashes.put(target.real, before, digest)
     channel.send(GetEnd(digest).to_dict())
     return TransferResult(request.path, size, offset, size - offset)
 
 
+def _same_file(path: str, before: os.stat_result) -> bool:
+    try:
+        now = os.stat(path)
+    except OSError:
+        return False
+    return (now.st_ino, now.st_size, now.st_mtime_ns) == (
+        before.st_ino, before.st_size, before.st_mtime_ns)
+
+
 def _sendfile_all(sock: socket.socket, fd: int, offset: int, count: int) -> None:
+    if count == 0:
+        return  # socket.sendfile takes count=0 for a ValueError (an empty file, or all held)
     with os.fdopen(os.dup(fd), "rb") as stream:
         try:
             sent = sock.sendfile(stream, offset, count)

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import os
+import random
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from ftclient import Client
 from tests.serverproc import ServerProcess
 
 EXECUTORS = ("thread", "process")
+SOURCE_MTIME_NS = 1_600_000_000_123_456_789
+"""mtime given to test source files: sub-second, so a lost fraction shows."""
 
 
 @pytest.fixture
@@ -36,3 +41,52 @@ def server(request: pytest.FixtureRequest, start_server: Callable[..., ServerPro
            ) -> ServerProcess:
     """One running server, under each executor in turn."""
     return start_server(request.param)
+
+
+@pytest.fixture(scope="module", params=EXECUTORS)
+def shared_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+                  ) -> Iterator[ServerProcess]:
+    """One server per test module and executor, for tests that use names of their own.
+
+    Cheaper than ``server`` when a module has many short tests; a test that needs
+    special settings, or must see an empty share, uses ``start_server`` instead.
+    """
+    base = tmp_path_factory.mktemp(f"shared-{request.param}")
+    server = ServerProcess(base, executor=request.param).start()
+    yield server
+    try:
+        server.terminate(timeout=20)
+    except Exception:
+        server.kill()
+    assert "Traceback" not in server.log, f"the shared server hit an internal error:\n{server.log}"
+
+
+@pytest.fixture
+def connect() -> Iterator[Callable[..., Client]]:
+    """Make ``Client`` objects for a server (or any port on 127.0.0.1); all closed at the end."""
+    clients: list[Client] = []
+
+    def make(server: ServerProcess, *, port: int | None = None, timeout: float = 15.0
+             ) -> Client:
+        client = Client("127.0.0.1", port or server.port, timeout=timeout, busy_wait=5.0)
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.close()
+
+
+@pytest.fixture
+def make_file(tmp_path: Path) -> Callable[..., Path]:
+    """Write a local source file of random bytes (seeded by name) with a fixed, odd mtime."""
+    folder = tmp_path / "local"
+    folder.mkdir(exist_ok=True)
+
+    def make(name: str, size: int = 0, *, data: bytes | None = None) -> Path:
+        path = folder / name
+        path.write_bytes(random.Random(name).randbytes(size) if data is None else data)
+        os.utime(path, ns=(SOURCE_MTIME_NS, SOURCE_MTIME_NS))
+        return path
+
+    return make

@@ -1,0 +1,128 @@
+"""Promise 6: what a server holds per client is given back when the client is gone.
+
+After a burst of transfers, cut uploads and garbage connections, the server's
+open file descriptors and threads (summed over its worker processes in process
+mode) return to what they were before the burst.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from common.errors import ConnectionLost
+from ftclient import Client
+from tests.proxy import cutting_proxy
+from tests.serverproc import ServerProcess
+
+MiB = 1 << 20
+
+
+def _family(pid: int) -> list[int]:
+    pids = [pid]
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            pids.append(int(entry))
+    return pids
+
+
+def open_files(pid: int) -> list[str]:
+    """What the descriptors of ``pid`` and its children point at (for failure messages)."""
+    names = []
+    for member in _family(pid):
+        try:
+            for fd in os.listdir(f"/proc/{member}/fd"):
+                names.append(f"{member}:{os.readlink(f'/proc/{member}/fd/{fd}')}")
+        except OSError:
+            continue
+    return sorted(names)
+
+
+def usage(pid: int) -> tuple[int, int]:
+    """(open file descriptors, threads) of ``pid`` and its children."""
+    fds = threads = 0
+    for member in _family(pid):
+        try:
+            fds += len(os.listdir(f"/proc/{member}/fd"))
+            with open(f"/proc/{member}/status") as status:
+                threads += next(int(line.split()[1]) for line in status
+                                if line.startswith("Threads:"))
+        except OSError:
+            continue
+    return fds, threads
+
+
+def settle(pid: int, baseline: tuple[int, int], timeout: float = 15.0) -> tuple[int, int]:
+    deadline = time.monotonic() + timeout
+    now = usage(pid)
+    while now != baseline and time.monotonic() < deadline:
+        time.sleep(0.1)
+        now = usage(pid)
+    return now
+
+
+@pytest.mark.parametrize("executor", ["thread", "process"])
+def test_descriptors_and_threads_return_to_baseline(
+        executor: str, start_server: Callable[..., ServerProcess], tmp_path: Path) -> None:
+    server = start_server(executor)
+    source = tmp_path / "source.bin"
+    source.write_bytes(os.urandom(3 * MiB))
+    # Warm up every lazily built piece in every worker: with four connections open at
+    # once, least-loaded dispatch gives each worker process one of them.
+    clients = [Client(server.host, server.port) for _ in range(4)]
+    for client in clients:
+        client.connect()
+    for index, client in enumerate(clients):
+        client.put(source, f"warm{index}.bin")
+        client.get(f"warm{index}.bin", tmp_path / "warm.bin")
+    for client in clients:
+        client.close()
+    assert server.proc is not None
+    baseline = settle(server.proc.pid, usage(server.proc.pid), timeout=2.0)
+    files_before = open_files(server.proc.pid)
+
+    errors: list[BaseException] = []
+
+    def transfer(index: int) -> None:
+        try:
+            with Client(server.host, server.port) as client:
+                client.put(source, f"burst/{index}.bin")
+                client.get(f"burst/{index}.bin", tmp_path / f"{index}.bin")
+        except BaseException as exc:  # collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=transfer, args=(i,)) for i in range(20)]
+    for thread in threads:
+        thread.start()
+    with cutting_proxy(server.port, cut_after=MiB + 12345, max_connections=8) as proxy:
+        for index in range(6):
+            with pytest.raises(ConnectionLost), Client("127.0.0.1", proxy.port) as client:
+                client.put(source, f"cut/{index}.bin")
+    for _ in range(5):
+        with socket.create_connection((server.host, server.port), timeout=5) as raw:
+            raw.sendall(b"\x00\x00\x00\x05hello")  # not JSON: the server closes it
+            raw.settimeout(5)
+            while raw.recv(4096):
+                pass
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not errors, errors
+    assert all((tmp_path / f"{i}.bin").read_bytes() == source.read_bytes() for i in range(20))
+
+    after = settle(server.proc.pid, baseline)
+    extra = sorted(set(open_files(server.proc.pid)) - set(files_before))
+    assert after == baseline, f"still open: {extra}"
+    assert "Traceback" not in server.log
