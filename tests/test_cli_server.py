@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.procinfo import children_of, is_gone
 from tests.serverproc import LISTENING
 
 SERVER = [sys.executable, "-m", "ftserver"]
@@ -122,38 +123,6 @@ def launch() -> Iterator[Any]:
     yield start
     for server in started:
         server.kill()
-
-
-def children_of(pid: int) -> set[int]:
-    """Process ids whose parent is ``pid`` (read from /proc)."""
-    found = set()
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", encoding="utf-8", errors="replace") as stream:
-                stat = stream.read()
-        except OSError:
-            continue
-        # pid (comm) state ppid ...; comm may hold spaces and parentheses.
-        fields = stat[stat.rfind(")") + 2:].split()
-        if int(fields[1]) == pid:
-            found.add(int(entry))
-    return found
-
-
-def is_gone(pid: int) -> bool:
-    """True if ``pid`` no longer runs (no such process, or a zombie awaiting its reaper)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat", encoding="utf-8", errors="replace") as stream:
-            stat = stream.read()
-    except OSError:
-        return True
-    return stat[stat.rfind(")") + 2:].split()[0] in ("Z", "X")
 
 
 def ftclient_ls(port: int) -> subprocess.CompletedProcess[str]:

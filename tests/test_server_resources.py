@@ -18,51 +18,11 @@ import pytest
 
 from common.errors import ConnectionLost
 from ftclient import Client
+from tests.procinfo import open_files, usage
 from tests.proxy import cutting_proxy
 from tests.serverproc import ServerProcess
 
 MiB = 1 << 20
-
-
-def _family(pid: int) -> list[int]:
-    pids = [pid]
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as stat:
-                fields = stat.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            pids.append(int(entry))
-    return pids
-
-
-def open_files(pid: int) -> list[str]:
-    """What the descriptors of ``pid`` and its children point at (for failure messages)."""
-    names = []
-    for member in _family(pid):
-        try:
-            for fd in os.listdir(f"/proc/{member}/fd"):
-                names.append(f"{member}:{os.readlink(f'/proc/{member}/fd/{fd}')}")
-        except OSError:
-            continue
-    return sorted(names)
-
-
-def usage(pid: int) -> tuple[int, int]:
-    """(open file descriptors, threads) of ``pid`` and its children."""
-    fds = threads = 0
-    for member in _family(pid):
-        try:
-            fds += len(os.listdir(f"/proc/{member}/fd"))
-            with open(f"/proc/{member}/status") as status:
-                threads += next(int(line.split()[1]) for line in status
-                                if line.startswith("Threads:"))
-        except OSError:
-            continue
-    return fds, threads
 
 
 def settle(pid: int, baseline: tuple[int, int], timeout: float = 15.0) -> tuple[int, int]:
