@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import random
+import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -90,3 +92,28 @@ def make_file(tmp_path: Path) -> Callable[..., Path]:
         return path
 
     return make
+
+
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.fixture(autouse=True)
+def no_leaks() -> Iterator[None]:
+    """Each test gives back the threads and file descriptors it took (as pyftpdlib checks).
+
+    Runs around every test, after the test's own fixtures are torn down, so a client
+    socket, proxy thread or server pipe left behind fails the test that leaked it.
+    """
+    threads_before = threading.active_count()
+    fds_before = _open_fds()
+    yield
+    deadline = time.monotonic() + 5.0
+    while time.monotonic() < deadline and (
+        threading.active_count() > threads_before or _open_fds() > fds_before
+    ):
+        time.sleep(0.02)
+    leaked_threads = [t.name for t in threading.enumerate()][threads_before:]
+    assert threading.active_count() <= threads_before, f"threads left running: {leaked_threads}"
+    assert _open_fds() <= fds_before, (
+        f"file descriptors left open: {_open_fds() - fds_before}")

@@ -8,12 +8,9 @@ SIGTERM ends the server (and, in process mode, all of its workers) with exit 0.
 
 from __future__ import annotations
 
-import os
-import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +20,7 @@ import pytest
 import yaml
 
 from tests.procinfo import children_of, is_gone
-from tests.serverproc import LISTENING
+from tests.serverproc import LoggedServer
 
 SERVER = [sys.executable, "-m", "ftserver"]
 CLIENT = [sys.executable, "-m", "ftclient"]
@@ -58,56 +55,27 @@ def assert_config_error(result: subprocess.CompletedProcess[str], *needles: str)
     return line
 
 
-class RunningServer:
-    """An ftserver process started from the command line; stderr collected by a thread."""
+class RunningServer(LoggedServer):
+    """An ftserver started from the command line, with pytest-style failures."""
 
     def __init__(self, args: list[str], cwd: Path | None = None) -> None:
-        self.proc = subprocess.Popen(SERVER + args, cwd=cwd, stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                     text=True)
-        self.port = 0
-        self._lines: list[str] = []
-        self._lock = threading.Lock()
-        self._listening = threading.Event()
-        self._reader = threading.Thread(target=self._pump, daemon=True)
-        self._reader.start()
+        super().__init__(args, cwd)
+        self.launch()
 
-    def _pump(self) -> None:
-        assert self.proc.stderr is not None
-        for line in self.proc.stderr:
-            with self._lock:
-                self._lines.append(line)
-            match = LISTENING.search(line)
-            if match and not self._listening.is_set():
-                self.port = int(match.group(2))
-                self._listening.set()
-
-    @property
-    def log(self) -> str:
-        with self._lock:
-            return "".join(self._lines)
-
-    def wait_listening(self, timeout: float = 20.0) -> None:
-        if not self._listening.wait(timeout):
+    def wait_listening(self, timeout: float = 20.0) -> bool:
+        if not super().wait_listening(timeout):
             self.kill()
             pytest.fail(f"ftserver did not report 'listening on':\n{self.log}")
+        return True
 
     def stop(self, timeout: float = 10.0) -> tuple[int, float]:
         """SIGTERM; return (exit code, seconds it took). Fails (after SIGKILL) if it lingers."""
         started = time.monotonic()
-        self.proc.send_signal(signal.SIGTERM)
         try:
-            code = self.proc.wait(timeout)
+            code = self.terminate(timeout)
         except subprocess.TimeoutExpired:
-            self.kill()
             pytest.fail(f"ftserver did not exit within {timeout} s of SIGTERM:\n{self.log}")
-        self._reader.join(5)
         return code, time.monotonic() - started
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
 
 
 @pytest.fixture
