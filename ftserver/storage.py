@@ -1,12 +1,10 @@
-"""The shared folder on disk: confinement, listing, partial uploads and atomic publishing.
+"""The shared folder on disk: confinement, listing, and where partial uploads live.
 
 Every name a client sends passes through ``Storage.resolve`` (the one place that
 maps protocol names to real paths, as pyftpdlib's validpath does). Partials live
 in ``state_dir/partials``, outside the share, named by a digest of the target's
-real path, so nobody can list or fetch them and they survive restarts.
-Publishing is: fsync the partial, set its mtime, rename it over the final name,
-fsync the folder. If the state folder sits on another filesystem, the partial
-is first copied to a hidden ``.ft-`` file beside the target, which is then renamed.
+real path, so nobody can list or fetch them and they survive restarts. How a
+verified partial becomes visible is publishing.py's job.
 """
 
 from __future__ import annotations
@@ -16,13 +14,10 @@ import errno
 import hashlib
 import logging
 import os
-import shutil
 import stat
 import time
-import uuid
 from dataclasses import dataclass
 
-from common.durable import fsync_dir
 from common.errors import (
     BadPath,
     IsADirectory,
@@ -34,13 +29,14 @@ from common.errors import (
 )
 from common.messages import EntryInfo
 from common.paths import (
-    RESERVED_PREFIX,
     check_component,
     is_within,
     resolve_under,
     split_path,
 )
 from ftserver.hashcache import HashCache
+from ftserver.locks import NameLock
+from ftserver.publishing import make_parents, publish, remove_leftover_staging
 
 log = logging.getLogger("ftserver.storage")
 
@@ -75,11 +71,13 @@ class Storage:
         self.root_real = os.path.realpath(root)
         self.partials_dir = os.path.join(state_dir, "partials")
         self.locks_dir = os.path.join(state_dir, "locks")
-        os.makedirs(self.partials_dir, exist_ok=True, mode=0o700)
-        os.makedirs(self.locks_dir, exist_ok=True, mode=0o700)
+        self.staging_dir = os.path.join(state_dir, "staging")
+        for folder in (self.partials_dir, self.locks_dir, self.staging_dir):
+            os.makedirs(folder, exist_ok=True, mode=0o700)
         self.hashes = HashCache(os.path.join(state_dir, "hashes.sqlite3"))
         self.min_free_bytes = min_free_bytes
         self.same_filesystem = os.stat(self.root_real).st_dev == os.stat(self.partials_dir).st_dev
+        """False: every publish copies (see publishing.py); worth a warning at start-up."""
 
     # ------------------------------------------------------------ names
 
@@ -168,13 +166,13 @@ class Storage:
     # ------------------------------------------------------------ writing
 
     def prepare_parent(self, target: Target) -> None:
-        """Make the target's parent folders (inside the root) exist."""
+        """Make the target's parent folders (inside the root) exist, durably."""
         parent = os.path.dirname(target.real)
         if os.path.isdir(target.real):
             raise IsADirectory(f"{target.name!r} is a folder")
         try:
-            os.makedirs(parent, exist_ok=True)
-        except FileExistsError:
+            make_parents(parent)
+        except (FileExistsError, NotADirectoryError):
             raise NotADirectory(f"a parent of {target.name!r} is not a folder") from None
         except OSError as exc:
             raise storage_error(exc, f"creating the folder for {target.name!r}") from None
@@ -198,41 +196,38 @@ class Storage:
 
     def publish(self, partial: str, fd: int, target: Target, mtime: float) -> os.stat_result:
         """Make the verified partial (open as ``fd``) durable and visible under the target name."""
-        parent = os.path.dirname(target.real)
         try:
-            os.fsync(fd)
-            os.utime(fd, (time.time(), mtime))
-            if self.same_filesystem:
-                os.replace(partial, target.real)
-            else:
-                staged = os.path.join(parent, f"{RESERVED_PREFIX}tmp-{uuid.uuid4().hex}")
-                try:
-                    with open(partial, "rb") as src, open(staged, "wb") as dst:
-                        shutil.copyfileobj(src, dst, 1 << 20)
-                        dst.flush()
-                        os.fsync(dst.fileno())
-                    shutil.copystat(partial, staged)
-                    os.replace(staged, target.real)
-                except BaseException:
-                    with contextlib.suppress(OSError):
-                        os.unlink(staged)
-                    raise
-                os.unlink(partial)
-            fsync_dir(parent)
+            publish(partial, fd, target.real, mtime, self.staging_dir)
             return os.stat(target.real)
         except OSError as exc:
             raise storage_error(exc, f"publishing {target.name!r}") from None
 
     def remove_stale_partials(self, max_age: float) -> int:
-        """Delete partials not touched for ``max_age`` seconds; return how many went."""
+        """Delete partials not touched for ``max_age`` seconds; return how many went.
+
+        A partial whose name is locked belongs to an upload in progress and stays.
+        """
         removed = 0
         cutoff = time.time() - max_age
         with os.scandir(self.partials_dir) as scan:
-            for entry in scan:
-                try:
-                    if entry.name.endswith(".part") and entry.stat().st_mtime < cutoff:
-                        os.unlink(entry.path)
-                        removed += 1
-                except OSError:
+            stale = [entry for entry in scan
+                     if entry.name.endswith(".part") and _mtime(entry) < cutoff]
+        for entry in stale:
+            with NameLock(self.locks_dir, entry.name[: -len(".part")]) as lock:
+                if not lock.try_acquire():
                     continue
+                with contextlib.suppress(OSError):
+                    os.unlink(entry.path)
+                    removed += 1
         return removed
+
+    def remove_leftovers(self) -> int:
+        """At start-up: staged copies a crash left in the share."""
+        return remove_leftover_staging(self.staging_dir)
+
+
+def _mtime(entry: os.DirEntry[str]) -> float:
+    try:
+        return entry.stat().st_mtime
+    except OSError:
+        return float("inf")

@@ -1,0 +1,97 @@
+"""Publishing across filesystems: a disk mounted inside the share, and a state_dir elsewhere.
+
+A rename cannot cross filesystems, so the server stages a hidden copy beside the
+target; uploads there must work, leave nothing hidden behind, and a staged copy
+left by a crash must be gone after the next start.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from ftclient import Client
+from tests.serverproc import ServerProcess
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root")
+
+
+@pytest.fixture
+def mount_tmpfs() -> Iterator[Callable[[Path], Path]]:
+    mounted: list[Path] = []
+
+    def mount(folder: Path) -> Path:
+        folder.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=128m", "tmpfs", str(folder)],
+                       check=True)
+        mounted.append(folder)
+        return folder
+
+    yield mount
+    for folder in reversed(mounted):
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+def hidden_files(folder: Path) -> list[str]:
+    return [name for _, _, files in os.walk(folder) for name in files if name.startswith(".")]
+
+
+@needs_root
+@pytest.mark.parametrize("executor", ["thread", "process"])
+def test_upload_into_a_disk_mounted_inside_the_share(
+        executor: str, start_server: Callable[..., ServerProcess],
+        mount_tmpfs: Callable[[Path], Path], tmp_path: Path) -> None:
+    server = start_server(executor)
+    mount_tmpfs(server.root / "archive")
+    source = tmp_path / "f.bin"
+    source.write_bytes(os.urandom(3 << 20))
+    with Client(server.host, server.port) as client:
+        client.put(source, "archive/")
+        client.put(source, "archive/again/f.bin")
+        assert [entry.name for entry in client.list("archive")] == ["again", "f.bin"]
+    assert (server.root / "archive" / "f.bin").read_bytes() == source.read_bytes()
+    assert (server.root / "archive" / "again" / "f.bin").read_bytes() == source.read_bytes()
+    assert hidden_files(server.root) == []
+    assert list((server.state_dir / "partials").iterdir()) == []
+    assert list((server.state_dir / "staging").iterdir()) == []
+
+
+@needs_root
+def test_state_dir_on_another_filesystem(start_server: Callable[..., ServerProcess],
+                                         mount_tmpfs: Callable[[Path], Path],
+                                         tmp_path: Path) -> None:
+    state = mount_tmpfs(tmp_path / "elsewhere")
+    server = start_server("thread", state_dir=str(state))
+    assert server.wait_for_log("another filesystem")
+    source = tmp_path / "g.bin"
+    source.write_bytes(os.urandom(2 << 20))
+    with Client(server.host, server.port) as client:
+        client.put(source, "g.bin")
+    assert (server.root / "g.bin").read_bytes() == source.read_bytes()
+    assert hidden_files(server.root) == []
+
+
+def test_a_staged_copy_left_by_a_crash_is_removed_at_start(tmp_path: Path) -> None:
+    # What a kill -9 in the middle of a cross-filesystem publish leaves behind: the
+    # staged copy in the share and its note in state_dir/staging.
+    server = ServerProcess(tmp_path / "srv")
+    staging = server.state_dir / "staging"
+    staging.mkdir(parents=True)
+    leftover = server.root / "sub" / ".ft-tmp-0123456789abcdef"
+    leftover.parent.mkdir()
+    leftover.write_bytes(b"half a copy")
+    (staging / leftover.name).write_text(str(leftover))
+    unrelated = server.root / "sub" / "keep.txt"
+    unrelated.write_text("mine")
+    server.start()
+    try:
+        assert server.wait_for_log("removed 1 staged cop")
+        assert not leftover.exists()
+        assert unrelated.read_text() == "mine"
+        assert list(staging.iterdir()) == []
+    finally:
+        server.terminate()
