@@ -91,10 +91,19 @@ class Channel:
         self.decoder.skip_raw(got)
         return got
 
-    def recv_raw_exactly(self, view: memoryview) -> None:
-        """Fill all of ``view`` with raw bytes (the init_recv loop)."""
+    def recv_raw_exactly(self, view: memoryview, deadline: float | None = None) -> None:
+        """Fill all of ``view`` with raw bytes (the init_recv loop).
+
+        With a ``deadline`` (a ``time.monotonic()`` value) the whole of ``view`` must
+        arrive by then, so a peer sending a byte now and then cannot stretch it.
+        """
         filled = 0
         while filled < len(view):
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise Timeout("the transfer is too slow")
+                self.sock.settimeout(left)
             filled += self.recv_raw_into(view[filled:])
 
     def send_raw(self, data: bytes | memoryview) -> None:

@@ -11,14 +11,22 @@ import hashlib
 import re
 from typing import BinaryIO
 
+from common.errors import SourceChanged
+
 HASH_CHUNK = 1024 * 1024
+HASH_RATE_FLOOR = 20_000_000
+"""Bytes per second that hashing a file is assumed to reach at worst (a slow disk).
+
+Whoever waits while the other side hashes N held bytes (to compare a resume
+prefix) or makes N bytes durable allows N / HASH_RATE_FLOOR seconds on top of
+its usual timeout, so resuming a huge file does not time out."""
 SHA256_HEX = re.compile(r"[0-9a-f]{64}\Z")  # \Z, not $: "$" also matches before a final "\n"
 
 
 def hash_prefix(stream: BinaryIO, length: int) -> hashlib._Hash:
     """Hash the first ``length`` bytes of ``stream`` (read from its current position).
 
-    Raises EOFError if the stream ends early.
+    Raises SourceChanged if the stream ends early (the file shrank meanwhile).
     """
     hasher = hashlib.sha256()
     buffer = bytearray(HASH_CHUNK)
@@ -27,7 +35,8 @@ def hash_prefix(stream: BinaryIO, length: int) -> hashlib._Hash:
     while remaining:
         got = stream.readinto(view[: min(remaining, HASH_CHUNK)])
         if not got:
-            raise EOFError(f"stream ended {remaining} bytes before the prefix did")
+            raise SourceChanged(f"the file ended {remaining} bytes short of the {length} "
+                                "expected; it changed meanwhile")
         hasher.update(view[:got])
         remaining -= got
     return hasher

@@ -1,9 +1,13 @@
-"""Persistent cache of file SHA-256 digests, keyed by real path and checked by size, mtime, inode.
+"""Persistent cache of file SHA-256 digests, keyed by real path, checked by size and times.
 
 It lets a ``get`` of a big file start streaming without reading it first, and
 lets ``ls`` show digests it already knows. It lives in ``state_dir`` as SQLite,
 which already handles several processes writing at once. The cache is an
 optimisation only: any database trouble is logged and treated as a miss.
+
+The ctime is part of the check because size and mtime can be kept by a writer
+(``cp -p`` over a file, ``rsync --inplace -t``, ``touch -r``) while ctime cannot
+be set by anyone: every write or utime moves it.
 """
 
 from __future__ import annotations
@@ -16,10 +20,11 @@ import threading
 log = logging.getLogger("ftserver.hashcache")
 
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS digests (
+CREATE TABLE IF NOT EXISTS digests_v2 (
     path TEXT PRIMARY KEY,
     size INTEGER NOT NULL,
     mtime_ns INTEGER NOT NULL,
+    ctime_ns INTEGER NOT NULL,
     inode INTEGER NOT NULL,
     sha256 TEXT NOT NULL
 )
@@ -51,7 +56,7 @@ class HashCache:
         try:
             with self._lock:
                 row = self._conn.execute(
-                    "SELECT size, mtime_ns, inode, sha256 FROM digests WHERE path = ?",
+                    "SELECT size, mtime_ns, ctime_ns, inode, sha256 FROM digests_v2 WHERE path = ?",
                     (real_path,),
                 ).fetchone()
         except sqlite3.Error as exc:
@@ -59,18 +64,22 @@ class HashCache:
             return None
         if row is None:
             return None
-        size, mtime_ns, inode, digest = row
-        if (size, mtime_ns, inode) != (st.st_size, st.st_mtime_ns, st.st_ino):
+        if tuple(row[:4]) != _identity(st):
             return None
-        return str(digest)
+        return str(row[4])
 
     def put(self, real_path: str, st: os.stat_result, digest: str) -> None:
         try:
             with self._lock:
                 self._conn.execute(
-                    "INSERT OR REPLACE INTO digests (path, size, mtime_ns, inode, sha256) "
-                    "VALUES (?, ?, ?, ?, ?)",
-                    (real_path, st.st_size, st.st_mtime_ns, st.st_ino, digest),
+                    "INSERT OR REPLACE INTO digests_v2 "
+                    "(path, size, mtime_ns, ctime_ns, inode, sha256) VALUES (?, ?, ?, ?, ?, ?)",
+                    (real_path, *_identity(st), digest),
                 )
         except sqlite3.Error as exc:
             log.warning("hash cache write failed: %s", exc)
+
+
+def _identity(st: os.stat_result) -> tuple[int, int, int, int]:
+    """What must be unchanged for a cached digest to still describe the file."""
+    return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)

@@ -132,10 +132,12 @@ class Session:
                 target = self.storage.resolve(request.path)
                 self.channel.send(StatReply(self.storage.stat_entry(target)).to_dict())
             elif isinstance(request, PutRequest):
-                self._log_transfer("put", receive_upload(self.channel, self.storage, request),
+                self._log_transfer("put", receive_upload(self.channel, self.storage, request,
+                                                  self.limits.transfer_timeout),
                                    started)
             elif isinstance(request, GetRequest):
-                self._log_transfer("get", send_download(self.channel, self.storage, request),
+                self._log_transfer("get", send_download(self.channel, self.storage, request,
+                                                 self.limits.transfer_timeout),
                                    started)
             else:
                 raise ProtocolError(f"{type(request).OP!r} is not valid here")

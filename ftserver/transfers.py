@@ -11,7 +11,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import select
 import socket
+import time
 from dataclasses import dataclass
 
 from common.channel import Channel
@@ -24,7 +26,7 @@ from common.errors import (
     SourceChanged,
     Timeout,
 )
-from common.hashing import hash_prefix
+from common.hashing import HASH_RATE_FLOOR, hash_prefix
 from common.messages import (
     GetEnd,
     GetReady,
@@ -63,14 +65,18 @@ class TransferResult:
     moved: int
 
 
-def _expect(channel: Channel, cls: type) -> object:
-    request = parse_request(channel.receive())
+def _expect(channel: Channel, cls: type, seconds: float) -> object:
+    """The next request, which must be a ``cls``, within ``seconds`` for the whole frame."""
+    request = parse_request(channel.receive(deadline=time.monotonic() + seconds))
     if not isinstance(request, cls):
         raise ProtocolError(f"expected {cls.OP!r}, got {type(request).OP!r}")  # type: ignore[attr-defined]
     return request
 
 
-def receive_upload(channel: Channel, storage: Storage, request: PutRequest) -> TransferResult:
+def receive_upload(
+    channel: Channel, storage: Storage, request: PutRequest, timeout: float
+) -> TransferResult:
+    """Serve one ``put``. ``timeout`` bounds each wait: a frame, or each chunk of raw bytes."""
     target = storage.resolve(request.path)
     storage.prepare_parent(target)
     lock = NameLock(storage.locks_dir, target.key)
@@ -83,7 +89,8 @@ def receive_upload(channel: Channel, storage: Storage, request: PutRequest) -> T
         except OSError as exc:
             raise storage_error(exc, "opening the upload's partial") from None
         try:
-            result, done = _receive_into(channel, storage, request, target, partial, fd)
+            result, done = _receive_into(channel, storage, request, target, partial, fd,
+                                         timeout)
         finally:
             os.close(fd)
     finally:
@@ -95,7 +102,8 @@ def receive_upload(channel: Channel, storage: Storage, request: PutRequest) -> T
 
 
 def _receive_into(
-    channel: Channel, storage: Storage, request: PutRequest, target: Target, partial: str, fd: int
+    channel: Channel, storage: Storage, request: PutRequest, target: Target, partial: str,
+    fd: int, timeout: float,
 ) -> tuple[TransferResult, PutDone]:
     """Receive, verify and publish; return the result and the reply the caller sends."""
     held = os.fstat(fd).st_size
@@ -109,7 +117,8 @@ def _receive_into(
     channel.send(PutReady(held, hasher.hexdigest() if held else None).to_dict())
 
     try:
-        data = _expect(channel, PutData)
+        # Meanwhile the client hashes its first `held` bytes to compare: allow for that.
+        data = _expect(channel, PutData, timeout + held / HASH_RATE_FLOOR)
         assert isinstance(data, PutData)
         if data.offset not in (0, held):
             raise ProtocolError(f"offset must be 0 or {held}")
@@ -130,7 +139,7 @@ def _receive_into(
     try:
         while remaining:
             chunk = view[: min(remaining, len(buffer))]
-            channel.recv_raw_exactly(chunk)
+            channel.recv_raw_exactly(chunk, deadline=time.monotonic() + timeout)
             if write_error is None:
                 try:
                     _write_all(fd, chunk, position)
@@ -148,7 +157,7 @@ def _receive_into(
     if write_error is not None:
         _keep_partial(fd)
 
-    end = _expect(channel, PutEnd)
+    end = _expect(channel, PutEnd, timeout)
     assert isinstance(end, PutEnd)
     if write_error is not None:
         raise write_error  # what did reach the disk stays resumable
@@ -187,11 +196,14 @@ def _keep_partial(fd: int) -> None:
         log.warning("could not fsync an interrupted partial: %s", exc)
 
 
-def send_download(channel: Channel, storage: Storage, request: GetRequest) -> TransferResult:
+def send_download(
+    channel: Channel, storage: Storage, request: GetRequest, timeout: float
+) -> TransferResult:
+    """Serve one ``get``. ``timeout`` bounds the sending of each chunk of raw bytes."""
     target = storage.resolve(request.path)
     fd, before = storage.open_for_read(target)
     try:
-        return _send_from(channel, storage, request, target, fd, before)
+        return _send_from(channel, storage, request, target, fd, before, timeout)
     finally:
         os.close(fd)
 
@@ -203,6 +215,7 @@ def _send_from(
     target: Target,
     fd: int,
     before: os.stat_result,
+    timeout: float,
 ) -> TransferResult:
     size = before.st_size
     cached = storage.hashes.get(target.real, before)
@@ -219,7 +232,7 @@ def _send_from(
 
     try:
         if cached is not None:
-            _sendfile_all(channel.sock, fd, offset, size - offset)
+            _sendfile_all(channel.sock, fd, offset, size - offset, timeout)
             digest = cached
         else:
             digest = _read_hash_send(channel, fd, offset, size - offset, hasher)
@@ -250,18 +263,31 @@ def _same_file(path: str, before: os.stat_result) -> bool:
         before.st_ino, before.st_size, before.st_mtime_ns)
 
 
-def _sendfile_all(sock: socket.socket, fd: int, offset: int, count: int) -> None:
-    if count == 0:
-        return  # socket.sendfile takes count=0 for a ValueError (an empty file, or all held)
-    with os.fdopen(os.dup(fd), "rb") as stream:
+def _sendfile_all(sock: socket.socket, fd: int, offset: int, count: int, timeout: float) -> None:
+    """Send ``count`` bytes of ``fd`` from ``offset`` with sendfile(2), zero-copy.
+
+    Each CHUNK must leave within ``timeout``: a client reading a byte now and then
+    cannot hold the session (socket.sendfile would restart its timeout on every wait).
+    """
+    position, end = offset, offset + count
+    chunk_deadline = time.monotonic() + timeout
+    chunk_start = position
+    while position < end:
+        if position - chunk_start >= CHUNK:
+            chunk_start, chunk_deadline = position, time.monotonic() + timeout
+        left = chunk_deadline - time.monotonic()
+        if left <= 0:
+            raise Timeout("the client is reading too slowly")
         try:
-            sent = sock.sendfile(stream, offset, count)
-        except TimeoutError:
-            raise Timeout("the client stopped reading") from None
+            sent = os.sendfile(sock.fileno(), fd, position, min(end - position, CHUNK))
+        except BlockingIOError:
+            select.select([], [sock], [], left)
+            continue
         except OSError as exc:
             raise ConnectionLost(f"the connection dropped: {exc.strerror or exc}") from None
-    if sent != count:
-        raise SourceChanged("the file shrank while it was sent")
+        if sent == 0:
+            raise SourceChanged("the file shrank while it was sent")
+        position += sent
 
 
 def _read_hash_send(
