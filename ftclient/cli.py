@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import re
 import sys
@@ -22,7 +23,7 @@ from tqdm import tqdm
 from common.errors import FtError
 from common.messages import EntryInfo
 from ftclient import __version__
-from ftclient.client import DEFAULT_PORT, Client, Progress
+from ftclient.client import DEFAULT_PORT, MAX_TIMEOUT, Client, Progress
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 SERVER_ENV = "FTCLIENT_SERVER"
@@ -76,6 +77,18 @@ def _port(text: str, whole: str) -> int:
     return int(text)
 
 
+def positive_seconds(text: str) -> float:
+    """An argparse type: seconds above 0 and at most MAX_TIMEOUT (not negative, nan or inf)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not (math.isfinite(value) and 0 < value <= MAX_TIMEOUT):
+        raise argparse.ArgumentTypeError(
+            f"must be a number of seconds above 0 and at most {MAX_TIMEOUT:g}, not {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     quiet = argparse.ArgumentParser(add_help=False)
     quiet.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
@@ -87,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--server", metavar="HOST[:PORT]",
                         help=f"server address (default: ${SERVER_ENV} or localhost:{DEFAULT_PORT})")
-    parser.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS",
+    parser.add_argument("--timeout", type=positive_seconds, default=60.0, metavar="SECONDS",
                         help="give up on a silent server after this long (default 60)")
     parser.add_argument("--version", action="version", version=f"ftclient {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)

@@ -13,8 +13,12 @@ other side provably holds.
 from __future__ import annotations
 
 import contextlib
+import errno
+import fcntl
 import hashlib
+import math
 import os
+import shlex
 import socket
 import stat
 import time
@@ -28,13 +32,16 @@ from common.errors import (
     FtError,
     IntegrityError,
     IsADirectory,
+    Locked,
+    NoSpace,
     NotFound,
     PermissionDenied,
     ProtocolError,
     SourceChanged,
+    StorageError,
     Timeout,
 )
-from common.hashing import hash_prefix
+from common.hashing import HASH_RATE_FLOOR, hash_prefix
 from common.messages import (
     PROTOCOL_VERSION,
     EntryInfo,
@@ -59,6 +66,12 @@ from ftclient.localfiles import choose_destination, partial_path_for, publish
 DEFAULT_PORT = 9021
 CHUNK = 1024 * 1024
 BUSY_BACKOFF = (0.2, 0.5, 1.0, 2.0, 3.0)
+MAX_TIMEOUT = 1e9
+"""Largest timeout in seconds (about 31 years): far longer ones overflow the socket layer."""
+LOCK_ATTEMPTS = 5
+"""How often ``get`` reopens a partial that was renamed away while it waited to lock it."""
+_PERMISSION_ERRNOS = frozenset({errno.EACCES, errno.EPERM, errno.EROFS})
+_NO_SPACE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 
 @dataclass(frozen=True)
@@ -90,6 +103,16 @@ class GetResult:
     resumed_from: int
 
 
+def local_error(exc: OSError, what: str, note: str = "") -> FtError:
+    """The FtError for a failure of the local disk: ``what`` failed, because of ``exc``."""
+    reason = exc.strerror or str(exc)
+    if exc.errno in _NO_SPACE_ERRNOS:
+        return NoSpace(f"{what}: no space left on the local disk{note}")
+    if exc.errno in _PERMISSION_ERRNOS:
+        return PermissionDenied(f"{what}: {reason}{note}")
+    return StorageError(f"{what}: {reason}{note}")
+
+
 def normalize_remote(path: str, *, allow_root: bool = False) -> str:
     """Turn what a user typed into a protocol name: drop leading and trailing slashes, check it."""
     name = path.strip("/")
@@ -108,6 +131,10 @@ class Client:
         timeout: float = 60.0,
         busy_wait: float = 30.0,
     ) -> None:
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not (
+                math.isfinite(timeout) and 0 < timeout <= MAX_TIMEOUT):
+            raise ValueError(f"timeout must be a number of seconds above 0 and at most "
+                             f"{MAX_TIMEOUT:g}, not {timeout!r}")
         self.host = host
         self.port = port
         self.timeout = timeout
@@ -196,12 +223,21 @@ class Client:
         channel.send(Stat(normalize_remote(path)).to_dict())
         return self._reply(StatReply, channel).entry
 
-    def _reply(self, cls: type, channel: Channel):  # noqa: ANN202 - returns an instance of cls
+    def _reply(self, cls: type, channel: Channel,  # noqa: ANN202 - returns an instance of cls
+               deadline: float | None = None):
+        """Receive and parse one reply; ``deadline`` (monotonic) bounds the whole frame."""
         try:
-            return cls.from_dict(channel.receive())
+            return cls.from_dict(channel.receive(deadline))
         except (ConnectionLost, Timeout, ProtocolError):
             self._drop()
             raise
+        finally:
+            if deadline is not None and self._channel is channel:
+                channel.sock.settimeout(self.timeout)  # receive(deadline) left its own
+
+    def _deadline_after(self, work: int) -> float:
+        """When to give up on a reply the server sends after reading or flushing ``work`` bytes."""
+        return time.monotonic() + self.timeout + work / HASH_RATE_FLOOR
 
     # ------------------------------------------------------------ put
 
@@ -230,6 +266,8 @@ class Client:
             if not stat.S_ISREG(before.st_mode):
                 raise PermissionDenied(f"{local!r} is not a regular file")
             return self._put_fd(fd, before, remote, progress)
+        except OSError as exc:  # the network's errors arrive as FtErrors; this is the local disk
+            raise local_error(exc, f"cannot read {local!r}") from None
         finally:
             os.close(fd)
 
@@ -239,26 +277,37 @@ class Client:
         size = before.st_size
         channel = self._conn()
         channel.send(PutRequest(remote, size, before.st_mtime).to_dict())
-        ready = self._reply(PutReady, channel)
-        offset, hasher = 0, hashlib.sha256()
-        if 0 < ready.offset <= size:
-            with os.fdopen(os.dup(fd), "rb") as stream:
-                prefix = hash_prefix(stream, ready.offset)
-            if prefix.hexdigest() == ready.prefix_sha256:
-                offset, hasher = ready.offset, prefix
-        try:
+        # The server hashes what it holds of this upload (at most about size bytes) first.
+        ready = self._reply(PutReady, channel, self._deadline_after(size))
+        try:  # from here until put_end, only a closed connection tells the server to stop
+            offset, hasher = 0, hashlib.sha256()
+            if 0 < ready.offset <= size:
+                with os.fdopen(os.dup(fd), "rb") as stream:
+                    prefix = hash_prefix(stream, ready.offset)
+                if prefix.hexdigest() == ready.prefix_sha256:
+                    offset, hasher = ready.offset, prefix
             channel.send(PutData(offset).to_dict())
             self._send_file(channel, fd, remote, offset, size, hasher, progress)
             after = os.fstat(fd)
             if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
-                self._drop()  # without a closing header the server publishes nothing
+                # without a closing header the server publishes nothing
                 raise SourceChanged(f"{remote!r}: the local file changed while it was sent; "
                                     "nothing was published")
             channel.send(PutEnd(hasher.hexdigest()).to_dict())
         except BaseException:
             self._drop()
             raise
-        done = self._reply(PutDone, channel)
+        # The server verifies, fsyncs and renames the whole file before it answers.
+        unknown = (f"so whether it was published is unknown; check with "
+                   f"`ftclient stat {shlex.quote(remote)}`")
+        try:
+            done = self._reply(PutDone, channel, self._deadline_after(size))
+        except Timeout:
+            raise Timeout(f"{remote!r}: the server did not confirm the upload in time, "
+                          f"{unknown}") from None
+        except ConnectionLost:
+            raise ConnectionLost(f"{remote!r}: the connection dropped before the server "
+                                 f"confirmed the upload, {unknown}") from None
         if done.sha256 != hasher.hexdigest() or done.size != size:
             raise IntegrityError(f"{remote!r}: the server confirmed different content")
         return PutResult(remote, size, done.sha256, offset)
@@ -299,19 +348,55 @@ class Client:
         if os.path.isdir(destination):
             raise IsADirectory(f"{destination!r} is a folder")
         partial = partial_path_for(destination)
-        try:
-            fd = os.open(partial, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-        except OSError as exc:
-            raise PermissionDenied(f"cannot write {partial!r}: {exc.strerror or exc}") from None
+        fd = self._lock_partial(partial, destination)
         try:
             return self._get_into(fd, remote, partial, destination, progress)
-        except BaseException:
-            if os.fstat(fd).st_size == 0:  # nothing to resume: leave no litter behind
+        except BaseException as exc:
+            kept = 0
+            with contextlib.suppress(OSError):
+                kept = os.fstat(fd).st_size
+            if kept == 0:  # nothing to resume: leave no litter behind
                 with contextlib.suppress(OSError):
                     os.unlink(partial)
+            if isinstance(exc, OSError):  # the network's errors arrive as FtErrors
+                note = (f"; the {kept} bytes received are kept, and the same get resumes"
+                        if kept else "")
+                raise local_error(exc, f"cannot write {destination!r}", note) from None
             raise
         finally:
             os.close(fd)
+
+    @staticmethod
+    def _lock_partial(partial: str, destination: str) -> int:
+        """Open the partial download and hold an exclusive lock on it (until the fd is closed).
+
+        Two downloads to one destination would otherwise share the partial and could
+        splice two sources; the second is refused with Locked. The lock is taken on the
+        open file, so a partial that the holder renamed into place (or removed) meanwhile
+        is no longer the one at ``partial``: then open again.
+        """
+        for _ in range(LOCK_ATTEMPTS):
+            try:
+                fd = os.open(partial, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            except OSError as exc:
+                raise local_error(exc, f"cannot write {partial!r}") from None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                held = os.fstat(fd)
+                try:
+                    named = os.stat(partial)
+                except FileNotFoundError:
+                    named = None
+            except BlockingIOError:
+                os.close(fd)
+                raise Locked(f"another download to {destination!r} is in progress") from None
+            except OSError as exc:
+                os.close(fd)
+                raise local_error(exc, f"cannot lock {partial!r}") from None
+            if named is not None and (named.st_dev, named.st_ino) == (held.st_dev, held.st_ino):
+                return fd
+            os.close(fd)
+        raise Locked(f"another download to {destination!r} is in progress")
 
     def _get_into(
         self, fd: int, remote: str, partial: str, destination: str,
@@ -326,18 +411,19 @@ class Client:
             prefix_digest = hasher.hexdigest()
         channel = self._conn()
         channel.send(GetRequest(remote, held, prefix_digest).to_dict())
-        ready = self._reply(GetReady, channel)
-        if ready.offset not in (0, held):
-            self._drop()
-            raise ProtocolError(f"server offered offset {ready.offset}, not 0 or {held}")
-        if ready.offset == 0:
-            hasher = hashlib.sha256()
-        os.ftruncate(fd, ready.offset)
-        try:
+        # The server hashes its own first ``held`` bytes before it answers.
+        ready = self._reply(GetReady, channel, self._deadline_after(held))
+        try:  # raw bytes are on their way: any failure leaves the stream unusable
+            if ready.offset not in (0, held):
+                raise ProtocolError(f"server offered offset {ready.offset}, not 0 or {held}")
+            if ready.offset == 0:
+                hasher = hashlib.sha256()
+            os.ftruncate(fd, ready.offset)
             self._receive_file(channel, fd, remote, ready, hasher, progress)
         except BaseException:
             self._drop()
-            os.fsync(fd)  # keep what arrived for the next attempt
+            with contextlib.suppress(OSError):  # the first error is the one to report
+                os.fsync(fd)  # keep what arrived for the next attempt
             raise
         end = self._reply(GetEnd, channel)
         digest = hasher.hexdigest()
