@@ -41,15 +41,42 @@ class HashCache:
     def __init__(self, db_path: str) -> None:
         self.db_path = db_path
         self._lock = threading.Lock()
-        self._conn = sqlite3.connect(db_path, timeout=10.0, isolation_level=None,
-                                     check_same_thread=False)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.execute(_SCHEMA)
+        try:
+            self._conn = self._open()
+        except sqlite3.DatabaseError as exc:
+            # Only a cache: set a damaged one aside and start afresh.
+            log.warning("hash cache %s is unusable (%s); starting a new one", db_path, exc)
+            os.replace(db_path, db_path + ".broken")
+            self._conn = self._open()
+
+    def _open(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.db_path, timeout=10.0, isolation_level=None,
+                               check_same_thread=False)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute(_SCHEMA)
+        except sqlite3.DatabaseError:
+            conn.close()
+            raise
+        return conn
 
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+
+    def prune(self) -> int:
+        """Forget digests of files that no longer exist; return how many went."""
+        try:
+            with self._lock:
+                paths = [row[0] for row in self._conn.execute("SELECT path FROM digests_v2")]
+            gone = [(path,) for path in paths if not os.path.lexists(path)]
+            with self._lock:
+                self._conn.executemany("DELETE FROM digests_v2 WHERE path = ?", gone)
+        except sqlite3.Error as exc:
+            log.warning("hash cache pruning failed: %s", exc)
+            return 0
+        return len(gone)
 
     def get(self, real_path: str, st: os.stat_result) -> str | None:
         """The cached digest if the file still has the size, mtime and inode it had."""

@@ -222,7 +222,16 @@ class Storage:
         return removed
 
     def remove_leftovers(self) -> int:
-        """At start-up: staged copies a crash left in the share."""
+        """At start-up, before any session runs: what earlier runs left behind.
+
+        Staged copies a crash left in the share, lock files (no lock can be held
+        yet), and cached digests of files that are gone. Returns staged copies removed.
+        """
+        with os.scandir(self.locks_dir) as scan:
+            for entry in scan:
+                with contextlib.suppress(OSError):
+                    os.unlink(entry.path)
+        self.hashes.prune()
         return remove_leftover_staging(self.staging_dir)
 
 

@@ -7,7 +7,9 @@ left by a crash must be gone after the next start.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sqlite3
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -93,5 +95,43 @@ def test_a_staged_copy_left_by_a_crash_is_removed_at_start(tmp_path: Path) -> No
         assert not leftover.exists()
         assert unrelated.read_text() == "mine"
         assert list(staging.iterdir()) == []
+    finally:
+        server.terminate()
+
+
+def test_start_up_forgets_stale_locks_and_digests_and_survives_a_broken_cache(
+        tmp_path: Path) -> None:
+    server = ServerProcess(tmp_path / "srv")
+    (server.root / "kept.txt").write_text("kept")
+    (server.root / "gone.txt").write_text("gone")
+    server.start()
+    with Client(server.host, server.port) as client:
+        client.stat("kept.txt")
+        for name in ("kept.txt", "gone.txt"):
+            client.get(name, tmp_path / name)  # fills the cache
+        client.put(tmp_path / "kept.txt", "uploaded.txt")  # leaves a lock file
+    server.terminate()
+    assert list((server.state_dir / "locks").iterdir())
+    (server.root / "gone.txt").unlink()
+
+    server = ServerProcess(tmp_path / "srv").start()
+    with Client(server.host, server.port) as client:
+        assert client.stat("kept.txt").sha256 is not None
+    server.terminate()
+    assert list((server.state_dir / "locks").iterdir()) == []
+    with contextlib.closing(sqlite3.connect(server.state_dir / "hashes.sqlite3")) as db:
+        paths = {row[0] for row in db.execute("SELECT path FROM digests_v2")}
+    assert not any(path.endswith("gone.txt") for path in paths)
+    assert any(path.endswith("kept.txt") for path in paths)
+
+    for name in os.listdir(server.state_dir):
+        if name.startswith("hashes.sqlite3"):
+            os.unlink(server.state_dir / name)
+    (server.state_dir / "hashes.sqlite3").write_bytes(b"this is not a database" * 100)
+    server = ServerProcess(tmp_path / "srv").start()
+    try:
+        with Client(server.host, server.port) as client:
+            client.get("kept.txt", tmp_path / "again.txt")
+        assert "unusable" in server.log
     finally:
         server.terminate()
