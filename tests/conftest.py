@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -117,3 +118,26 @@ def no_leaks() -> Iterator[None]:
     assert threading.active_count() <= threads_before, f"threads left running: {leaked_threads}"
     assert _open_fds() <= fds_before, (
         f"file descriptors left open: {_open_fds() - fds_before}")
+
+
+@pytest.fixture
+def mount_tmpfs() -> Iterator[Callable[..., Path]]:
+    """Mount small tmpfs filesystems (for disk-full and cross-filesystem tests); needs root.
+
+    ``mount_tmpfs(folder, size="12m")`` creates and mounts ``folder``; every mount
+    is undone when the test ends. Skips the test when not running as root.
+    """
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    mounted: list[Path] = []
+
+    def mount(folder: Path, size: str = "128m") -> Path:
+        folder.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
+                       check=True)
+        mounted.append(folder)
+        return folder
+
+    yield mount
+    for folder in reversed(mounted):
+        subprocess.run(["umount", "-l", str(folder)], check=False)

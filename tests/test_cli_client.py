@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.cliutil import one_error_line
 from tests.serverproc import ServerProcess
 
 CLIENT = [sys.executable, "-m", "ftclient"]
@@ -63,15 +64,6 @@ def closed_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def assert_one_error_line(result: subprocess.CompletedProcess[str], code: int = 1) -> str:
-    assert result.returncode == code, (result.returncode, result.stdout, result.stderr)
-    assert "Traceback" not in result.stderr, result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("ftclient: "), lines[0]
-    return lines[0]
 
 
 def assert_usage_error(result: subprocess.CompletedProcess[str]) -> None:
@@ -314,7 +306,7 @@ def test_server_from_env_and_flag_wins(srv: ServerProcess, tmp_path: Path) -> No
 
     # ...and the flag really is used: a bad flag fails even with a good env.
     flag_bad = ftclient("ls", server=bad, env=client_env(good))
-    assert_one_error_line(flag_bad)
+    one_error_line(flag_bad)
 
 
 def test_ls_json_shape(srv: ServerProcess, tmp_path: Path) -> None:
@@ -402,25 +394,25 @@ def test_get_missing_remote_file(srv: ServerProcess, tmp_path: Path) -> None:
     cwd = tmp_path / "cwd"
     cwd.mkdir()
     result = ftclient("get", "no-such-file.txt", server=srv, cwd=cwd)
-    line = assert_one_error_line(result)
+    line = one_error_line(result)
     assert "no-such-file.txt" in line and "not found" in line.lower()
     assert list(cwd.iterdir()) == []  # neither the file nor an empty partial
 
 
 @pytest.mark.parametrize("command", [["stat", "missing.txt"], ["ls", "missing-dir"]])
 def test_stat_and_ls_of_missing_remote(srv: ServerProcess, command: list[str]) -> None:
-    line = assert_one_error_line(ftclient(*command, server=srv))
+    line = one_error_line(ftclient(*command, server=srv))
     assert "missing" in line
 
 
 def test_ls_of_a_file_is_an_error(srv: ServerProcess) -> None:
     (srv.root / "plain.txt").write_bytes(b"p")
-    assert_one_error_line(ftclient("ls", "plain.txt", server=srv))
+    one_error_line(ftclient("ls", "plain.txt", server=srv))
 
 
 def test_put_missing_local_file(srv: ServerProcess, tmp_path: Path) -> None:
     result = ftclient("put", str(tmp_path / "nope.bin"), server=srv)
-    line = assert_one_error_line(result)
+    line = one_error_line(result)
     assert "nope.bin" in line
     assert list(srv.root.iterdir()) == []
 
@@ -428,7 +420,7 @@ def test_put_missing_local_file(srv: ServerProcess, tmp_path: Path) -> None:
 def test_put_local_folder_is_an_error(srv: ServerProcess, tmp_path: Path) -> None:
     folder = tmp_path / "afolder"
     folder.mkdir()
-    assert_one_error_line(ftclient("put", str(folder), server=srv))
+    one_error_line(ftclient("put", str(folder), server=srv))
     assert list(srv.root.iterdir()) == []
 
 
@@ -436,7 +428,7 @@ def test_put_local_folder_is_an_error(srv: ServerProcess, tmp_path: Path) -> Non
 def test_server_not_reachable(tmp_path: Path, command: list[str]) -> None:
     port = closed_port()
     result = ftclient(*command, server=f"127.0.0.1:{port}", cwd=tmp_path, timeout=30)
-    line = assert_one_error_line(result)
+    line = one_error_line(result)
     assert str(port) in line
     assert list(tmp_path.iterdir()) == []
 
@@ -444,7 +436,7 @@ def test_server_not_reachable(tmp_path: Path, command: list[str]) -> None:
 def test_put_to_unreachable_server(tmp_path: Path) -> None:
     local = tmp_path / "f.txt"
     local.write_bytes(b"f")
-    assert_one_error_line(ftclient("put", str(local), server=f"127.0.0.1:{closed_port()}"))
+    one_error_line(ftclient("put", str(local), server=f"127.0.0.1:{closed_port()}"))
 
 
 @pytest.mark.parametrize("command", [
@@ -461,7 +453,7 @@ def test_bad_remote_name(srv: ServerProcess, tmp_path: Path, command: list[str])
     cwd = tmp_path / "cwd"
     cwd.mkdir()
     args = [str(local) if arg == "LOCAL" else arg for arg in command]
-    assert_one_error_line(ftclient(*args, server=srv, cwd=cwd))
+    one_error_line(ftclient(*args, server=srv, cwd=cwd))
     assert list(cwd.iterdir()) == []
     assert list(srv.root.iterdir()) == []
     assert not (tmp_path / "x").exists()

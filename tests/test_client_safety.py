@@ -36,6 +36,7 @@ from common.messages import PROTOCOL_VERSION, GetEnd, GetReady, HelloReply, PutD
 from ftclient import Client
 from ftclient.client import HASH_RATE_FLOOR, Progress
 from ftclient.localfiles import partial_path_for
+from tests.cliutil import one_error_line
 from tests.serverproc import ServerProcess
 
 CLIENT = [sys.executable, "-m", "ftclient"]
@@ -54,16 +55,6 @@ def ftclient(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess
     env = {k: v for k, v in os.environ.items() if k != "FTCLIENT_SERVER"}
     return subprocess.run(CLIENT + list(args), cwd=cwd, env=env, stdin=subprocess.DEVNULL,
                           capture_output=True, text=True, timeout=60)
-
-
-def one_error_line(result: subprocess.CompletedProcess[str], code: int = 1) -> str:
-    """The single ``ftclient: ...`` line a failed command must print, with no traceback."""
-    assert result.returncode == code, (result.returncode, result.stdout, result.stderr)
-    assert "Traceback" not in result.stderr, result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("ftclient: "), lines[0]
-    return lines[0]
 
 
 class ScriptedServer:
@@ -389,23 +380,10 @@ def test_failed_publish_is_an_ft_error_and_keeps_the_download(
     assert destination.read_bytes() == data
 
 
-@pytest.fixture
-def small_folder(tmp_path: Path) -> Iterator[Path]:
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
-    mount_point = tmp_path / "small"
-    mount_point.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount_point)],
-                   check=True)
-    try:
-        yield mount_point
-    finally:
-        subprocess.run(["umount", "-l", str(mount_point)], check=False)
-
-
 def test_local_disk_full_is_no_space_and_resumes_once_there_is_room(
         start_server: Callable[..., ServerProcess], connect: Callable[..., Client],
-        small_folder: Path) -> None:
+        mount_tmpfs: Callable[..., Path], tmp_path: Path) -> None:
+    small_folder = mount_tmpfs(tmp_path / "small", size="4m")
     server = start_server()
     data = random_bytes("full", 6 * MiB)
     (server.root / "full.bin").write_bytes(data)

@@ -8,8 +8,7 @@ keep serving, and the upload must resume once there is room again.
 from __future__ import annotations
 
 import os
-import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -20,19 +19,9 @@ from tests.serverproc import ServerProcess
 
 MiB = 1 << 20
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root")
-
-
 @pytest.fixture
-def small_fs(tmp_path: Path) -> Iterator[Path]:
-    mount_point = tmp_path / "small"
-    mount_point.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=12m", "tmpfs", str(mount_point)],
-                   check=True)
-    try:
-        yield mount_point
-    finally:
-        subprocess.run(["umount", "-l", str(mount_point)], check=False)
+def small_fs(mount_tmpfs: Callable[..., Path], tmp_path: Path) -> Path:
+    return mount_tmpfs(tmp_path / "small", size="12m")
 
 
 @pytest.fixture(params=["thread", "process"])

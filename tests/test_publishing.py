@@ -10,8 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
-import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -19,34 +18,15 @@ import pytest
 from ftclient import Client
 from tests.serverproc import ServerProcess
 
-needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root")
-
-
-@pytest.fixture
-def mount_tmpfs() -> Iterator[Callable[[Path], Path]]:
-    mounted: list[Path] = []
-
-    def mount(folder: Path) -> Path:
-        folder.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=128m", "tmpfs", str(folder)],
-                       check=True)
-        mounted.append(folder)
-        return folder
-
-    yield mount
-    for folder in reversed(mounted):
-        subprocess.run(["umount", "-l", str(folder)], check=False)
-
 
 def hidden_files(folder: Path) -> list[str]:
     return [name for _, _, files in os.walk(folder) for name in files if name.startswith(".")]
 
 
-@needs_root
 @pytest.mark.parametrize("executor", ["thread", "process"])
 def test_upload_into_a_disk_mounted_inside_the_share(
         executor: str, start_server: Callable[..., ServerProcess],
-        mount_tmpfs: Callable[[Path], Path], tmp_path: Path) -> None:
+        mount_tmpfs: Callable[..., Path], tmp_path: Path) -> None:
     server = start_server(executor)
     mount_tmpfs(server.root / "archive")
     source = tmp_path / "f.bin"
@@ -62,9 +42,8 @@ def test_upload_into_a_disk_mounted_inside_the_share(
     assert list((server.state_dir / "staging").iterdir()) == []
 
 
-@needs_root
 def test_state_dir_on_another_filesystem(start_server: Callable[..., ServerProcess],
-                                         mount_tmpfs: Callable[[Path], Path],
+                                         mount_tmpfs: Callable[..., Path],
                                          tmp_path: Path) -> None:
     state = mount_tmpfs(tmp_path / "elsewhere")
     server = start_server("thread", state_dir=str(state))
