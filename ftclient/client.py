@@ -289,7 +289,9 @@ class Client:
             channel.send(PutData(offset).to_dict())
             self._send_file(channel, fd, remote, offset, size, hasher, progress)
             after = os.fstat(fd)
-            if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
+            # ctime too: cp -p or rsync --inplace -t keep size and mtime, never ctime.
+            if (after.st_size, after.st_mtime_ns, after.st_ctime_ns) != (
+                    before.st_size, before.st_mtime_ns, before.st_ctime_ns):
                 # without a closing header the server publishes nothing
                 raise SourceChanged(f"{remote!r}: the local file changed while it was sent; "
                                     "nothing was published")

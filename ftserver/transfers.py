@@ -91,6 +91,10 @@ def receive_upload(
         try:
             result, done = _receive_into(channel, storage, request, target, partial, fd,
                                          timeout)
+        except BaseException:
+            if os.path.exists(partial) and os.fstat(fd).st_size == 0:
+                os.unlink(partial)  # nothing to resume: leave no empty partial behind
+            raise
         finally:
             os.close(fd)
     finally:
@@ -113,7 +117,7 @@ def _receive_into(
     if held:
         with os.fdopen(os.dup(fd), "rb") as stream:
             hasher = hash_prefix(stream, held)
-    storage.check_free_space(request.size - held)
+    storage.check_free_space(target, request.size, held)
     channel.send(PutReady(held, hasher.hexdigest() if held else None).to_dict())
 
     try:
@@ -244,7 +248,8 @@ def _send_from(
     # A rename over the name is harmless (we sent the old file whole); a write into
     # the file we were reading is not.
     now = os.fstat(fd)
-    if (now.st_size, now.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
+    # ctime too: cp -p or rsync --inplace -t keep size and mtime, never ctime.
+    if _content_identity(now) != _content_identity(before):
         channel.send(error_reply(SourceChanged(f"{request.path!r} changed while it was sent")))
         return TransferResult(request.path, size, offset, size - offset)
     if cached is None and _same_file(target.real, before):
@@ -259,8 +264,12 @@ def _same_file(path: str, before: os.stat_result) -> bool:
         now = os.stat(path)
     except OSError:
         return False
-    return (now.st_ino, now.st_size, now.st_mtime_ns) == (
-        before.st_ino, before.st_size, before.st_mtime_ns)
+    return now.st_ino == before.st_ino and _content_identity(now) == _content_identity(before)
+
+
+def _content_identity(st: os.stat_result) -> tuple[int, int, int]:
+    """Changes whenever the content may have: size, mtime, and ctime (which no one can set)."""
+    return (st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 def _sendfile_all(sock: socket.socket, fd: int, offset: int, count: int, timeout: float) -> None:
@@ -281,7 +290,9 @@ def _sendfile_all(sock: socket.socket, fd: int, offset: int, count: int, timeout
         try:
             sent = os.sendfile(sock.fileno(), fd, position, min(end - position, CHUNK))
         except BlockingIOError:
-            select.select([], [sock], [], left)
+            poller = select.poll()  # not select(): it fails for descriptors >= 1024
+            poller.register(sock, select.POLLOUT)
+            poller.poll(left * 1000)
             continue
         except OSError as exc:
             raise ConnectionLost(f"the connection dropped: {exc.strerror or exc}") from None
