@@ -55,10 +55,14 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_CONFIG
     setup_logging(config.log_level)
 
+    from ftserver.instance import StateDirBusy
     from ftserver.listener import Server  # after logging, so start-up errors are logged
 
     try:
         server = Server(config)
+    except StateDirBusy as exc:
+        print(f"ftserver: {exc}", file=sys.stderr)
+        return 1
     except OSError as exc:
         print(f"ftserver: cannot listen on {config.host}:{config.port}: "
               f"{exc.strerror or exc}", file=sys.stderr)

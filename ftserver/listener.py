@@ -22,6 +22,7 @@ from common.errors import Busy
 from common.frames import encode_frame
 from common.messages import error_reply
 from ftserver.config import ServerConfig
+from ftserver.instance import hold_listener_lock, no_sessions_alive
 from ftserver.workers import Executor, ProcessExecutor, ThreadExecutor, make_storage
 
 log = logging.getLogger("ftserver")
@@ -178,6 +179,7 @@ class Server:
         self._wake_w.setblocking(False)
         self._stop = threading.Event()
         self.admission = Admission(config.max_sessions, config.limits.max_per_address)
+        self._listener_lock = hold_listener_lock(str(config.state_dir))
         self.storage = make_storage(config)
         self.listen_sock = socket.create_server(
             (config.host, config.port), family=_family(config.host), backlog=128
@@ -239,6 +241,10 @@ class Server:
         self.executor.submit(session_id, sock, peer)
 
     def _remove_leftovers(self) -> None:
+        if not no_sessions_alive(str(self.config.state_dir)):
+            log.warning("sessions of an earlier run are still alive (orphaned workers?): "
+                        "leaving its lock files and staged copies alone")
+            return
         removed = self.storage.remove_leftovers()
         if removed:
             log.info("removed %d staged copy(ies) left in the share by an earlier run", removed)

@@ -20,13 +20,29 @@ class NameLock:
         self._fd: int | None = None
 
     def try_acquire(self) -> bool:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        for _ in range(5):
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                return False
+            if _same_inode(fd, self.path):
+                self._fd = fd
+                return True
+            # The file was removed (by remove_unlocked) between our open and flock:
+            # a lock on the old inode excludes nobody, so take the new file's.
             os.close(fd)
+        return False
+
+    def remove_if_free(self) -> bool:
+        """Delete the lock file if nobody holds it; safe because try_acquire re-checks."""
+        if not self.try_acquire():
             return False
-        self._fd = fd
+        try:
+            os.unlink(self.path)
+        finally:
+            self.release()
         return True
 
     def release(self) -> None:
@@ -40,3 +56,12 @@ class NameLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+def _same_inode(fd: int, path: str) -> bool:
+    try:
+        on_disk = os.stat(path)
+    except FileNotFoundError:
+        return False
+    held = os.fstat(fd)
+    return (held.st_dev, held.st_ino) == (on_disk.st_dev, on_disk.st_ino)

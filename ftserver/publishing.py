@@ -62,6 +62,9 @@ def _publish_by_copy(partial: str, fd: int, final: str, staging_dir: str) -> Non
     note = os.path.join(staging_dir, os.path.basename(staged))
     with open(note, "w", encoding="utf-8", errors="surrogateescape") as record:
         record.write(staged)
+        record.flush()
+        os.fsync(record.fileno())
+    fsync_dir(staging_dir)  # the note must outlive a power cut that the copy survives
     try:
         with open(staged, "wb") as target:
             os.lseek(fd, 0, os.SEEK_SET)

@@ -179,9 +179,21 @@ class Storage:
         if not is_within(self.root_real, os.path.realpath(parent)):
             raise BadPath("path leaves the shared folder")
 
-    def check_free_space(self, needed: int) -> None:
+    def check_free_space(self, target: Target, size: int, held: int) -> None:
+        """Refuse up front an upload that cannot fit (keeping ``min_free_bytes`` spare).
+
+        The partials need ``size - held`` more bytes; if the target folder is on
+        another filesystem, publishing copies there, so it needs all ``size`` bytes too.
+        """
+        self._require(self.partials_dir, size - held)
+        folder = os.path.dirname(target.real)
+        with contextlib.suppress(OSError):
+            if os.stat(folder).st_dev != os.stat(self.partials_dir).st_dev:
+                self._require(folder, size)
+
+    def _require(self, folder: str, needed: int) -> None:
         try:
-            vfs = os.statvfs(self.partials_dir)
+            vfs = os.statvfs(folder)
         except OSError:
             return
         free = vfs.f_bavail * vfs.f_frsize
@@ -228,9 +240,10 @@ class Storage:
         yet), and cached digests of files that are gone. Returns staged copies removed.
         """
         with os.scandir(self.locks_dir) as scan:
-            for entry in scan:
-                with contextlib.suppress(OSError):
-                    os.unlink(entry.path)
+            names = [entry.name[: -len(".lock")] for entry in scan if entry.name.endswith(".lock")]
+        for key in names:
+            with contextlib.suppress(OSError):
+                NameLock(self.locks_dir, key).remove_if_free()
         self.hashes.prune()
         return remove_leftover_staging(self.staging_dir)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import signal
 import socket
 import threading
@@ -20,6 +21,7 @@ from multiprocessing.reduction import recv_handle, send_handle
 from typing import Protocol
 
 from ftserver.config import ServerConfig
+from ftserver.instance import hold_sessions_lock
 from ftserver.logsetup import setup_logging
 from ftserver.sessionhost import SessionHost
 from ftserver.storage import Storage
@@ -45,15 +47,19 @@ class ThreadExecutor:
     def __init__(self, config: ServerConfig, on_done: DoneCallback) -> None:
         self.host = SessionHost(make_storage(config), config.limits, config.name)
         self.on_done = on_done
+        self.state_dir = str(config.state_dir)
+        self._sessions_lock: int | None = None
 
     def start(self) -> None:
-        pass
+        self._sessions_lock = hold_sessions_lock(self.state_dir)
 
     def submit(self, session_id: int, sock: socket.socket, peer: str) -> None:
         self.host.run_session(session_id, sock, peer, self.on_done)
 
     def stop(self, grace: float) -> None:
         self.host.drain(grace)
+        if self._sessions_lock is not None:
+            os.close(self._sessions_lock)
 
 
 class _WorkerHandle:
@@ -157,6 +163,7 @@ def worker_main(config: ServerConfig, conn: Connection) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the listener decides when to stop
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     setup_logging(config.log_level)
+    sessions_lock = hold_sessions_lock(str(config.state_dir))  # noqa: F841 - held till exit
     host = SessionHost(make_storage(config), config.limits, config.name)
     send_lock = threading.Lock()
 

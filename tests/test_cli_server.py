@@ -302,3 +302,20 @@ def test_help_and_version() -> None:
     version = subprocess.run(SERVER + ["--version"], capture_output=True, text=True, timeout=30)
     assert version.returncode == 0
     assert version.stdout.startswith("ftserver ")
+
+
+def test_a_second_server_on_the_same_state_dir_refuses_to_start(
+        launch: Any, dirs: tuple[Path, Path], tmp_path: Path) -> None:
+    root, state = dirs
+    first = launch(["--root", str(root), "--state-dir", str(state), "--host", "127.0.0.1",
+                    "--port", "0"])
+    other_root = tmp_path / "other"
+    other_root.mkdir()
+    second = subprocess.run(
+        SERVER + ["--root", str(other_root), "--state-dir", str(state), "--host", "127.0.0.1",
+                  "--port", "0"], capture_output=True, text=True, timeout=30)
+    assert second.returncode == 1
+    lines = [line for line in second.stderr.splitlines() if "ftserver:" in line]
+    assert any("already using the state folder" in line for line in lines), second.stderr
+    assert "Traceback" not in second.stderr
+    assert first.stop()[0] == 0

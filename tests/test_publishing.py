@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from common.errors import NoSpace
 from ftclient import Client
 from tests.serverproc import ServerProcess
 
@@ -114,3 +115,16 @@ def test_start_up_forgets_stale_locks_and_digests_and_survives_a_broken_cache(
         assert "unusable" in server.log
     finally:
         server.terminate()
+
+
+def test_upload_too_big_for_a_disk_mounted_inside_the_share_is_refused_up_front(
+        start_server: Callable[..., ServerProcess], mount_tmpfs: Callable[..., Path],
+        tmp_path: Path) -> None:
+    server = start_server("thread", limits={"min_free_bytes": 0})
+    mount_tmpfs(server.root / "usb", size="4m")
+    source = tmp_path / "big.bin"
+    source.write_bytes(os.urandom(8 << 20))
+    with Client(server.host, server.port) as client:
+        with pytest.raises(NoSpace):
+            client.put(source, "usb/big.bin")
+    assert list((server.state_dir / "partials").iterdir()) == []
