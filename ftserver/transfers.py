@@ -26,7 +26,7 @@ from common.errors import (
     SourceChanged,
     Timeout,
 )
-from common.hashing import HASH_RATE_FLOOR, hash_prefix
+from common.hashing import hash_prefix
 from common.messages import (
     GetEnd,
     GetReady,
@@ -45,6 +45,8 @@ from ftserver.storage import Storage, Target, storage_error
 log = logging.getLogger("ftserver.transfers")
 
 CHUNK = 1024 * 1024
+CLIENT_PREFIX_RATE_FLOOR = 1_000_000
+"""Bytes/s a client is assumed to hash its resume prefix at, at worst (slow media)."""
 
 
 class StreamBroken(Exception):
@@ -121,8 +123,9 @@ def _receive_into(
     channel.send(PutReady(held, hasher.hexdigest() if held else None).to_dict())
 
     try:
-        # Meanwhile the client hashes its first `held` bytes to compare: allow for that.
-        data = _expect(channel, PutData, timeout + held / HASH_RATE_FLOOR)
+        # Meanwhile the client hashes its first `held` bytes, perhaps from a slow USB
+        # stick or network drive. Waiting costs us one descriptor, so be generous.
+        data = _expect(channel, PutData, timeout + held / CLIENT_PREFIX_RATE_FLOOR)
         assert isinstance(data, PutData)
         if data.offset not in (0, held):
             raise ProtocolError(f"offset must be 0 or {held}")
