@@ -1,4 +1,4 @@
-"""Durability helpers shared by both sides: fsync of a folder after a rename into it."""
+"""Disk-writing helpers shared by both sides: whole positioned writes, folder fsync."""
 
 from __future__ import annotations
 
@@ -12,3 +12,11 @@ def fsync_dir(path: str) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def pwrite_all(fd: int, data: memoryview, position: int) -> None:
+    """Write all of ``data`` at ``position`` (pwrite may write less than asked)."""
+    while data:
+        written = os.pwrite(fd, data, position)
+        data = data[written:]
+        position += written

@@ -8,8 +8,8 @@ of the file and never read the prefix twice.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
-from typing import BinaryIO
 
 from common.errors import SourceChanged
 
@@ -23,23 +23,32 @@ its usual timeout, so resuming a huge file does not time out."""
 SHA256_HEX = re.compile(r"[0-9a-f]{64}\Z")  # \Z, not $: "$" also matches before a final "\n"
 
 
-def hash_prefix(stream: BinaryIO, length: int) -> hashlib._Hash:
-    """Hash the first ``length`` bytes of ``stream`` (read from its current position).
+def hash_prefix(fd: int, length: int) -> hashlib._Hash:
+    """Hash the first ``length`` bytes of the open file ``fd`` (by pread: its offset stays).
 
-    Raises SourceChanged if the stream ends early (the file shrank meanwhile).
+    Raises SourceChanged if the file ends early (it shrank meanwhile).
     """
     hasher = hashlib.sha256()
     buffer = bytearray(HASH_CHUNK)
     view = memoryview(buffer)
-    remaining = length
-    while remaining:
-        got = stream.readinto(view[: min(remaining, HASH_CHUNK)])
+    position = 0
+    while position < length:
+        got = os.preadv(fd, [view[: min(length - position, HASH_CHUNK)]], position)
         if not got:
-            raise SourceChanged(f"the file ended {remaining} bytes short of the {length} "
-                                "expected; it changed meanwhile")
+            raise SourceChanged(f"the file ended {length - position} bytes short of the "
+                                f"{length} expected; it changed meanwhile")
         hasher.update(view[:got])
-        remaining -= got
+        position += got
     return hasher
+
+
+def content_stamp(st: os.stat_result) -> tuple[int, int, int]:
+    """What changes whenever a file's content may have: size, mtime and ctime.
+
+    ctime matters because ``cp -p``, ``rsync --inplace -t`` or ``touch -r`` can keep
+    size and mtime while rewriting the bytes; nobody can set ctime back.
+    """
+    return (st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 def sha256_of_path(path: str) -> str:

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from common.channel import Channel
+from common.durable import pwrite_all
 from common.errors import (
     Busy,
     ConnectionLost,
@@ -41,7 +42,7 @@ from common.errors import (
     StorageError,
     Timeout,
 )
-from common.hashing import HASH_RATE_FLOOR, hash_prefix
+from common.hashing import HASH_RATE_FLOOR, content_stamp, hash_prefix
 from common.messages import (
     PROTOCOL_VERSION,
     EntryInfo,
@@ -282,16 +283,13 @@ class Client:
         try:  # from here until put_end, only a closed connection tells the server to stop
             offset, hasher = 0, hashlib.sha256()
             if 0 < ready.offset <= size:
-                with os.fdopen(os.dup(fd), "rb") as stream:
-                    prefix = hash_prefix(stream, ready.offset)
+                prefix = hash_prefix(fd, ready.offset)
                 if prefix.hexdigest() == ready.prefix_sha256:
                     offset, hasher = ready.offset, prefix
             channel.send(PutData(offset).to_dict())
             self._send_file(channel, fd, remote, offset, size, hasher, progress)
             after = os.fstat(fd)
-            # ctime too: cp -p or rsync --inplace -t keep size and mtime, never ctime.
-            if (after.st_size, after.st_mtime_ns, after.st_ctime_ns) != (
-                    before.st_size, before.st_mtime_ns, before.st_ctime_ns):
+            if content_stamp(after) != content_stamp(before):
                 # without a closing header the server publishes nothing
                 raise SourceChanged(f"{remote!r}: the local file changed while it was sent; "
                                     "nothing was published")
@@ -408,8 +406,7 @@ class Client:
         hasher = hashlib.sha256()
         prefix_digest = None
         if held:
-            with os.fdopen(os.dup(fd), "rb") as stream:
-                hasher = hash_prefix(stream, held)
+            hasher = hash_prefix(fd, held)
             prefix_digest = hasher.hexdigest()
         channel = self._conn()
         channel.send(GetRequest(remote, held, prefix_digest).to_dict())
@@ -449,9 +446,7 @@ class Client:
         while position < size:
             chunk = view[: min(size - position, len(buffer))]
             channel.recv_raw_exactly(chunk)
-            written = 0
-            while written < len(chunk):
-                written += os.pwrite(fd, chunk[written:], position + written)
+            pwrite_all(fd, chunk, position)
             hasher.update(chunk)
             position += len(chunk)
             if progress:

@@ -17,6 +17,8 @@ import os
 import sqlite3
 import threading
 
+from common.hashing import content_stamp
+
 log = logging.getLogger("ftserver.hashcache")
 
 _SCHEMA = """
@@ -109,4 +111,4 @@ class HashCache:
 
 def _identity(st: os.stat_result) -> tuple[int, int, int, int]:
     """What must be unchanged for a cached digest to still describe the file."""
-    return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+    return (*content_stamp(st), st.st_ino)

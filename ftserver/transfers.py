@@ -15,8 +15,10 @@ import select
 import socket
 import time
 from dataclasses import dataclass
+from typing import TypeVar
 
 from common.channel import Channel
+from common.durable import pwrite_all
 from common.errors import (
     ConnectionLost,
     FtError,
@@ -26,7 +28,7 @@ from common.errors import (
     SourceChanged,
     Timeout,
 )
-from common.hashing import hash_prefix
+from common.hashing import content_stamp, hash_prefix
 from common.messages import (
     GetEnd,
     GetReady,
@@ -45,6 +47,7 @@ from ftserver.storage import Storage, Target, storage_error
 log = logging.getLogger("ftserver.transfers")
 
 CHUNK = 1024 * 1024
+R = TypeVar("R", PutData, PutEnd)
 CLIENT_PREFIX_RATE_FLOOR = 1_000_000
 """Bytes/s a client is assumed to hash its resume prefix at, at worst (slow media)."""
 
@@ -67,7 +70,7 @@ class TransferResult:
     moved: int
 
 
-def _expect(channel: Channel, cls: type, seconds: float) -> object:
+def _expect(channel: Channel, cls: type[R], seconds: float) -> R:
     """The next request, which must be a ``cls``, within ``seconds`` for the whole frame."""
     request = parse_request(channel.receive(deadline=time.monotonic() + seconds))
     if not isinstance(request, cls):
@@ -117,8 +120,7 @@ def _receive_into(
     if held > request.size:
         held = 0
     if held:
-        with os.fdopen(os.dup(fd), "rb") as stream:
-            hasher = hash_prefix(stream, held)
+        hasher = hash_prefix(fd, held)
     storage.check_free_space(target, request.size, held)
     channel.send(PutReady(held, hasher.hexdigest() if held else None).to_dict())
 
@@ -126,7 +128,6 @@ def _receive_into(
         # Meanwhile the client hashes its first `held` bytes, perhaps from a slow USB
         # stick or network drive. Waiting costs us one descriptor, so be generous.
         data = _expect(channel, PutData, timeout + held / CLIENT_PREFIX_RATE_FLOOR)
-        assert isinstance(data, PutData)
         if data.offset not in (0, held):
             raise ProtocolError(f"offset must be 0 or {held}")
     except FtError as exc:
@@ -149,7 +150,7 @@ def _receive_into(
             channel.recv_raw_exactly(chunk, deadline=time.monotonic() + timeout)
             if write_error is None:
                 try:
-                    _write_all(fd, chunk, position)
+                    pwrite_all(fd, chunk, position)
                 except OSError as exc:
                     # Keep reading (and discarding) so the client finishes sending and
                     # then reads this error in step, instead of seeing a reset.
@@ -165,7 +166,6 @@ def _receive_into(
         _keep_partial(fd)
 
     end = _expect(channel, PutEnd, timeout)
-    assert isinstance(end, PutEnd)
     if write_error is not None:
         raise write_error  # what did reach the disk stays resumable
     digest = hasher.hexdigest()
@@ -179,13 +179,6 @@ def _receive_into(
     storage.hashes.put(target.real, published, digest)
     result = TransferResult(request.path, request.size, data.offset, request.size - data.offset)
     return result, PutDone(request.size, digest)
-
-
-def _write_all(fd: int, data: memoryview, position: int) -> None:
-    while data:
-        written = os.pwrite(fd, data, position)
-        data = data[written:]
-        position += written
 
 
 def _try_reply(channel: Channel, error: FtError) -> None:
@@ -231,8 +224,7 @@ def _send_from(
     if offset > size:
         offset = 0
     elif offset:
-        with os.fdopen(os.dup(fd), "rb") as stream:
-            hasher = hash_prefix(stream, offset)
+        hasher = hash_prefix(fd, offset)
         if hasher.hexdigest() != request.prefix_sha256:
             offset, hasher = 0, hashlib.sha256()
     channel.send(GetReady(size, before.st_mtime, offset, cached).to_dict())
@@ -251,8 +243,7 @@ def _send_from(
     # A rename over the name is harmless (we sent the old file whole); a write into
     # the file we were reading is not.
     now = os.fstat(fd)
-    # ctime too: cp -p or rsync --inplace -t keep size and mtime, never ctime.
-    if _content_identity(now) != _content_identity(before):
+    if content_stamp(now) != content_stamp(before):
         channel.send(error_reply(SourceChanged(f"{request.path!r} changed while it was sent")))
         return TransferResult(request.path, size, offset, size - offset)
     if cached is None and _same_file(target.real, before):
@@ -267,12 +258,7 @@ def _same_file(path: str, before: os.stat_result) -> bool:
         now = os.stat(path)
     except OSError:
         return False
-    return now.st_ino == before.st_ino and _content_identity(now) == _content_identity(before)
-
-
-def _content_identity(st: os.stat_result) -> tuple[int, int, int]:
-    """Changes whenever the content may have: size, mtime, and ctime (which no one can set)."""
-    return (st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    return now.st_ino == before.st_ino and content_stamp(now) == content_stamp(before)
 
 
 def _sendfile_all(sock: socket.socket, fd: int, offset: int, count: int, timeout: float) -> None:
