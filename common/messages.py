@@ -229,6 +229,10 @@ _REQUESTS: dict[str, Any] = {
     cls.OP: cls for cls in (Hello, ListDir, Stat, PutRequest, PutData, PutEnd, GetRequest)
 }
 
+# Operations that change the share. Access control refuses them to read-only users;
+# every new operation that creates, changes or removes anything must be listed here.
+WRITE_OPS: frozenset[str] = frozenset({PutRequest.OP})
+
 
 def parse_request(obj: dict[str, Any]) -> Request:
     """Turn a decoded dict header into a validated request; raise ProtocolError if invalid."""
