@@ -153,7 +153,15 @@ def _from_env(action: argparse.Action, text: str, variable: str) -> Any:
 
 def _set_default(options: list[Option], value: Any, where: str) -> None:
     for parser, action in options:
-        parser.set_defaults(**{action.dest: _convert(action, value, where)})
+        converted = _convert(action, value, where)
+        if action.default is argparse.SUPPRESS:
+            # An option shared with the subcommands through ``parents`` (such as -q) is
+            # one Action object in several parsers: changing its default would let the
+            # subcommand's default undo a flag typed before it. A parser-level default
+            # applies only where the flag was not given.
+            parser._defaults[action.dest] = converted
+        else:
+            parser.set_defaults(**{action.dest: converted})
 
 
 def _convert(action: argparse.Action, value: Any, where: str) -> Any:
