@@ -22,6 +22,7 @@ from common.discovery import Announcement
 from common.errors import Busy
 from common.frames import encode_frame
 from common.messages import error_reply
+from common.ratelimit import format_rate
 from ftserver.config import ServerConfig
 from ftserver.discovery import announced_host, start_responder
 from ftserver.instance import hold_listener_lock, no_sessions_alive
@@ -283,6 +284,9 @@ class Server:
         if not self.storage.same_filesystem:
             log.warning("state_dir is on another filesystem than the share: each upload is "
                         "copied once more when it is published")
+        if config.limits.rate or config.limits.total_rate:
+            log.info("bandwidth limits: %s per connection, %s in total each way",
+                     format_rate(config.limits.rate), format_rate(config.limits.total_rate))
         if self._discovery is not None:
             log.info("discovery: answering on UDP %s", ", ".join(
                 f"{address}:{udp_port}" for address, udp_port in self._discovery.addresses))
