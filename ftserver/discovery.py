@@ -121,8 +121,12 @@ class DiscoveryResponder:
                 selector.register(sock, selectors.EVENT_READ)
             while not self._stop.is_set():
                 for key, _ in selector.select():
-                    if key.fileobj is not self._wake_r:
+                    if key.fileobj is self._wake_r:
+                        continue
+                    try:
                         self._serve_one(key.fileobj)  # type: ignore[arg-type]
+                    except Exception:  # a bug here must not end discovery for good
+                        log.exception("discovery: internal error answering a query")
 
     def _serve_one(self, sock: socket.socket) -> None:
         try:

@@ -7,6 +7,7 @@ Every query goes to the loopback broadcast address 127.255.255.255 or to
 from __future__ import annotations
 
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -18,6 +19,7 @@ import pytest
 
 from common.discovery import QUERY_SIZE, encode_query, parse_reply
 from ftclient.discovery import discover
+from ftserver.config import ConfigError, load_config
 from tests.cliutil import one_error_line
 from tests.serverproc import ServerProcess
 
@@ -73,11 +75,10 @@ def replies_to(datagrams: list[bytes], port: int, wait: float = 1.0, enough: int
         return replies
 
 
-@pytest.mark.parametrize("executor", ["thread", "process"])
-def test_broadcast_finds_the_server(discoverable: Callable[..., ServerProcess],
-                                    executor: str) -> None:
+def test_broadcast_finds_the_server(discoverable: Callable[..., ServerProcess]) -> None:
+    # The responder is a thread of the listener, whichever executor runs the sessions.
     udp_port = free_udp_port()
-    server = discoverable(udp_port, "Front office", executor)
+    server = discoverable(udp_port, "Front office", "process")
     found = discover(LOOPBACK_BROADCAST, udp_port, timeout=1.5)
     assert [(s.name, s.host, s.port, s.tls, s.fingerprint) for s in found] == [
         ("Front office", "127.0.0.1", server.port, False, None)]
@@ -185,6 +186,21 @@ def test_busy_udp_port_leaves_the_server_serving(
         assert "discovery is off: cannot use UDP port" in server.log
         client = connect(server)
         assert client.list() == []  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(("settings", "key"), [
+    ("discovery: 5", "discovery"),
+    ("discovery: {enabled: 'yes'}", "discovery.enabled"),
+    ("discovery: {port: 0}", "discovery.port"),
+    ("discovery: {port: 70000}", "discovery.port"),
+    ("discovery: {port: '9021'}", "discovery.port"),
+    ("discovery: {bogus: 1}", "discovery.bogus"),
+])
+def test_bad_discovery_settings(tmp_path: Path, settings: str, key: str) -> None:
+    config_file = tmp_path / "ftserver.yaml"
+    config_file.write_text(settings + "\n")
+    with pytest.raises(ConfigError, match=re.escape(repr(key))):
+        load_config(config_file)
 
 
 def test_query_goes_out_more_than_once_within_the_wait() -> None:
