@@ -26,7 +26,7 @@ from common.ratelimit import RateError, parse_rate
 from ftclient import __version__
 from ftclient.client import DEFAULT_PORT, MAX_TIMEOUT, Client, Progress
 from ftclient.discover_cli import add_discover_command, run_discover
-from ftclient.profiles import ProfileError, apply_settings
+from ftclient.profiles import ProfileError, apply_settings, confirm_profile
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 SERVER_ENV = "FTCLIENT_SERVER"
@@ -251,12 +251,14 @@ def print_stat(entry: EntryInfo) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    arguments = sys.argv[1:] if argv is None else argv
     try:
-        apply_settings(parser, sys.argv[1:] if argv is None else argv)
+        apply_settings(parser, arguments)
+        args = parser.parse_args(arguments)
+        confirm_profile(args.profile, arguments)
     except ProfileError as exc:
         print(f"ftclient: {safe(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
-    args = parser.parse_args(argv)
     try:
         return run(args)
     except UsageError as exc:

@@ -46,13 +46,25 @@ def config_path(environ: Mapping[str, str] = os.environ) -> Path:
     return Path(base) / "ftclient" / "config.yaml"
 
 
-def requested_profile(argv: Sequence[str], environ: Mapping[str, str] = os.environ
-                      ) -> str | None:
-    """The profile named by ``--profile`` in ``argv``, else by ``$FTCLIENT_PROFILE``."""
+def profile_flag(argv: Sequence[str]) -> str | None:
+    """The value of ``--profile`` in ``argv``, found before the real parse needs it."""
     early = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
     early.add_argument("--profile")
     known, _ = early.parse_known_args(list(argv))
-    return known.profile or environ.get(PROFILE_ENV) or None
+    return known.profile
+
+
+def requested_profile(argv: Sequence[str], environ: Mapping[str, str] = os.environ
+                      ) -> str | None:
+    """The profile named by ``--profile`` in ``argv``, else by ``$FTCLIENT_PROFILE``."""
+    return profile_flag(argv) or environ.get(PROFILE_ENV) or None
+
+
+def confirm_profile(parsed: str | None, argv: Sequence[str]) -> None:
+    """Refuse an abbreviated ``--prof NAME``: its settings were not read before parsing."""
+    if parsed != profile_flag(argv):
+        raise ProfileError("write --profile in full (its settings are read before the "
+                           "other options)")
 
 
 def load_layers(path: Path, profile: str | None) -> list[tuple[str, dict[str, Any]]]:

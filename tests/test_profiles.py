@@ -172,6 +172,12 @@ def test_profile_reaches_the_server(tmp_path: Path,
     assert "127.0.0.1:1" in one_error_line(refused, 1)
 
 
+def test_abbreviated_profile_flag_is_refused(tmp_path: Path) -> None:
+    environ = write_settings(tmp_path, SETTINGS)
+    line = one_error_line(run_client(["--prof", "office", "ls"], environ), 2)
+    assert "--profile in full" in line
+
+
 def test_malformed_file_is_one_line_exit_2(tmp_path: Path) -> None:
     environ = write_settings(tmp_path, "server: [unclosed\n")
     line = one_error_line(run_client(["ls"], environ), 2)
