@@ -92,7 +92,7 @@ def test_cli_lists_every_server_on_one_port(discoverable: Callable[..., ServerPr
     second = discoverable(udp_port, "Back office", folder="b")
     result = subprocess.run(
         CLIENT + ["discover", "--broadcast", LOOPBACK_BROADCAST, "--port", str(udp_port),
-                  "--timeout", "1.5", "--json"],
+                  "--timeout", "1", "--json"],
         capture_output=True, text=True, timeout=30)
     assert result.returncode == 0, result.stderr
     listed = json.loads(result.stdout)
@@ -104,7 +104,7 @@ def test_cli_lists_every_server_on_one_port(discoverable: Callable[..., ServerPr
     ]
     table = subprocess.run(
         CLIENT + ["discover", "--broadcast", LOOPBACK_BROADCAST, "--port", str(udp_port),
-                  "--timeout", "1.5"], capture_output=True, text=True, timeout=30)
+                  "--timeout", "1"], capture_output=True, text=True, timeout=30)
     assert table.returncode == 0, table.stderr
     lines = table.stdout.splitlines()
     assert len(lines) == 2
