@@ -22,8 +22,11 @@ from tqdm import tqdm
 
 from common.errors import FtError
 from common.messages import EntryInfo
+from common.ratelimit import RateError, parse_rate
 from ftclient import __version__
 from ftclient.client import DEFAULT_PORT, MAX_TIMEOUT, Client, Progress
+from ftclient.discover_cli import add_discover_command, run_discover
+from ftclient.profiles import ProfileError, apply_settings, confirm_profile
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 SERVER_ENV = "FTCLIENT_SERVER"
@@ -37,6 +40,9 @@ EXAMPLES = """examples:
   ftclient get reports/report.pdf ~/Desktop/
   ftclient ls reports                      list a folder; --json for scripts
   ftclient --server fileserver:9021 ls     choose the server (or set FTCLIENT_SERVER)
+  ftclient discover                        find servers on the LAN
+  ftclient --limit-rate 2M put big.iso     at most 2 MiB/s (suffixes K, M, G)
+  ftclient --profile office ls             settings from ~/.config/ftclient/config.yaml
 
 An interrupted put or get resumes when you run the same command again.
 """
@@ -89,6 +95,14 @@ def positive_seconds(text: str) -> float:
     return value
 
 
+def rate(text: str) -> int:
+    """An argparse type: bytes per second, as curl's --limit-rate reads them."""
+    try:
+        return parse_rate(text)
+    except RateError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     quiet = argparse.ArgumentParser(add_help=False)
     quiet.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
@@ -102,6 +116,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"server address (default: ${SERVER_ENV} or localhost:{DEFAULT_PORT})")
     parser.add_argument("--timeout", type=positive_seconds, default=60.0, metavar="SECONDS",
                         help="give up on a silent server after this long (default 60)")
+    parser.add_argument("--limit-rate", type=rate, default=0, metavar="RATE",
+                        help="move at most RATE bytes/s, e.g. 500K or 10M (default: no limit)")
+    parser.add_argument("--profile", metavar="NAME", help="use the named profile of "
+                        "~/.config/ftclient/config.yaml (or set FTCLIENT_PROFILE)")
     parser.add_argument("--version", action="version", version=f"ftclient {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
@@ -139,6 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="example:\n  ftclient stat projects/2026/notes.txt",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     stat.add_argument("path", metavar="REMOTE")
+    add_discover_command(commands)
     return parser
 
 
@@ -180,10 +199,12 @@ def _note(quiet: bool, text: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.command == "discover":
+        return run_discover(args)
     server = args.server or os.environ.get(SERVER_ENV) or f"localhost:{DEFAULT_PORT}"
     host, port = parse_server(server)
     quiet = getattr(args, "quiet", False)
-    with Client(host, port, timeout=args.timeout) as client:
+    with Client(host, port, timeout=args.timeout, limit_rate=args.limit_rate) as client:
         if args.command == "put":
             started = time.monotonic()
             with progress_bar("put", quiet) as bar:
@@ -230,7 +251,14 @@ def print_stat(entry: EntryInfo) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    arguments = sys.argv[1:] if argv is None else argv
+    try:
+        apply_settings(parser, arguments)
+        args = parser.parse_args(arguments)
+        confirm_profile(args.profile, arguments)
+    except ProfileError as exc:
+        print(f"ftclient: {safe(str(exc))}", file=sys.stderr)
+        return EXIT_USAGE
     try:
         return run(args)
     except UsageError as exc:

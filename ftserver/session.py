@@ -42,6 +42,7 @@ from common.messages import (
 from ftserver import __version__
 from ftserver.config import Limits
 from ftserver.storage import Storage
+from ftserver.throttling import ConnectionThrottles, ServerRates
 from ftserver.transfers import StreamBroken, TransferResult, receive_upload, send_download
 
 log = logging.getLogger("ftserver.session")
@@ -59,6 +60,7 @@ class Session:
         limits: Limits,
         server_name: str,
         stopping: threading.Event,
+        rates: ServerRates | None = None,
     ) -> None:
         self.sock = sock
         self.stopping = stopping
@@ -68,6 +70,7 @@ class Session:
         self.limits = limits
         self.server_name = server_name
         self.channel = Channel(sock)
+        self.throttles: ConnectionThrottles = (rates or ServerRates(limits)).for_connection()
 
     def run(self) -> None:
         """Serve the connection until it ends; never raises."""
@@ -133,11 +136,13 @@ class Session:
                 self.channel.send(StatReply(self.storage.stat_entry(target)).to_dict())
             elif isinstance(request, PutRequest):
                 self._log_transfer("put", receive_upload(self.channel, self.storage, request,
-                                                  self.limits.transfer_timeout),
+                                                  self.limits.transfer_timeout,
+                                                  self.throttles.upload),
                                    started)
             elif isinstance(request, GetRequest):
                 self._log_transfer("get", send_download(self.channel, self.storage, request,
-                                                 self.limits.transfer_timeout),
+                                                 self.limits.transfer_timeout,
+                                                 self.throttles.download),
                                    started)
             else:
                 raise ProtocolError(f"{type(request).OP!r} is not valid here")
