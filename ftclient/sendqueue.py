@@ -5,13 +5,16 @@ slow link can hold megabytes. A client that starts its reply deadline right then
 gives up on a server that has not even received the data yet. ``wait_until_sent``
 watches the queue (SIOCOUTQ: bytes not yet acknowledged by the peer) and returns
 once it is empty; it fails only if the queue stops shrinking for ``timeout``
-seconds, so a slow but moving link is never cut. Linux only; elsewhere (or on a
+seconds, so a slow but moving link is never cut. It also returns as soon as the
+socket turns readable or fails: a reply (or a reset) is there to be read, and a
+queue on a reset connection never drains. Linux only; elsewhere (or on a
 socket that cannot tell) it returns at once, as before.
 """
 
 from __future__ import annotations
 
 import fcntl
+import select
 import socket
 import struct
 import termios
@@ -39,8 +42,11 @@ def wait_until_sent(sock: socket.socket, timeout: float) -> None:
         return
     stalled_since = time.monotonic()
     pause = POLL_FIRST
+    poller = select.poll()  # not select(): it fails for descriptors >= 1024
+    poller.register(sock, select.POLLIN | select.POLLERR | select.POLLHUP)
     while True:
-        time.sleep(pause)
+        if poller.poll(pause * 1000):
+            return
         pause = min(pause * 2, POLL_MAX)
         now_left = unacknowledged_bytes(sock)
         if not now_left:
