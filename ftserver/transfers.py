@@ -42,6 +42,7 @@ from common.messages import (
     parse_request,
 )
 from ftserver.locks import NameLock
+from ftserver.partialsync import PeriodicSync
 from ftserver.storage import Storage, Target, storage_error
 
 log = logging.getLogger("ftserver.transfers")
@@ -144,6 +145,7 @@ def _receive_into(
     view = memoryview(buffer)
     position = data.offset
     write_error: FtError | None = None
+    syncer = PeriodicSync(fd, os.path.dirname(partial))
     try:
         while remaining:
             chunk = view[: min(remaining, len(buffer))]
@@ -151,6 +153,7 @@ def _receive_into(
             if write_error is None:
                 try:
                     pwrite_all(fd, chunk, position)
+                    syncer.wrote(len(chunk))
                 except OSError as exc:
                     # Keep reading (and discarding) so the client finishes sending and
                     # then reads this error in step, instead of seeing a reset.
