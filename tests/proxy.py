@@ -11,7 +11,8 @@ peer that stops reading never makes the proxy buffer without limit.
 ``cut_first=K`` cuts only the first K connections and relays later ones whole
 (a link that drops a few times, then holds). ``cut_share=P`` instead cuts each
 connection with probability P (seeded by ``seed``) after a random number of
-bytes below ``cut_after``, in a random direction (a flaky Wi-Fi link).
+bytes up to ``cut_after``, counted over both directions together, so the reset
+falls at a random point of whatever the connection carries (a flaky Wi-Fi link).
 
 Everything is bounded: at most ``max_connections`` connections (later ones
 are reset at once), one thread per connection plus the accept thread, every
@@ -53,18 +54,29 @@ def unsent_bytes(sock: socket.socket) -> int:
     return struct.unpack("i", raw)[0]
 
 
+class _Budget:
+    """Bytes a connection may still carry before it is cut (shared by the ways it counts)."""
+
+    def __init__(self, remaining: int) -> None:
+        self.remaining = remaining
+
+
 class _Direction:
     """One way of one relayed connection: read from ``src``, write to ``dst``."""
 
     def __init__(self, name: str, src: socket.socket, dst: socket.socket,
-                 budget: int | None) -> None:
+                 budget: _Budget | None) -> None:
         self.name = name
         self.src = src
         self.dst = dst
-        self.remaining = budget
+        self.budget = budget
         self.pending = b""
         self.eof = False
         self.forwarded = 0
+
+    @property
+    def remaining(self) -> int | None:
+        return None if self.budget is None else self.budget.remaining
 
     @property
     def exhausted(self) -> bool:
@@ -82,8 +94,8 @@ class _Direction:
                 self.dst.shutdown(socket.SHUT_WR)  # pass the half-close on
             return
         self.pending = data
-        if self.remaining is not None:
-            self.remaining -= len(data)
+        if self.budget is not None:
+            self.budget.remaining -= len(data)
 
     def on_writable(self) -> None:
         sent = self.dst.send(self.pending)
@@ -202,10 +214,13 @@ class CuttingProxy:
         for sock in (client, upstream):
             sock.setblocking(False)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        direction, budget = self._plan()
+        direction, limit = self._plan()
+        budget = None if limit is None else _Budget(limit)
         ways = {
-            "c2s": _Direction("c2s", client, upstream, budget if direction == "c2s" else None),
-            "s2c": _Direction("s2c", upstream, client, budget if direction == "s2c" else None),
+            "c2s": _Direction("c2s", client, upstream,
+                              budget if direction in ("c2s", "both") else None),
+            "s2c": _Direction("s2c", upstream, client,
+                              budget if direction in ("s2c", "both") else None),
         }
         cut = False
         try:
@@ -220,7 +235,9 @@ class CuttingProxy:
                     self.cuts += 1
                 self._open.difference_update((client, upstream))
             if cut:
-                self._drain(ways[direction].dst)
+                for way in ways.values():
+                    if way.budget is not None:
+                        self._drain(way.dst)
             clean = all(way.eof and not way.pending for way in ways.values())
             for sock in (client, upstream):
                 if clean:
@@ -240,8 +257,7 @@ class CuttingProxy:
                 assert self.cut_after is not None
                 if self._random.random() >= self.cut_share:
                     return self.direction, None
-                return (self._random.choice(DIRECTIONS),
-                        self._random.randrange(self.cut_after + 1))
+                return "both", self._random.randrange(self.cut_after + 1)
         if self.cut_first is not None and index > self.cut_first:
             return self.direction, None
         return self.direction, self.cut_after
