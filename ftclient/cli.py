@@ -105,8 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="no progress bars or summary lines")
     quiet.add_argument("--retries", type=retry_count, default=argparse.SUPPRESS, metavar="N",
                        help=f"retry a transfer N times after a lost connection, a timeout or "
-                            f"a busy server, resuming each time (default {DEFAULT_RETRIES}; "
-                            f"0: fail at the first error)")
+                            f"a server shutting down, resuming each time "
+                            f"(default {DEFAULT_RETRIES}; 0: fail at the first error)")
     parser = argparse.ArgumentParser(
         prog="ftclient", parents=[quiet],
         description="Put, get and list files on an ft server: resumable, verified by SHA-256.",

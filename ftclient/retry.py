@@ -1,12 +1,14 @@
 """When ``Client`` tries a failed transfer again, and how long it waits in between.
 
 Only failures of the link or of the moment are retried: the connection dropped
-or could not be made, a deadline passed, the server was busy or shutting down,
-and ``locked`` right after one of those (the server may still be closing the
-session that was cut). Everything that would fail the same way again (a bad
-name, a missing file, permissions, a full disk, a changed source, a checksum
-mismatch) is reported at once. Each retry reconnects and the transfer resumes
-from the offset the other side proves it holds.
+or could not be made, a deadline passed, the server was shutting down, and
+``locked`` right after a cut (the server may still be closing the session that
+was cut). A server at its connection limit ("busy") is already waited out by
+``Client.connect`` for up to ``busy_wait`` seconds, so it is not retried again.
+Everything that would fail the same way again (a bad name, a missing file,
+permissions, a full disk, a changed source, a checksum mismatch) is reported at
+once. Each retry reconnects and the transfer resumes from the offset the other
+side proves it holds.
 
 This module decides and waits; it prints nothing (the CLI shows ``RetryNote``s).
 """
@@ -31,9 +33,10 @@ _CUT = (ConnectionLost, Timeout)
 _REASONS: tuple[tuple[type[FtError], str], ...] = (
     (ConnectionLost, "connection lost"),
     (Timeout, "timed out"),
-    (Busy, "server busy"),
     (Locked, "name still locked"),
 )
+SHUTTING_DOWN = "shutting down"
+"""In the message of the ``busy`` reply a server sends to requests while it stops."""
 
 T = TypeVar("T")
 
@@ -75,10 +78,10 @@ def reason_to_retry(error: FtError, after_cut: bool) -> str | None:
     """
     if isinstance(error, Locked) and not after_cut:
         return None
+    if isinstance(error, Busy):
+        return "server shutting down" if SHUTTING_DOWN in error.message else None
     for cls, reason in _REASONS:
         if isinstance(error, cls):
-            if isinstance(error, Busy) and "shutting down" in error.message:
-                return "server shutting down"
             return reason
     return None
 
