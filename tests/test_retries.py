@@ -77,11 +77,13 @@ def test_put_cut_twice_retries_and_resumes(shared_server, connect, make_file) ->
     source = make_file("flaky-put.bin", 3 * MiB)
     notes: list[RetryNote] = []
     with cutting_proxy(shared_server.port, cut_after=MiB + 777, cut_first=2) as proxy:
-        client = connect(shared_server, port=proxy.port, retries=3)
+        client = connect(shared_server, port=proxy.port, retries=5)
         result = client.put(source, "flaky-put.bin", on_retry=notes.append)
         assert proxy.cuts == 2
-    assert result.retries == 2
-    assert [note.attempt for note in notes] == [1, 2]
+    # two cuts; on a loaded machine a retry may also meet "locked" (the cut session
+    # not yet closed), which is retried as well
+    assert result.retries == len(notes) >= 2
+    assert [note.attempt for note in notes] == list(range(1, len(notes) + 1))
     assert all(note.reason in ("connection lost", "name still locked") for note in notes), [
         (note.reason, note.error.message) for note in notes]
     assert result.resumed_from > 0  # the last attempt resumed from what the server held
