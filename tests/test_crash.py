@@ -59,6 +59,8 @@ def test_kill_9_mid_upload_then_restart_resumes(
 
     again = start_server(executor, name="crashing")  # same share and state folder
     assert server_holds(again.port, "disk.img", len(data)) >= 3 * MiB
+    # That probe hung up before sending data; its session must end before the name is free.
+    assert again.wait_for_log("transfer broke off", timeout=10), again.log
     with Client(again.host, again.port) as client:
         result = client.put(source, "disk.img")
     assert result.resumed_from >= 3 * MiB

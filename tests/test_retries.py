@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -37,6 +38,7 @@ from ftclient.retry import (
 from tests.cliutil import one_error_line
 from tests.proxy import cutting_proxy
 from tests.rawwire import RawConnection
+from tests.serverproc import ServerProcess
 
 MiB = 1 << 20
 CLIENT = [sys.executable, "-m", "ftclient"]
@@ -45,6 +47,17 @@ CLIENT = [sys.executable, "-m", "ftclient"]
 def ftclient(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(CLIENT + list(args), cwd=cwd, stdin=subprocess.DEVNULL,
                           capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """One thread-executor server for the module: retrying is the client's business."""
+    server = ServerProcess(tmp_path_factory.mktemp("retries"), executor="thread").start()
+    yield server
+    try:
+        server.terminate(timeout=20)
+    except Exception:
+        server.kill()
 
 
 def test_the_default_retries_give_up_well_within_half_a_minute() -> None:

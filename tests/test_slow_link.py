@@ -20,8 +20,14 @@ from tests.test_cli_client import ThrottleProxy
 
 MiB = 1 << 20
 SLOW_RATE = 2 * MiB  # bytes per second
-SIZE = 10 * MiB
+SIZE = 6 * MiB
 SHALLOW_BUFFER = 32 * 1024
+
+
+@pytest.fixture
+def shared_server(start_server) -> ServerProcess:  # noqa: ANN001 - a conftest fixture
+    """The fix is in the client: one executor is enough."""
+    return start_server("thread")
 
 
 @pytest.fixture
