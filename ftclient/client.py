@@ -42,7 +42,7 @@ from common.errors import (
     StorageError,
     Timeout,
 )
-from common.hashing import HASH_RATE_FLOOR, content_stamp, hash_prefix
+from common.hashing import HASH_RATE_FLOOR, hash_prefix, unchanged_while_open
 from common.messages import (
     PROTOCOL_VERSION,
     EntryInfo,
@@ -322,7 +322,7 @@ class Client:
             channel.send(PutData(offset).to_dict())
             self._send_file(channel, fd, remote, offset, size, hasher, progress)
             after = os.fstat(fd)
-            if content_stamp(after) != content_stamp(before):
+            if not unchanged_while_open(before, after):
                 # without a closing header the server publishes nothing
                 raise SourceChanged(f"{remote!r}: the local file changed while it was sent; "
                                     "nothing was published")

@@ -28,7 +28,7 @@ from common.errors import (
     SourceChanged,
     Timeout,
 )
-from common.hashing import content_stamp, hash_prefix
+from common.hashing import content_stamp, hash_prefix, unchanged_while_open
 from common.messages import (
     GetEnd,
     GetReady,
@@ -246,7 +246,7 @@ def _send_from(
     # A rename over the name is harmless (we sent the old file whole); a write into
     # the file we were reading is not.
     now = os.fstat(fd)
-    if content_stamp(now) != content_stamp(before):
+    if not unchanged_while_open(before, now):
         channel.send(error_reply(SourceChanged(f"{request.path!r} changed while it was sent")))
         return TransferResult(request.path, size, offset, size - offset)
     if cached is None and _same_file(target.real, before):
