@@ -51,6 +51,18 @@ def content_stamp(st: os.stat_result) -> tuple[int, int, int]:
     return (st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
+def unchanged_while_open(before: os.stat_result, now: os.stat_result) -> bool:
+    """True if a file held open kept its content from ``before`` to ``now`` (two fstats).
+
+    Like comparing content stamps, except that a ctime moved by a change in the
+    link count is allowed: renaming another file over this one (as publishing
+    does) or deleting it updates its ctime but leaves the open file's bytes alone.
+    """
+    if (before.st_size, before.st_mtime_ns) != (now.st_size, now.st_mtime_ns):
+        return False
+    return before.st_ctime_ns == now.st_ctime_ns or before.st_nlink != now.st_nlink
+
+
 def sha256_of_path(path: str) -> str:
     with open(path, "rb") as stream:
         return hashlib.file_digest(stream, "sha256").hexdigest()

@@ -26,6 +26,7 @@ from common.errors import (
 )
 from common.messages import EntryInfo
 from ftclient.client import Client, GetResult, Progress, PutResult
+from ftclient.retry import RetryNote
 
 __version__ = "0.1.0"
 
@@ -45,5 +46,6 @@ __all__ = [
     "Progress",
     "ProtocolError",
     "PutResult",
+    "RetryNote",
     "SourceChanged",
 ]

@@ -16,7 +16,7 @@ import re
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 
 from tqdm import tqdm
 
@@ -27,6 +27,7 @@ from ftclient import __version__
 from ftclient.client import DEFAULT_PORT, MAX_TIMEOUT, Client, Progress
 from ftclient.discover_cli import add_discover_command, run_discover
 from ftclient.profiles import ProfileError, apply_settings, confirm_profile
+from ftclient.retry import DEFAULT_RETRIES, MAX_RETRIES, RetryNote
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 SERVER_ENV = "FTCLIENT_SERVER"
@@ -44,7 +45,8 @@ EXAMPLES = """examples:
   ftclient --limit-rate 2M put big.iso     at most 2 MiB/s (suffixes K, M, G)
   ftclient --profile office ls             settings from ~/.config/ftclient/config.yaml
 
-An interrupted put or get resumes when you run the same command again.
+An interrupted put or get resumes when you run the same command again; a dropped
+connection is retried (--retries, default 3) and resumes by itself.
 """
 
 
@@ -103,10 +105,22 @@ def rate(text: str) -> int:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def retry_count(text: str) -> int:
+    """An argparse type: a whole number of retries from 0 to MAX_RETRIES."""
+    if not text.isdigit() or int(text) > MAX_RETRIES:
+        raise argparse.ArgumentTypeError(
+            f"must be a whole number from 0 to {MAX_RETRIES}, not {text!r}")
+    return int(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     quiet = argparse.ArgumentParser(add_help=False)
     quiet.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
                        help="no progress bars or summary lines")
+    quiet.add_argument("--retries", type=retry_count, default=argparse.SUPPRESS, metavar="N",
+                       help=f"retry a transfer N times after a lost connection, a timeout or "
+                            f"a server shutting down, resuming each time "
+                            f"(default {DEFAULT_RETRIES}; 0: fail at the first error)")
     parser = argparse.ArgumentParser(
         prog="ftclient", parents=[quiet],
         description="Put, get and list files on an ft server: resumable, verified by SHA-256.",
@@ -161,28 +175,52 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-@contextmanager
-def progress_bar(verb: str, quiet: bool) -> Iterator[callable]:
-    """Yield a progress callback drawing one tqdm bar on stderr."""
-    state: dict[str, tqdm] = {}
+class TransferDisplay:
+    """One tqdm bar on stderr for a transfer, plus a note on it for each retry."""
 
-    def update(progress: Progress) -> None:
-        bar = state.get("bar")
-        if bar is None:
-            label = f"{verb} {safe(progress.path)}"
+    def __init__(self, verb: str, quiet: bool) -> None:
+        self.verb = verb
+        self.quiet = quiet
+        self.bar: tqdm | None = None
+
+    def __call__(self, progress: Progress) -> None:
+        if self.bar is None:
+            label = f"{self.verb} {safe(progress.path)}"
             if progress.resumed_from:
                 label += f" (resumed at {_human(progress.resumed_from)})"
-            bar = tqdm(total=progress.total, initial=progress.done, unit="B", unit_scale=True,
-                       unit_divisor=1024, desc=label, file=sys.stderr, leave=True,
-                       dynamic_ncols=True, disable=quiet)
-            state["bar"] = bar
-        bar.update(progress.done - bar.n)
+            self.bar = tqdm(total=progress.total, initial=progress.done, unit="B",
+                            unit_scale=True, unit_divisor=1024, desc=label, file=sys.stderr,
+                            leave=True, dynamic_ncols=True, disable=self.quiet)
+        self.bar.update(progress.done - self.bar.n)
 
+    def on_retry(self, note: RetryNote) -> None:
+        """Show "retry 1/3 in 2 s: connection lost" on the bar, or as a line if none yet."""
+        if self.quiet:
+            return
+        if self.bar is not None:
+            self.bar.set_postfix_str(str(note))
+        else:
+            print(f"{self.verb} {safe(note.path)}: {note}", file=sys.stderr)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+@contextmanager
+def progress_bar(verb: str, quiet: bool) -> Iterator[TransferDisplay]:
+    """Yield a progress callback (with ``on_retry``) drawing one tqdm bar on stderr."""
+    display = TransferDisplay(verb, quiet)
     try:
-        yield update
+        yield display
     finally:
-        if "bar" in state:
-            state["bar"].close()
+        display.close()
+
+
+def _retried(count: int) -> str:
+    if not count:
+        return ""
+    return f", after {count} {'retry' if count == 1 else 'retries'}"
 
 
 def _human(size: float) -> str:
@@ -204,19 +242,27 @@ def run(args: argparse.Namespace) -> int:
     server = args.server or os.environ.get(SERVER_ENV) or f"localhost:{DEFAULT_PORT}"
     host, port = parse_server(server)
     quiet = getattr(args, "quiet", False)
-    with Client(host, port, timeout=args.timeout, limit_rate=args.limit_rate) as client:
+    retries = getattr(args, "retries", DEFAULT_RETRIES)
+    # Not "with Client(...)": that connects at once, and put and get connect inside
+    # their own retries, so that waiting for a server that restarts shows as retries.
+    with closing(Client(host, port, timeout=args.timeout, retries=retries,
+                         limit_rate=args.limit_rate)) as client:
         if args.command == "put":
             started = time.monotonic()
             with progress_bar("put", quiet) as bar:
-                result = client.put(args.local, args.remote, progress=bar)
+                result = client.put(args.local, args.remote, progress=bar,
+                                    on_retry=bar.on_retry)
             _note(quiet, f"put {safe(result.remote)}: {_human(result.size)} in "
-                         f"{time.monotonic() - started:.1f} s, sha256 {result.sha256} verified")
+                         f"{time.monotonic() - started:.1f} s, sha256 {result.sha256} verified"
+                         f"{_retried(result.retries)}")
         elif args.command == "get":
             started = time.monotonic()
             with progress_bar("get", quiet) as bar:
-                result = client.get(args.remote, args.local, progress=bar)
+                result = client.get(args.remote, args.local, progress=bar,
+                                    on_retry=bar.on_retry)
             _note(quiet, f"got {safe(result.local)}: {_human(result.size)} in "
-                         f"{time.monotonic() - started:.1f} s, sha256 {result.sha256} verified")
+                         f"{time.monotonic() - started:.1f} s, sha256 {result.sha256} verified"
+                         f"{_retried(result.retries)}")
         elif args.command == "ls":
             print_listing(client.list(args.path), args.json)
         elif args.command == "stat":

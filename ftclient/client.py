@@ -23,7 +23,7 @@ import socket
 import stat
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from common.channel import Channel
 from common.durable import pwrite_all
@@ -42,7 +42,7 @@ from common.errors import (
     StorageError,
     Timeout,
 )
-from common.hashing import HASH_RATE_FLOOR, content_stamp, hash_prefix
+from common.hashing import HASH_RATE_FLOOR, hash_prefix, unchanged_while_open
 from common.messages import (
     PROTOCOL_VERSION,
     EntryInfo,
@@ -64,6 +64,14 @@ from common.messages import (
 from common.paths import split_path
 from common.ratelimit import Throttle, TokenBucket, parse_rate
 from ftclient.localfiles import choose_destination, partial_path_for, publish
+from ftclient.retry import (
+    DEFAULT_RETRIES,
+    DEFAULT_RETRY_DELAY,
+    RetryCallback,
+    check_retry_settings,
+    run_with_retries,
+)
+from ftclient.sendqueue import wait_until_sent
 
 DEFAULT_PORT = 9021
 CHUNK = 1024 * 1024
@@ -95,6 +103,7 @@ class PutResult:
     size: int
     sha256: str
     resumed_from: int
+    retries: int = 0
 
 
 @dataclass(frozen=True)
@@ -103,6 +112,7 @@ class GetResult:
     size: int
     sha256: str
     resumed_from: int
+    retries: int = 0
 
 
 def local_error(exc: OSError, what: str, note: str = "") -> FtError:
@@ -133,6 +143,8 @@ class Client:
         timeout: float = 60.0,
         busy_wait: float = 30.0,
         limit_rate: int | str = 0,
+        retries: int = DEFAULT_RETRIES,
+        retry_delay: float = DEFAULT_RETRY_DELAY,
     ) -> None:
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not (
                 math.isfinite(timeout) and 0 < timeout <= MAX_TIMEOUT):
@@ -142,6 +154,10 @@ class Client:
         self.port = port
         self.timeout = timeout
         self.busy_wait = busy_wait
+        check_retry_settings(retries, retry_delay)
+        self.retries = retries
+        """How often put and get try again after a lost connection, a timeout or "busy"."""
+        self.retry_delay = retry_delay
         self.server_name = ""
         self._channel: Channel | None = None
         rate = parse_rate(limit_rate)  # bytes/s for puts and gets together; 0: no limit
@@ -150,7 +166,9 @@ class Client:
     # ------------------------------------------------------------ connection
 
     def __enter__(self) -> Client:
-        self.connect()
+        """Connect, retrying a refused or lost connection as transfers do (self.retries)."""
+        run_with_retries(self.connect, path=f"{self.host}:{self.port}", retries=self.retries,
+                         first_delay=self.retry_delay, before_retry=self._drop, on_retry=None)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -248,9 +266,24 @@ class Client:
 
     def put(
         self, local: str | os.PathLike[str], remote: str | None = None,
-        *, progress: ProgressCallback | None = None,
+        *, progress: ProgressCallback | None = None, on_retry: RetryCallback | None = None,
     ) -> PutResult:
-        """Upload ``local``; ``remote`` defaults to its name, and a trailing "/" means a folder."""
+        """Upload ``local``; ``remote`` defaults to its name, and a trailing "/" means a folder.
+
+        A lost connection, timeout or "busy" is retried up to ``self.retries`` times
+        (see retry.py), each time resuming from what the server holds; ``on_retry``
+        hears of each retry before its wait.
+        """
+        result, retries = run_with_retries(
+            lambda: self._put_once(local, remote, progress), path=os.fspath(local),
+            retries=self.retries, first_delay=self.retry_delay, before_retry=self._drop,
+            on_retry=on_retry)
+        return replace(result, retries=retries)
+
+    def _put_once(
+        self, local: str | os.PathLike[str], remote: str | None,
+        progress: ProgressCallback | None,
+    ) -> PutResult:
         local = os.fspath(local)
         name = os.path.basename(local)
         if remote is None or remote == "":
@@ -293,11 +326,14 @@ class Client:
             channel.send(PutData(offset).to_dict())
             self._send_file(channel, fd, remote, offset, size, hasher, progress)
             after = os.fstat(fd)
-            if content_stamp(after) != content_stamp(before):
+            if not unchanged_while_open(before, after):
                 # without a closing header the server publishes nothing
                 raise SourceChanged(f"{remote!r}: the local file changed while it was sent; "
                                     "nothing was published")
             channel.send(PutEnd(hasher.hexdigest()).to_dict())
+            # The server's answer can only come once our last bytes have reached it: on
+            # a slow link the kernel may still hold megabytes of them.
+            wait_until_sent(channel.sock, self.timeout)
         except BaseException:
             self._drop()
             raise
@@ -341,13 +377,24 @@ class Client:
 
     def get(
         self, remote: str, local: str | os.PathLike[str] | None = None,
-        *, progress: ProgressCallback | None = None,
+        *, progress: ProgressCallback | None = None, on_retry: RetryCallback | None = None,
     ) -> GetResult:
         """Download ``remote`` to ``local`` (a file name or an existing folder; default: ./NAME).
 
         A partial download waits beside the destination as ``.NAME.ftpart`` and is
         resumed by the next ``get`` if the server's file starts with the same bytes.
+        Failures are retried as for ``put``.
         """
+        result, retries = run_with_retries(
+            lambda: self._get_once(remote, local, progress), path=remote,
+            retries=self.retries, first_delay=self.retry_delay, before_retry=self._drop,
+            on_retry=on_retry)
+        return replace(result, retries=retries)
+
+    def _get_once(
+        self, remote: str, local: str | os.PathLike[str] | None,
+        progress: ProgressCallback | None,
+    ) -> GetResult:
         remote = normalize_remote(remote)
         destination = choose_destination(remote, None if local is None else os.fspath(local))
         if os.path.isdir(destination):

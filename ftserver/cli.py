@@ -13,7 +13,7 @@ import sys
 
 from ftserver import __version__
 from ftserver.config import EXECUTORS, ConfigError, load_config, prepare_directories
-from ftserver.logsetup import setup_logging
+from ftserver.logsetup import LogFileError, setup_logging
 
 EXIT_CONFIG = 2
 
@@ -42,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--workers", type=int, help="number of workers")
     parser.add_argument("--state-dir", metavar="DIR", help="where partial uploads and the hash "
                         "cache live (outside the share)")
+    parser.add_argument("--log-file", metavar="PATH", help="append log lines here instead of "
+                        "stderr (logrotate may move it)")
     parser.add_argument("--version", action="version", version=f"ftserver {__version__}")
     return parser
 
@@ -52,12 +54,17 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(
             args.config, root=args.root, host=args.host, port=args.port,
             executor=args.executor, workers=args.workers, state_dir=args.state_dir,
+            log_file=args.log_file,
         )
         config = prepare_directories(config)
     except ConfigError as exc:
         print(f"ftserver: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    setup_logging(config.log_level)
+    try:
+        setup_logging(config.log_level, config.log_file)
+    except LogFileError as exc:
+        print(f"ftserver: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
 
     from ftserver.instance import StateDirBusy
     from ftserver.listener import Server  # after logging, so start-up errors are logged

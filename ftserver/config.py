@@ -68,6 +68,10 @@ class ServerConfig:
     name: str = "ft"
     log_level: str = "info"
     partial_ttl: float = 7 * 24 * 3600.0
+    partial_max_bytes: int = 20 * 1024**3
+    """Total bytes of partial uploads kept; beyond it the oldest not in use go (0: no cap)."""
+    log_file: Path | None = None
+    """Where log lines go (appended; reopened when logrotate moves it); None: stderr."""
     shutdown_grace: float = 10.0
     limits: Limits = field(default_factory=Limits)
     discovery: Discovery = field(default_factory=Discovery)
@@ -105,7 +109,7 @@ def _build(cls: type, data: dict[str, Any], prefix: str) -> Any:
         if key not in known or known[key].name.startswith("_"):
             raise ConfigError(f"config key {full!r} is not a known setting")
         default = getattr(cls(), key)
-        if key == "root" or isinstance(default, Path):
+        if key in ("root", "log_file") or isinstance(default, Path):
             _check_type(full, value, str)
             values[key] = Path(os.path.expanduser(value))
         elif key in RATE_SETTINGS:
@@ -151,6 +155,8 @@ def _validate(config: ServerConfig) -> ServerConfig:
         raise ConfigError("config key 'discovery.port': expected 1 to 65535")
     if limits.min_free_bytes < 0:
         raise ConfigError("config key 'limits.min_free_bytes': expected 0 or more")
+    if config.partial_max_bytes < 0:
+        raise ConfigError("config key 'partial_max_bytes': expected 0 (no cap) or more")
     for key in ("partial_ttl", "shutdown_grace"):
         if getattr(config, key) < 0:
             raise ConfigError(f"config key {key!r}: expected 0 or more")
@@ -177,7 +183,7 @@ def load_config(path: str | os.PathLike[str] | None, **overrides: Any) -> Server
         data = dict(loaded)
     config = _build(ServerConfig, data, "")
     cleaned = {key: value for key, value in overrides.items() if value is not None}
-    for key in ("root", "state_dir"):
+    for key in ("root", "state_dir", "log_file"):
         if key in cleaned:
             cleaned[key] = Path(os.path.expanduser(cleaned[key]))
     config = replace(config, **cleaned)
@@ -206,4 +212,5 @@ def prepare_directories(config: ServerConfig) -> ServerConfig:
     state_real = os.path.realpath(state_dir)
     if state_real == root_real or state_real.startswith(root_real + os.sep):
         raise ConfigError("config key 'state_dir': must not be inside the shared folder")
-    return replace(config, root=root, state_dir=state_dir)
+    log_file = None if config.log_file is None else config.log_file.absolute()
+    return replace(config, root=root, state_dir=state_dir, log_file=log_file)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import logging
+import math
 import selectors
 import socket
 import threading
@@ -191,7 +192,7 @@ class Server:
         executor_cls = ThreadExecutor if config.executor == "thread" else ProcessExecutor
         self.executor: Executor = executor_cls(config, self.admission.release)
         self._rejecter = Rejecter()
-        self._last_cleanup = 0.0
+        self._last_cleanup = -math.inf  # the first loop cleans up
         self._discovery = (start_responder(config.host, config.discovery.port, self.announcement)
                            if config.discovery.enabled else None)
 
@@ -272,6 +273,7 @@ class Server:
         if removed:
             log.info("removed %d partial upload(s) older than %.0f s", removed,
                      self.config.partial_ttl)
+        self.storage.evict_partials()
 
     def _log_startup(self) -> None:
         config = self.config

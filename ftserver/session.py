@@ -173,7 +173,7 @@ class Session:
     def _log_transfer(self, op: str, result: TransferResult, started: float) -> None:
         seconds = time.monotonic() - started
         transfer_log.info(
-            "%s peer=%s path=%r size=%d offset=%d bytes=%d seconds=%.3f result=ok",
+            "op=%s peer=%s path=%r size=%d offset=%d bytes=%d seconds=%.3f result=ok",
             op, self.peer, result.path, result.size, result.offset, result.moved, seconds,
         )
 
@@ -181,7 +181,7 @@ class Session:
         seconds = time.monotonic() - started
         path = frame.get("path") if isinstance(frame.get("path"), str) else "?"
         transfer_log.info(
-            "%s peer=%s path=%r seconds=%.3f result=%s message=%r",
+            "op=%s peer=%s path=%r seconds=%.3f result=%s message=%r",
             frame.get("op"), self.peer, path[:200], seconds, error.code, error.message,
         )
 

@@ -36,6 +36,7 @@ from common.paths import (
 )
 from ftserver.hashcache import HashCache
 from ftserver.locks import NameLock
+from ftserver.partialcap import evict_over_cap
 from ftserver.publishing import make_parents, publish, remove_leftover_staging
 
 log = logging.getLogger("ftserver.storage")
@@ -67,7 +68,8 @@ def storage_error(exc: OSError, what: str) -> Exception:
 
 
 class Storage:
-    def __init__(self, root: str, state_dir: str, min_free_bytes: int = 0) -> None:
+    def __init__(self, root: str, state_dir: str, min_free_bytes: int = 0,
+                 partial_max_bytes: int = 0) -> None:
         self.root_real = os.path.realpath(root)
         self.partials_dir = os.path.join(state_dir, "partials")
         self.locks_dir = os.path.join(state_dir, "locks")
@@ -76,6 +78,8 @@ class Storage:
             os.makedirs(folder, exist_ok=True, mode=0o700)
         self.hashes = HashCache(os.path.join(state_dir, "hashes.sqlite3"))
         self.min_free_bytes = min_free_bytes
+        self.partial_max_bytes = partial_max_bytes
+        """Cap on all partials together (0: none); see partialcap.py."""
         self.same_filesystem = os.stat(self.root_real).st_dev == os.stat(self.partials_dir).st_dev
         """False: every publish copies (see publishing.py); worth a warning at start-up."""
 
@@ -184,7 +188,9 @@ class Storage:
 
         The partials need ``size - held`` more bytes; if the target folder is on
         another filesystem, publishing copies there, so it needs all ``size`` bytes too.
+        Partials over the cap are evicted first (they may be what fills the disk).
         """
+        self.evict_partials(size - held)
         self._require(self.partials_dir, size - held)
         folder = os.path.dirname(target.real)
         with contextlib.suppress(OSError):
@@ -202,6 +208,11 @@ class Storage:
                 f"the server has {free // (1 << 20)} MiB free, not enough for "
                 f"{needed // (1 << 20)} MiB more"
             )
+
+    def evict_partials(self, incoming: int = 0) -> int:
+        """Make room under ``partial_max_bytes`` for ``incoming`` more bytes; return bytes freed."""
+        return evict_over_cap(self.partials_dir, self.locks_dir, self.partial_max_bytes,
+                              incoming)
 
     def partial_path(self, target: Target) -> str:
         return os.path.join(self.partials_dir, target.key + ".part")

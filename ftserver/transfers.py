@@ -28,7 +28,7 @@ from common.errors import (
     SourceChanged,
     Timeout,
 )
-from common.hashing import content_stamp, hash_prefix
+from common.hashing import content_stamp, hash_prefix, unchanged_while_open
 from common.messages import (
     GetEnd,
     GetReady,
@@ -43,6 +43,7 @@ from common.messages import (
 )
 from common.ratelimit import UNLIMITED, Throttle
 from ftserver.locks import NameLock
+from ftserver.partialsync import PeriodicSync
 from ftserver.storage import Storage, Target, storage_error
 
 log = logging.getLogger("ftserver.transfers")
@@ -146,6 +147,7 @@ def _receive_into(
     view = memoryview(buffer)
     position = data.offset
     write_error: FtError | None = None
+    syncer = PeriodicSync(fd, os.path.dirname(partial))
     try:
         while remaining:
             chunk = view[: min(remaining, len(buffer))]
@@ -154,6 +156,7 @@ def _receive_into(
             if write_error is None:
                 try:
                     pwrite_all(fd, chunk, position)
+                    syncer.wrote(len(chunk))
                 except OSError as exc:
                     # Keep reading (and discarding) so the client finishes sending and
                     # then reads this error in step, instead of seeing a reset.
@@ -248,7 +251,7 @@ def _send_from(
     # A rename over the name is harmless (we sent the old file whole); a write into
     # the file we were reading is not.
     now = os.fstat(fd)
-    if content_stamp(now) != content_stamp(before):
+    if not unchanged_while_open(before, now):
         channel.send(error_reply(SourceChanged(f"{request.path!r} changed while it was sent")))
         return TransferResult(request.path, size, offset, size - offset)
     if cached is None and _same_file(target.real, before):

@@ -39,7 +39,8 @@ class Executor(Protocol):
 
 
 def make_storage(config: ServerConfig) -> Storage:
-    return Storage(str(config.root), str(config.state_dir), config.limits.min_free_bytes)
+    return Storage(str(config.root), str(config.state_dir), config.limits.min_free_bytes,
+                   config.partial_max_bytes)
 
 
 class ThreadExecutor:
@@ -165,7 +166,7 @@ def worker_main(config: ServerConfig, conn: Connection,
     """Entry point of a worker process: receive sockets, run their sessions, drain on stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the listener decides when to stop
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    setup_logging(config.log_level)
+    setup_logging(config.log_level, config.log_file)
     sessions_lock = hold_sessions_lock(str(config.state_dir))  # noqa: F841 - held till exit
     host = SessionHost(make_storage(config), config.limits, config.name,
                        ServerRates(config.limits, rate_states))

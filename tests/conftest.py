@@ -66,12 +66,17 @@ def shared_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempP
 
 @pytest.fixture
 def connect() -> Iterator[Callable[..., Client]]:
-    """Make ``Client`` objects for a server (or any port on 127.0.0.1); all closed at the end."""
+    """Make ``Client`` objects for a server (or any port on 127.0.0.1); all closed at the end.
+
+    They make one attempt per call (``retries=0``) unless a test passes ``retries``.
+    """
     clients: list[Client] = []
 
-    def make(server: ServerProcess, *, port: int | None = None, timeout: float = 15.0
-             ) -> Client:
-        client = Client("127.0.0.1", port or server.port, timeout=timeout, busy_wait=5.0)
+    def make(server: ServerProcess, *, port: int | None = None, timeout: float = 15.0,
+             retries: int = 0, retry_delay: float = 0.05) -> Client:
+        # No retries unless a test asks: most tests look at what one attempt does.
+        client = Client("127.0.0.1", port or server.port, timeout=timeout, busy_wait=5.0,
+                        retries=retries, retry_delay=retry_delay)
         clients.append(client)
         return client
 

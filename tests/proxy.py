@@ -8,6 +8,12 @@ TCP reset, as when a Wi-Fi link dies). Without ``cut_after`` it forwards
 everything. Data is relayed through one bounded buffer per direction, so a
 peer that stops reading never makes the proxy buffer without limit.
 
+``cut_first=K`` cuts only the first K connections and relays later ones whole
+(a link that drops a few times, then holds). ``cut_share=P`` instead cuts each
+connection with probability P (seeded by ``seed``) after a random number of
+bytes up to ``cut_after``, counted over both directions together, so the reset
+falls at a random point of whatever the connection carries (a flaky Wi-Fi link).
+
 Everything is bounded: at most ``max_connections`` connections (later ones
 are reset at once), one thread per connection plus the accept thread, every
 wait polls a stop flag, and a connection idle for ``idle_timeout`` seconds is
@@ -19,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import random
 import select
 import socket
 import struct
@@ -47,18 +54,29 @@ def unsent_bytes(sock: socket.socket) -> int:
     return struct.unpack("i", raw)[0]
 
 
+class _Budget:
+    """Bytes a connection may still carry before it is cut (shared by the ways it counts)."""
+
+    def __init__(self, remaining: int) -> None:
+        self.remaining = remaining
+
+
 class _Direction:
     """One way of one relayed connection: read from ``src``, write to ``dst``."""
 
     def __init__(self, name: str, src: socket.socket, dst: socket.socket,
-                 budget: int | None) -> None:
+                 budget: _Budget | None) -> None:
         self.name = name
         self.src = src
         self.dst = dst
-        self.remaining = budget
+        self.budget = budget
         self.pending = b""
         self.eof = False
         self.forwarded = 0
+
+    @property
+    def remaining(self) -> int | None:
+        return None if self.budget is None else self.budget.remaining
 
     @property
     def exhausted(self) -> bool:
@@ -76,8 +94,8 @@ class _Direction:
                 self.dst.shutdown(socket.SHUT_WR)  # pass the half-close on
             return
         self.pending = data
-        if self.remaining is not None:
-            self.remaining -= len(data)
+        if self.budget is not None:
+            self.budget.remaining -= len(data)
 
     def on_writable(self) -> None:
         sent = self.dst.send(self.pending)
@@ -96,11 +114,19 @@ class CuttingProxy:
         direction: str = "c2s",
         max_connections: int = 8,
         idle_timeout: float = 30.0,
+        cut_first: int | None = None,
+        cut_share: float | None = None,
+        seed: int = 0,
     ) -> None:
         if direction not in DIRECTIONS:
             raise ValueError(f"direction must be one of {DIRECTIONS}")
         if cut_after is not None and cut_after < 0:
             raise ValueError("cut_after must be 0 or more")
+        if cut_share is not None and (cut_after is None or not 0 <= cut_share <= 1):
+            raise ValueError("cut_share needs cut_after and must be between 0 and 1")
+        self.cut_first = cut_first
+        self.cut_share = cut_share
+        self._random = random.Random(seed)
         self.target = ("127.0.0.1", target_port)
         self.cut_after = cut_after
         self.direction = direction
@@ -116,6 +142,7 @@ class CuttingProxy:
         self._threads: list[threading.Thread] = []
         self._open: set[socket.socket] = set()
         self._accepted = 0
+        self._planned = 0
         self._listener = socket.create_server(("127.0.0.1", 0))
         self._listener.settimeout(POLL)
         self.port: int = self._listener.getsockname()[1]
@@ -187,11 +214,13 @@ class CuttingProxy:
         for sock in (client, upstream):
             sock.setblocking(False)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        direction, limit = self._plan()
+        budget = None if limit is None else _Budget(limit)
         ways = {
             "c2s": _Direction("c2s", client, upstream,
-                              self.cut_after if self.direction == "c2s" else None),
+                              budget if direction in ("c2s", "both") else None),
             "s2c": _Direction("s2c", upstream, client,
-                              self.cut_after if self.direction == "s2c" else None),
+                              budget if direction in ("s2c", "both") else None),
         }
         cut = False
         try:
@@ -206,7 +235,9 @@ class CuttingProxy:
                     self.cuts += 1
                 self._open.difference_update((client, upstream))
             if cut:
-                self._drain(ways[self.direction].dst)
+                for way in ways.values():
+                    if way.budget is not None:
+                        self._drain(way.dst)
             clean = all(way.eof and not way.pending for way in ways.values())
             for sock in (client, upstream):
                 if clean:
@@ -216,6 +247,20 @@ class CuttingProxy:
                     reset(sock)
             if cut:
                 self.cut.set()
+
+    def _plan(self) -> tuple[str, int | None]:
+        """Which direction of the next connection to cut, after how many bytes (None: never)."""
+        with self._lock:
+            self._planned += 1
+            index = self._planned
+            if self.cut_share is not None:
+                assert self.cut_after is not None
+                if self._random.random() >= self.cut_share:
+                    return self.direction, None
+                return "both", self._random.randrange(self.cut_after + 1)
+        if self.cut_first is not None and index > self.cut_first:
+            return self.direction, None
+        return self.direction, self.cut_after
 
     def _pump(self, ways: dict[str, _Direction]) -> bool:
         """Relay until both ways end (False) or the budget is spent (True)."""

@@ -427,7 +427,8 @@ def test_put_local_folder_is_an_error(srv: ServerProcess, tmp_path: Path) -> Non
 @pytest.mark.parametrize("command", [["ls"], ["get", "x.txt"], ["stat", "x.txt"]])
 def test_server_not_reachable(tmp_path: Path, command: list[str]) -> None:
     port = closed_port()
-    result = ftclient(*command, server=f"127.0.0.1:{port}", cwd=tmp_path, timeout=30)
+    result = ftclient("--retries", "0", *command, server=f"127.0.0.1:{port}", cwd=tmp_path,
+                      timeout=30)
     line = one_error_line(result)
     assert str(port) in line
     assert list(tmp_path.iterdir()) == []
@@ -436,7 +437,8 @@ def test_server_not_reachable(tmp_path: Path, command: list[str]) -> None:
 def test_put_to_unreachable_server(tmp_path: Path) -> None:
     local = tmp_path / "f.txt"
     local.write_bytes(b"f")
-    one_error_line(ftclient("put", str(local), server=f"127.0.0.1:{closed_port()}"))
+    one_error_line(ftclient("--retries", "0", "put", str(local),
+                            server=f"127.0.0.1:{closed_port()}"))
 
 
 @pytest.mark.parametrize("command", [

@@ -251,7 +251,8 @@ def test_slow_put_ready_and_put_done_are_waited_for(
 
     server = scripted(slow_disk)
     source = sparse_file(tmp_path / "big.img", SLOW_SIZE)
-    with Client("127.0.0.1", server.port, timeout=TINY_TIMEOUT, busy_wait=0) as client:
+    with Client("127.0.0.1", server.port, timeout=TINY_TIMEOUT, busy_wait=0,
+                retries=0) as client:
         result = client.put(source, "big.img")
         assert client._channel is not None  # still connected ...
         assert client._channel.sock.gettimeout() == TINY_TIMEOUT  # ... as before
@@ -272,7 +273,8 @@ def test_slow_get_ready_for_a_big_resumed_prefix_is_waited_for(
     server = scripted(slow_prefix_check)
     destination = tmp_path / "big.img"
     sparse_file(Path(partial_path_for(str(destination))), SLOW_SIZE)  # a complete partial
-    with Client("127.0.0.1", server.port, timeout=TINY_TIMEOUT, busy_wait=0) as client:
+    with Client("127.0.0.1", server.port, timeout=TINY_TIMEOUT, busy_wait=0,
+                retries=0) as client:
         result = client.get("big.img", destination)
     assert (result.resumed_from, result.sha256) == (SLOW_SIZE, digest)
     assert destination.stat().st_size == SLOW_SIZE
@@ -293,15 +295,15 @@ def test_unconfirmed_put_says_the_outcome_is_unknown(
     source.write_bytes(b"ten bytes!")
     server = scripted(never_confirm)
     started = time.monotonic()
-    with Client("127.0.0.1", server.port, timeout=TINY_TIMEOUT, busy_wait=0) as client, \
-            pytest.raises(Timeout) as caught:
+    with Client("127.0.0.1", server.port, timeout=TINY_TIMEOUT, busy_wait=0,
+                retries=0) as client, pytest.raises(Timeout) as caught:
         client.put(source, "dir/notes.txt")
     assert time.monotonic() - started < 10
     message = caught.value.message
     assert "unknown" in message and "ftclient stat dir/notes.txt" in message, message
 
     server = scripted(hang_up_instead_of_confirming)
-    with Client("127.0.0.1", server.port, timeout=5, busy_wait=0) as client, \
+    with Client("127.0.0.1", server.port, timeout=5, busy_wait=0, retries=0) as client, \
             pytest.raises(ConnectionLost) as lost:
         client.put(source, "dir/notes.txt")
     assert "ftclient stat dir/notes.txt" in lost.value.message
@@ -313,7 +315,7 @@ def test_cli_reports_an_unconfirmed_put_in_one_line(
     source.write_bytes(b"ten bytes!")
     server = scripted(never_confirm)
     result = ftclient("--server", f"127.0.0.1:{server.port}", "--timeout", str(TINY_TIMEOUT),
-                      "-q", "put", str(source))
+                      "--retries", "0", "-q", "put", str(source))
     line = one_error_line(result)
     assert "ftclient stat 'my notes.txt'" in line, line
 

@@ -1,10 +1,14 @@
 """kill -9 of the server in the middle of an upload: nothing half-written shows, the
-partial survives, the same put resumes, and (process executor) no worker is orphaned."""
+partial survives, the same put resumes, and (process executor) no worker is orphaned.
+kill -9 of ``ftclient get``: the same command resumes from the partial it left."""
 
 from __future__ import annotations
 
 import os
 import random
+import re
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -15,6 +19,7 @@ from ftclient import Client
 from tests.procinfo import is_gone, worker_pids
 from tests.rawwire import RawConnection, server_holds
 from tests.serverproc import ServerProcess
+from tests.test_cli_client import ThrottleProxy
 
 MiB = 1 << 20
 
@@ -54,7 +59,49 @@ def test_kill_9_mid_upload_then_restart_resumes(
 
     again = start_server(executor, name="crashing")  # same share and state folder
     assert server_holds(again.port, "disk.img", len(data)) >= 3 * MiB
+    # That probe hung up before sending data; its session must end before the name is free.
+    assert again.wait_for_log("transfer broke off", timeout=10), again.log
     with Client(again.host, again.port) as client:
         result = client.put(source, "disk.img")
     assert result.resumed_from >= 3 * MiB
     assert (again.root / "disk.img").read_bytes() == data
+
+
+def test_kill_9_of_ftclient_get_then_the_same_command_resumes(
+        start_server: Callable[..., ServerProcess], tmp_path: Path) -> None:
+    data = random.Random("get").randbytes(32 * MiB)
+    server = start_server("thread", name="serving")
+    (server.root / "big.bin").write_bytes(data)
+    destination = tmp_path / "dl"
+    destination.mkdir()
+    partial = destination / ".big.bin.ftpart"
+    proxy = ThrottleProxy(("127.0.0.1", server.port), 8 * MiB)  # slow enough to interrupt
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "ftclient", "--server", proxy.address, "get", "big.bin"],
+            cwd=destination, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 30
+            while (not partial.exists() or partial.stat().st_size < 2 * MiB) and \
+                    time.monotonic() < deadline and proc.poll() is None:
+                time.sleep(0.01)
+            assert proc.poll() is None, "the download finished before it could be killed"
+            proc.kill()  # SIGKILL: no handler, no cleanup
+        finally:
+            proc.wait(10)
+    finally:
+        proxy.close()
+    held = partial.stat().st_size
+    assert 0 < held < len(data)
+    assert not (destination / "big.bin").exists()
+
+    again = subprocess.run(
+        [sys.executable, "-m", "ftclient", "--server", f"127.0.0.1:{server.port}", "get",
+         "big.bin"], cwd=destination, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+        timeout=60)
+    assert again.returncode == 0, again.stderr
+    resumed = re.search(r"resumed at ([\d.]+) MiB", again.stderr)
+    assert resumed and float(resumed.group(1)) > 0, again.stderr
+    assert (destination / "big.bin").read_bytes() == data
+    assert sorted(os.listdir(destination)) == ["big.bin"]

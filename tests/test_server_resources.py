@@ -69,7 +69,8 @@ def test_descriptors_and_threads_return_to_baseline(
         thread.start()
     with cutting_proxy(server.port, cut_after=MiB + 12345, max_connections=8) as proxy:
         for index in range(6):
-            with pytest.raises(ConnectionLost), Client("127.0.0.1", proxy.port) as client:
+            with pytest.raises(ConnectionLost), \
+                    Client("127.0.0.1", proxy.port, retries=0) as client:
                 client.put(source, f"cut/{index}.bin")
     for _ in range(5):
         with socket.create_connection((server.host, server.port), timeout=5) as raw:
