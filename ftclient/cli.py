@@ -22,8 +22,10 @@ from tqdm import tqdm
 
 from common.errors import FtError
 from common.messages import EntryInfo
+from common.tls import normalize_fingerprint
 from ftclient import __version__
 from ftclient.client import DEFAULT_PORT, MAX_TIMEOUT, Client, Progress
+from ftclient.credentials import PASSWORD_ENV, NoPassword, password_for
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 SERVER_ENV = "FTCLIENT_SERVER"
@@ -37,6 +39,8 @@ EXAMPLES = """examples:
   ftclient get reports/report.pdf ~/Desktop/
   ftclient ls reports                      list a folder; --json for scripts
   ftclient --server fileserver:9021 ls     choose the server (or set FTCLIENT_SERVER)
+  ftclient --tls --accept-new ls           encrypted; pin the server's certificate on first use
+  ftclient --user alice put report.pdf     log in (password: $FTCLIENT_PASSWORD or a prompt)
 
 An interrupted put or get resumes when you run the same command again.
 """
@@ -102,6 +106,15 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"server address (default: ${SERVER_ENV} or localhost:{DEFAULT_PORT})")
     parser.add_argument("--timeout", type=positive_seconds, default=60.0, metavar="SECONDS",
                         help="give up on a silent server after this long (default 60)")
+    parser.add_argument("--tls", action="store_true", help="encrypt the connection (never "
+                        "falls back to plaintext); the server must be trusted, see below")
+    parser.add_argument("--fingerprint", metavar="HEX", help="trust only the server whose "
+                        "certificate has this SHA-256 fingerprint (implies --tls)")
+    parser.add_argument("--accept-new", action="store_true", help="pin an unknown server's "
+                        "fingerprint on first contact, as ssh does (implies --tls); a changed "
+                        "one is still refused")
+    parser.add_argument("--user", metavar="NAME", help="log in (password from "
+                        f"${PASSWORD_ENV} or a prompt); it never crosses the network")
     parser.add_argument("--version", action="version", version=f"ftclient {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
@@ -183,7 +196,14 @@ def run(args: argparse.Namespace) -> int:
     server = args.server or os.environ.get(SERVER_ENV) or f"localhost:{DEFAULT_PORT}"
     host, port = parse_server(server)
     quiet = getattr(args, "quiet", False)
-    with Client(host, port, timeout=args.timeout) as client:
+    if args.fingerprint is not None and normalize_fingerprint(args.fingerprint) is None:
+        raise UsageError("--fingerprint takes the 64 hex digits `ftserver fingerprint` prints")
+    try:
+        password = None if args.user is None else password_for(args.user, host)
+    except NoPassword as exc:
+        raise UsageError(str(exc)) from None
+    with Client(host, port, timeout=args.timeout, tls=args.tls, fingerprint=args.fingerprint,
+                accept_new=args.accept_new, user=args.user, password=password) as client:
         if args.command == "put":
             started = time.monotonic()
             with progress_bar("put", quiet) as bar:

@@ -24,6 +24,7 @@ import stat
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from common.channel import Channel
 from common.durable import pwrite_all
@@ -62,7 +63,9 @@ from common.messages import (
     StatReply,
 )
 from common.paths import split_path
+from common.tls import normalize_fingerprint
 from ftclient.localfiles import choose_destination, partial_path_for, publish
+from ftclient.secure import Security, log_in, open_tls
 
 DEFAULT_PORT = 9021
 CHUNK = 1024 * 1024
@@ -131,7 +134,17 @@ class Client:
         *,
         timeout: float = 60.0,
         busy_wait: float = 30.0,
+        tls: bool = False,
+        fingerprint: str | None = None,
+        accept_new: bool = False,
+        known_servers: str | os.PathLike[str] | None = None,
+        user: str | None = None,
+        password: str | None = None,
     ) -> None:
+        """``fingerprint`` (64 hex digits) or ``accept_new`` imply ``tls``; see ftclient.trust.
+
+        ``user`` logs in by SCRAM-SHA-256 with ``password``, which never leaves this process.
+        """
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not (
                 math.isfinite(timeout) and 0 < timeout <= MAX_TIMEOUT):
             raise ValueError(f"timeout must be a number of seconds above 0 and at most "
@@ -141,7 +154,11 @@ class Client:
         self.timeout = timeout
         self.busy_wait = busy_wait
         self.server_name = ""
+        self.access: str | None = None
+        """After connecting with ``user``: "ro" or "rw", as the server granted."""
         self._channel: Channel | None = None
+        self.security = make_security(tls, fingerprint, accept_new, known_servers, user,
+                                      password)
 
     # ------------------------------------------------------------ connection
 
@@ -179,11 +196,15 @@ class Client:
                 f"cannot connect to {self.host}:{self.port}: {exc.strerror or exc}"
             ) from None
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self.security.tls:
+            sock = open_tls(sock, self.host, self.port, self.security)
         channel = Channel(sock)
         self._channel = channel
         try:
             channel.send(Hello(PROTOCOL_VERSION, "ftclient/0.1.0").to_dict())
             reply = HelloReply.from_dict(channel.receive())
+            if self.security.user is not None:
+                self.access = log_in(channel, self.security.user, self.security.password or "")
         except BaseException:
             self.close()
             raise
@@ -451,6 +472,23 @@ class Client:
             position += len(chunk)
             if progress:
                 progress(Progress(remote, size, position, ready.offset))
+
+
+def make_security(tls: bool, fingerprint: str | None, accept_new: bool,
+                  known_servers: str | os.PathLike[str] | None, user: str | None,
+                  password: str | None) -> Security:
+    pin = None
+    if fingerprint is not None:
+        pin = normalize_fingerprint(fingerprint)
+        if pin is None:
+            raise ValueError("fingerprint must be 64 hex digits (SHA-256), as `ftserver "
+                             "fingerprint` prints it")
+    if user is not None and password is None:
+        raise ValueError("a user needs a password")
+    return Security(
+        tls=tls or pin is not None or accept_new, fingerprint=pin, accept_new=accept_new,
+        known_servers=None if known_servers is None else Path(known_servers),
+        user=user, password=password)
 
 
 __all__ = ["Client", "FtError", "GetResult", "Progress", "PutResult"]

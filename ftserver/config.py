@@ -14,6 +14,15 @@ from typing import Any
 
 import yaml
 
+from ftserver.securityconfig import (
+    SecuritySettingError,
+    TlsSettings,
+    UserAccount,
+    parse_anonymous,
+    parse_tls,
+    parse_users,
+)
+
 EXECUTORS = ("thread", "process")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
@@ -32,6 +41,8 @@ class Limits:
     idle_timeout: float = 300.0
     transfer_timeout: float = 60.0
     min_free_bytes: int = 64 * 1024 * 1024
+    auth_failure_delay: float = 1.0
+    """Seconds every failed login waits before its answer; more after repeated failures."""
 
 
 def default_state_dir() -> Path:
@@ -56,6 +67,16 @@ class ServerConfig:
     partial_ttl: float = 7 * 24 * 3600.0
     shutdown_grace: float = 10.0
     limits: Limits = field(default_factory=Limits)
+    tls: TlsSettings = field(default_factory=TlsSettings)
+    users: tuple[UserAccount, ...] = ()
+    anonymous: str | None = None
+    """"none", "ro" or "rw"; None means rw without users and none with some."""
+
+    @property
+    def anonymous_access(self) -> str:
+        if self.anonymous is not None:
+            return self.anonymous
+        return "none" if self.users else "rw"
 
     @property
     def max_sessions(self) -> int:
@@ -88,6 +109,12 @@ def _build(cls: type, data: dict[str, Any], prefix: str) -> Any:
         full = f"{prefix}{key}"
         if key not in known or known[key].name.startswith("_"):
             raise ConfigError(f"config key {full!r} is not a known setting")
+        if cls is ServerConfig and key in _SECURITY_PARSERS:
+            try:
+                values[key] = _SECURITY_PARSERS[key](value)
+            except SecuritySettingError as exc:
+                raise ConfigError(str(exc)) from None
+            continue
         default = getattr(cls(), key)
         if key == "root" or isinstance(default, Path):
             _check_type(full, value, str)
@@ -103,6 +130,9 @@ def _build(cls: type, data: dict[str, Any], prefix: str) -> Any:
             _check_type(full, value, type(default))
             values[key] = value
     return cls(**values)
+
+
+_SECURITY_PARSERS = {"tls": parse_tls, "users": parse_users, "anonymous": parse_anonymous}
 
 
 def _validate(config: ServerConfig) -> ServerConfig:
@@ -122,6 +152,8 @@ def _validate(config: ServerConfig) -> ServerConfig:
     for key in ("handshake_timeout", "idle_timeout", "transfer_timeout"):
         if getattr(limits, key) <= 0:
             raise ConfigError(f"config key 'limits.{key}': expected a positive number")
+    if limits.auth_failure_delay < 0:
+        raise ConfigError("config key 'limits.auth_failure_delay': expected 0 or more")
     if limits.min_free_bytes < 0:
         raise ConfigError("config key 'limits.min_free_bytes': expected 0 or more")
     for key in ("partial_ttl", "shutdown_grace"):

@@ -23,6 +23,8 @@ from common.frames import encode_frame
 from common.messages import error_reply
 from ftserver.config import ServerConfig
 from ftserver.instance import hold_listener_lock, no_sessions_alive
+from ftserver.security import prepare_security
+from ftserver.startuplog import log_security
 from ftserver.workers import Executor, ProcessExecutor, ThreadExecutor, make_storage
 
 log = logging.getLogger("ftserver")
@@ -180,6 +182,7 @@ class Server:
         self._stop = threading.Event()
         self.admission = Admission(config.max_sessions, config.limits.max_per_address)
         self._listener_lock = hold_listener_lock(str(config.state_dir))
+        self.config = config = prepare_security(config)
         self.storage = make_storage(config)
         self.listen_sock = socket.create_server(
             (config.host, config.port), family=_family(config.host), backlog=128
@@ -265,8 +268,7 @@ class Server:
         log.info("ftserver sharing %s as %r (%s executor, %d workers, up to %d connections, "
                  "%d per address)", config.root, config.name, config.executor, config.workers,
                  config.max_sessions, config.limits.max_per_address)
-        log.info("access: anyone who can reach this address may list, get and put "
-                 "(no users are configured)")
+        log_security(config)
         if not self.storage.same_filesystem:
             log.warning("state_dir is on another filesystem than the share: each upload is "
                         "copied once more when it is published")

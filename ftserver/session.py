@@ -28,6 +28,7 @@ from common.errors import (
 from common.frames import encode_frame
 from common.messages import (
     PROTOCOL_VERSION,
+    AuthStart,
     GetRequest,
     Hello,
     HelloReply,
@@ -41,7 +42,10 @@ from common.messages import (
 )
 from ftserver import __version__
 from ftserver.config import Limits
+from ftserver.login import run_login
+from ftserver.security import SessionSecurity
 from ftserver.storage import Storage
+from ftserver.tlsaccept import accept_tls
 from ftserver.transfers import StreamBroken, TransferResult, receive_upload, send_download
 
 log = logging.getLogger("ftserver.session")
@@ -59,6 +63,7 @@ class Session:
         limits: Limits,
         server_name: str,
         stopping: threading.Event,
+        security: SessionSecurity,
     ) -> None:
         self.sock = sock
         self.stopping = stopping
@@ -68,11 +73,18 @@ class Session:
         self.limits = limits
         self.server_name = server_name
         self.channel = Channel(sock)
+        self.security = security
+        self.grant = security.anonymous
+        self.base_storage = storage
 
     def run(self) -> None:
         """Serve the connection until it ends; never raises."""
         try:
-            self._greet()
+            deadline = time.monotonic() + self.limits.handshake_timeout
+            if self.security.tls_context is not None:
+                self.sock = accept_tls(self.sock, self.security.tls_context, deadline)
+                self.channel = Channel(self.sock)
+            self._greet(deadline)
             while True:
                 # The whole next request must arrive within idle_timeout, however it trickles.
                 frame = self.channel.receive_or_eof(
@@ -108,10 +120,9 @@ class Session:
             except OSError:
                 pass
 
-    def _greet(self) -> None:
-        # A deadline for the whole hello, not a timeout per read: a client trickling a
-        # byte at a time must not hold a connection open past handshake_timeout.
-        deadline = time.monotonic() + self.limits.handshake_timeout
+    def _greet(self, deadline: float) -> None:
+        # A deadline for the whole TLS handshake and hello, not a timeout per read: a
+        # client trickling a byte at a time must not hold a connection open past it.
         request = parse_request(self.channel.receive(deadline=deadline))
         self.sock.settimeout(self.limits.handshake_timeout)  # for the reply
         if not isinstance(request, Hello):
@@ -126,7 +137,10 @@ class Session:
         started = time.monotonic()
         try:
             request = parse_request(frame)
-            if isinstance(request, ListDir):
+            self.security.check_access(type(request).OP, self.grant)
+            if isinstance(request, AuthStart):
+                self._login(request)
+            elif isinstance(request, ListDir):
                 self._list(request)
             elif isinstance(request, Stat):
                 target = self.storage.resolve(request.path)
@@ -150,6 +164,14 @@ class Session:
             if isinstance(frame.get("op"), str) and frame["op"] in ("put", "get"):
                 self._log_failure(frame, exc, started)
             self.channel.send(error_reply(exc))
+
+    def _login(self, request: AuthStart) -> None:
+        if self.grant.user is not None:
+            raise ProtocolError("this connection is already logged in")
+        address = self.peer.rsplit(":", 1)[0]
+        self.grant = run_login(self.channel, self.security, request, address,
+                               self.limits.transfer_timeout)
+        self.storage = self.base_storage.confined_to(self.grant.home)
 
     def _list(self, request: ListDir) -> None:
         target = self.storage.resolve(request.path, allow_root=True)

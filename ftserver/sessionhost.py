@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 
 from ftserver.config import Limits
+from ftserver.security import SessionSecurity
 from ftserver.session import Session
 from ftserver.storage import Storage
 
@@ -22,7 +23,9 @@ log = logging.getLogger("ftserver.host")
 
 
 class SessionHost:
-    def __init__(self, storage: Storage, limits: Limits, server_name: str) -> None:
+    def __init__(self, storage: Storage, limits: Limits, server_name: str,
+                 security: SessionSecurity) -> None:
+        self.security = security
         self.storage = storage
         self.limits = limits
         self.server_name = server_name
@@ -39,7 +42,8 @@ class SessionHost:
     def run_session(
         self, session_id: int, sock: socket.socket, peer: str, on_done: Callable[[int], None]
     ) -> None:
-        session = Session(sock, peer, self.storage, self.limits, self.server_name, self.stopping)
+        session = Session(sock, peer, self.storage, self.limits, self.server_name, self.stopping,
+                          self.security)
         thread = threading.Thread(
             target=self._run, args=(session_id, session, on_done),
             name=f"session-{session_id}", daemon=True,
@@ -84,6 +88,8 @@ class SessionHost:
 
 def _cut(sock: socket.socket) -> None:
     try:
-        sock.shutdown(socket.SHUT_RDWR)
+        # The plain socket's shutdown also for a TLS socket: SSLSocket.shutdown would drop
+        # its TLS state under the feet of the session thread still using it.
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
     except OSError:
         pass

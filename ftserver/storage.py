@@ -10,6 +10,7 @@ verified partial becomes visible is publishing.py's job.
 from __future__ import annotations
 
 import contextlib
+import copy
 import errno
 import hashlib
 import logging
@@ -78,6 +79,27 @@ class Storage:
         self.min_free_bytes = min_free_bytes
         self.same_filesystem = os.stat(self.root_real).st_dev == os.stat(self.partials_dir).st_dev
         """False: every publish copies (see publishing.py); worth a warning at start-up."""
+
+    def confined_to(self, home: str) -> Storage:
+        """This storage with ``home`` (a protocol name, "" for none) as its root.
+
+        Creates the folder if it is missing. Everything else (partials, locks,
+        hash cache) is shared with the whole share's storage.
+        """
+        if not home:
+            return self
+        target = self.resolve(home)
+        try:
+            make_parents(target.real)
+        except OSError as exc:
+            raise storage_error(exc, "creating your home folder") from None
+        if not os.path.isdir(target.real):
+            raise NotADirectory("your home folder is not a folder; ask the administrator")
+        confined = copy.copy(self)
+        confined.root_real = os.path.realpath(target.real)
+        if not is_within(self.root_real, confined.root_real):
+            raise BadPath("your home folder leaves the share; ask the administrator")
+        return confined
 
     # ------------------------------------------------------------ names
 
