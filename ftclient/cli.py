@@ -20,7 +20,7 @@ from contextlib import contextmanager
 
 from tqdm import tqdm
 
-from common.errors import FtError
+from common.errors import AuthFailed, FtError
 from common.messages import EntryInfo
 from common.tls import normalize_fingerprint
 from ftclient import __version__
@@ -201,7 +201,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         password = None if args.user is None else password_for(args.user, host)
     except NoPassword as exc:
-        raise UsageError(str(exc)) from None
+        raise AuthFailed(str(exc)) from None
     with Client(host, port, timeout=args.timeout, tls=args.tls, fingerprint=args.fingerprint,
                 accept_new=args.accept_new, user=args.user, password=password) as client:
         if args.command == "put":
