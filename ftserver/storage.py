@@ -35,7 +35,7 @@ from common.paths import (
     resolve_under,
     split_path,
 )
-from ftserver.confine import fd_path, make_dirs_beneath, open_path_beneath, reopen
+from ftserver.confine import SWAPPED, fd_path, make_dirs_beneath, open_path_beneath, reopen
 from ftserver.hashcache import HashCache
 from ftserver.locks import NameLock
 from ftserver.publishing import publish, remove_leftover_staging
@@ -106,7 +106,12 @@ class Storage:
 
     def resolve(self, name: str, *, allow_root: bool = False) -> Target:
         parts = split_path(name, allow_root=allow_root)
-        real = resolve_under(self.root_real, parts)
+        try:
+            real = resolve_under(self.root_real, parts)
+        except OSError as exc:  # a link swapped for a file mid-way makes readlink fail
+            if exc.errno == errno.EINVAL:
+                raise BadPath(SWAPPED) from None
+            raise storage_error(exc, repr(name)) from None
         if real != self.root_real:
             # A symlink inside the share may point at a reserved name; refuse that too.
             check_component(os.path.basename(real))
