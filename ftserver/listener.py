@@ -190,7 +190,9 @@ class Server:
         self.address: tuple[str, int] = self.listen_sock.getsockname()[:2]
         executor_cls = ThreadExecutor if config.executor == "thread" else ProcessExecutor
         self.executor: Executor = executor_cls(config, self.admission.release)
-        self._rejecter = Rejecter()
+        from ftserver.tlsrejecter import make_rejecter  # it builds on Rejecter, above
+
+        self._rejecter = make_rejecter(config)
         self._last_cleanup = 0.0
 
     def request_shutdown(self) -> None:

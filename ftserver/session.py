@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import ssl
 import threading
 import time
 
@@ -203,6 +204,8 @@ class Session:
         )
 
     def _try_send(self, obj: dict) -> None:
+        if self.security.tls_context is not None and not isinstance(self.sock, ssl.SSLSocket):
+            return  # no TLS yet: a plaintext frame would only garble the peer's handshake
         try:
             self.sock.settimeout(1.0)
             self.channel.send(obj)

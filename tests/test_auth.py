@@ -179,3 +179,28 @@ def test_cli_logs_in_with_the_password_from_the_environment(
     wrong = subprocess.run(command, env={**env, "FTCLIENT_PASSWORD": "nope"},
                            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
     assert "login failed" in one_error_line(wrong)
+
+
+def test_hostile_login_messages_cost_nothing_but_an_error(
+        start_server: Callable[..., ServerProcess]) -> None:
+    server = start_server(users=users_config(), limits={"auth_failure_delay": 0.1})
+    with RawConnection(server.port) as raw:
+        raw.hello()
+        for request in (
+            {"op": "auth", "mechanism": "PLAIN", "message": "n,,n=alice,r=abcdefgh"},
+            {"op": "auth", "mechanism": "SCRAM-SHA-256", "message": "n,,n=alice"},
+            {"op": "auth", "mechanism": "SCRAM-SHA-256", "message": "p=tls-unique,,n=a,r=x"},
+            {"op": "auth", "mechanism": "SCRAM-SHA-256", "message": "n,,n=a,r=" + "x" * 2000},
+            {"op": "auth", "mechanism": "SCRAM-SHA-256", "message": 7},
+            {"op": "auth_final", "message": "c=biws,r=abc,p=AAAA"},
+        ):
+            assert raw.error_code(request) == "bad_request"
+        first = "n,,n=alice,r=abcdefghijkl"
+        assert raw.request({"op": "auth", "mechanism": "SCRAM-SHA-256",
+                            "message": first})["ok"] is True
+        assert raw.error_code({"op": "auth_final", "message": "c=biws,r=nope,p=!!"}) \
+            == "bad_request"
+        assert raw.error_code({"op": "list", "path": ""}) == "permission"  # still anonymous
+    with login(server, "alice") as client:
+        assert client.access == "rw"
+    assert "Traceback" not in server.log

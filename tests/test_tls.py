@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
-from common.errors import ConnectionLost, FrameError, Untrusted
+from common.errors import Busy, ConnectionLost, FrameError, Untrusted
 from common.tls import server_context
 from ftclient import Client
 from ftserver.config import ServerConfig
@@ -207,3 +207,44 @@ def test_configured_certificate_files_are_used(
                                "key": str(made.tls.key)})
     assert logged_fingerprint(server) == certificate_fingerprint(made.tls.cert)
     assert not (server.state_dir / CERT_NAME).exists()
+
+
+@pytest.mark.parametrize("executor", ["thread", "process"])
+def test_a_stalled_tls_handshake_is_closed_by_the_handshake_deadline(
+        executor: str, start_server: Callable[..., ServerProcess], tmp_path: Path) -> None:
+    server = start_server(executor, limits={"handshake_timeout": 1.0}, **TLS)
+    with tls_client(server.port, tmp_path / "known", accept_new=True) as client:
+        client.list("")  # the workers are up: time only the wait
+    for opening in (b"", b"\x16\x03\x01"):  # silent, then a TLS record that never ends
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+            sock.sendall(opening)
+            started = time.monotonic()
+            try:
+                while sock.recv(4096):
+                    pass
+            except ConnectionResetError:
+                pass
+            waited = time.monotonic() - started
+        assert 0.5 < waited < 4, waited
+    assert "Traceback" not in server.log
+
+
+def test_a_full_tls_server_answers_busy_inside_tls_and_the_client_retries(
+        start_server: Callable[..., ServerProcess], tmp_path: Path) -> None:
+    server = start_server(limits={"max_per_address": 1}, **TLS)
+    known = tmp_path / "known"
+    holder = tls_client(server.port, known, accept_new=True)
+    holder.connect()  # the address's only slot
+    try:
+        started = time.monotonic()
+        with pytest.raises(Busy) as refused:
+            Client("127.0.0.1", server.port, timeout=10, busy_wait=0, tls=True,
+                   known_servers=known).connect()
+        assert time.monotonic() - started < 3
+        assert "retry" in refused.value.message
+        threading.Timer(1.0, holder.close).start()
+        with Client("127.0.0.1", server.port, timeout=10, busy_wait=10, tls=True,
+                    known_servers=known) as waiting:  # waits, retries, gets in
+            assert waiting.list("") == []
+    finally:
+        holder.close()
