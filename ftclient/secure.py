@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import socket
 import ssl
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from common.channel import Channel
@@ -31,7 +31,7 @@ class Security:
     accept_new: bool = False
     known_servers: Path | None = None
     user: str | None = None
-    password: str | None = None
+    password: str | None = field(default=None, repr=False)
 
     @property
     def pins_file(self) -> Path:
@@ -52,7 +52,8 @@ def open_tls(sock: socket.socket, host: str, port: int, security: Security) -> s
         if reason in ("WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG"):
             raise ConnectionLost(f"{host}:{port} does not speak TLS (a plaintext ft server?); "
                                  "this client never falls back to plaintext") from None
-        raise ConnectionLost(f"TLS handshake with {host}:{port} failed: {reason}") from None
+        raise ConnectionLost(f"TLS handshake with {host}:{port} failed ({reason}); is it a "
+                             "plaintext ft server, or not an ft server at all?") from None
     except OSError as exc:
         sock.close()
         raise ConnectionLost(f"{host}:{port} closed the connection during the TLS handshake "
