@@ -23,9 +23,11 @@ FAILED = "login failed: unknown user or wrong password"
 
 
 def run_login(channel: Channel, security: SessionSecurity, start: AuthStart, address: str,
-              timeout: float) -> Grant:
-    """Answer ``start``, read the proof (within ``timeout``), and return the user's grant.
+              timeout: float) -> tuple[Grant, AuthDone]:
+    """Answer ``start``, read the proof (within ``timeout``); return the grant and the reply.
 
+    The caller sends the AuthDone reply once it has set the session up for the
+    grant (its home folder), so a failure there is the login's only answer.
     Raises AuthFailed after the throttle's delay, or ProtocolError for a malformed exchange.
     """
     first = parse_client_first(start.message)
@@ -43,6 +45,6 @@ def run_login(channel: Channel, security: SessionSecurity, start: AuthStart, add
         time.sleep(delay)
         raise AuthFailed(FAILED)
     security.throttle.forget(address)
-    channel.send(AuthDone(server_final, account.access).to_dict())
     log.info("%s: logged in as %r (%s)", address, account.name, account.access)
-    return Grant(account.access, account.name, account.home)
+    return Grant(account.access, account.name, account.home), AuthDone(server_final,
+                                                                       account.access)

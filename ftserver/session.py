@@ -170,9 +170,13 @@ class Session:
         if self.grant.user is not None:
             raise ProtocolError("this connection is already logged in")
         address = self.peer.rsplit(":", 1)[0]
-        self.grant = run_login(self.channel, self.security, request, address,
-                               self.limits.transfer_timeout)
-        self.storage = self.base_storage.confined_to(self.grant.home)
+        grant, reply = run_login(self.channel, self.security, request, address,
+                                 self.limits.transfer_timeout)
+        # Confine first: if the home folder cannot be had, that error is the login's answer
+        # and the session keeps its old rights.
+        self.storage = self.base_storage.confined_to(grant.home)
+        self.grant = grant
+        self.channel.send(reply.to_dict())
 
     def _list(self, request: ListDir) -> None:
         target = self.storage.resolve(request.path, allow_root=True)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from common.errors import AuthFailed, BadPath, PermissionDenied
+from common.errors import AuthFailed, BadPath, FtError, PermissionDenied
 from common.scram import ScramClient, make_verifier, parse_client_first, parse_verifier
 from ftclient import Client
 from tests.cliutil import one_error_line
@@ -203,4 +203,16 @@ def test_hostile_login_messages_cost_nothing_but_an_error(
         assert raw.error_code({"op": "list", "path": ""}) == "permission"  # still anonymous
     with login(server, "alice") as client:
         assert client.access == "rw"
+    assert "Traceback" not in server.log
+
+
+def test_a_home_that_cannot_be_a_folder_refuses_the_login_cleanly(
+        start_server: Callable[..., ServerProcess]) -> None:
+    server = start_server(users=users_config(), anonymous="ro")
+    (server.root / "teams").write_bytes(b"a file where carol's home should start")
+    with pytest.raises(FtError) as refused:
+        login(server, "carol")
+    assert refused.value.code == "not_a_directory"
+    with login(server, None) as anonymous:  # the server carries on, rights unchanged
+        assert [e.name for e in anonymous.list("")] == ["teams"]
     assert "Traceback" not in server.log
