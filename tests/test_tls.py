@@ -9,6 +9,7 @@ in-test TLS listener on 127.0.0.1 that counts what arrives after the handshake.
 from __future__ import annotations
 
 import os
+import re
 import socket
 import ssl
 import stat
@@ -16,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -36,8 +38,6 @@ FINGERPRINT_LOG = r"fingerprint: ([0-9a-f]{64})"
 
 def logged_fingerprint(server: ServerProcess) -> str:
     assert server.wait_for_log(FINGERPRINT_LOG)
-    import re
-
     match = re.search(FINGERPRINT_LOG, server.log)
     assert match is not None
     return match.group(1)
@@ -248,3 +248,26 @@ def test_a_full_tls_server_answers_busy_inside_tls_and_the_client_retries(
             assert waiting.list("") == []
     finally:
         holder.close()
+
+
+def test_tls_older_than_1_2_is_refused(start_server: Callable[..., ServerProcess]) -> None:
+    server = start_server(**TLS)
+    old = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    old.check_hostname = False
+    old.verify_mode = ssl.CERT_NONE
+    old.set_ciphers("DEFAULT:@SECLEVEL=0")  # let this client really offer TLS 1.1
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # offering it is the point
+        old.minimum_version = ssl.TLSVersion.TLSv1_1
+        old.maximum_version = ssl.TLSVersion.TLSv1_1
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock, \
+            pytest.raises(ssl.SSLError) as refused:
+        old.wrap_socket(sock)
+    assert "ALERT_PROTOCOL_VERSION" in str(refused.value)  # the server said no, not this client
+    new = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    new.check_hostname = False
+    new.verify_mode = ssl.CERT_NONE
+    new.maximum_version = ssl.TLSVersion.TLSv1_2
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock, \
+            new.wrap_socket(sock) as tls:
+        assert tls.version() == "TLSv1.2"
