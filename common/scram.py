@@ -148,8 +148,13 @@ class ScramClient:
 
     def check(self, server_final: str) -> None:
         """Raise AuthFailed unless the server proved that it holds our verifier."""
+        if not self._server_signature:
+            raise AuthFailed("the login exchange is incomplete")
         fields = _attributes(server_final, "server-final-message")
-        signature = _unb64(fields.get("v", ""), "the server signature")
+        if "v" not in fields:
+            raise AuthFailed("the server refused the login: "
+                             f"{fields.get('e', 'no reason given')[:80]}")
+        signature = _unb64(fields["v"], "the server signature")
         if not hmac.compare_digest(signature, self._server_signature):
             raise AuthFailed("the server could not prove it knows the password: "
                              "it may be an impostor")

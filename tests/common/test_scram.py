@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from common.errors import AuthFailed, ProtocolError
 from common.scram import (
@@ -125,3 +128,42 @@ def test_fingerprints_are_normalized() -> None:
     assert normalize_fingerprint("sha256:" + hexdigits) == hexdigits
     assert normalize_fingerprint("ab" * 31) is None
     assert normalize_fingerprint("zz" * 32) is None
+
+
+# ---------------------------------------------------------------- fuzz: only our own errors
+
+BOUNDED = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FIXED_VERIFIER = make_verifier("pw", iterations=4096, salt=b"fixed-salt")
+scram_text = st.text(alphabet=st.sampled_from("nrcpvsie=,+/abAB01-_\x00é"), max_size=120) | \
+    st.text(max_size=60)
+
+
+@BOUNDED
+@given(scram_text)
+def test_any_client_first_message_is_parsed_or_refused(message: str) -> None:
+    try:
+        first = parse_client_first(message)
+    except ProtocolError:
+        return
+    ScramServer(first, FIXED_VERIFIER)  # whatever parsed can start an exchange
+
+
+@BOUNDED
+@given(scram_text)
+def test_any_client_final_message_is_judged_or_refused(message: str) -> None:
+    server = ScramServer(parse_client_first("n,,n=alice,r=abcdefghij"), FIXED_VERIFIER)
+    try:
+        accepted, _ = server.finish(message)
+    except ProtocolError:
+        return
+    assert accepted is False
+
+
+@BOUNDED
+@given(scram_text, scram_text)
+def test_any_server_message_is_handled_or_refused(server_first: str, server_final: str) -> None:
+    client = ScramClient("alice", "pw", nonce="abcdefghij")
+    with contextlib.suppress(ProtocolError):
+        client.final(server_first)
+    with pytest.raises((ProtocolError, AuthFailed)):
+        client.check(server_final)
