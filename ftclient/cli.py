@@ -107,7 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--timeout", type=positive_seconds, default=60.0, metavar="SECONDS",
                         help="give up on a silent server after this long (default 60)")
     parser.add_argument("--tls", action="store_true", help="encrypt the connection (never "
-                        "falls back to plaintext); the server must be trusted, see below")
+                        "falls back to plaintext); trust the server with --accept-new or "
+                        "--fingerprint, once; later runs check its pin")
     parser.add_argument("--fingerprint", metavar="HEX", help="trust only the server whose "
                         "certificate has this SHA-256 fingerprint (implies --tls)")
     parser.add_argument("--accept-new", action="store_true", help="pin an unknown server's "

@@ -3,7 +3,8 @@
 Pins live in ``$XDG_CONFIG_HOME/ftclient/known_servers`` (default
 ``~/.config``), one ``HOST:PORT SHA256HEX`` line per server. ``check_server``
 decides, from the fingerprint the server just presented, whether the client
-may go on: an explicit ``--fingerprint`` must match; a pinned server must
+may go on: an explicit ``--fingerprint`` must match (and is pinned if the
+server had no pin yet); a pinned server must
 match its pin (always, even with accept_new); an unknown server is pinned only
 with accept_new. Refusals raise ``Untrusted`` with the fingerprint seen and
 what to do. Nothing is sent to the server before this check passes.
@@ -65,6 +66,8 @@ def check_server(seen: str, host: str, port: int, *, pinned_by_flag: str | None,
         if seen != pinned_by_flag:
             raise Untrusted(f"{key} presented certificate fingerprint {seen}, not the "
                             f"{pinned_by_flag} given with --fingerprint; nothing was sent")
+        if key not in read_pins(known_servers):
+            add_pin(known_servers, key, seen)  # verified by hand: later runs need no flag
         return
     pinned = read_pins(known_servers).get(key)
     if pinned is not None:

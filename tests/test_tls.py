@@ -110,6 +110,9 @@ def test_unknown_server_is_refused_with_its_fingerprint_and_how_to_trust_it(
         tls_client(server.port, tmp_path / "known", fingerprint="00" * 32).connect()
     with tls_client(server.port, tmp_path / "known", fingerprint=fingerprint.upper()) as client:
         assert client.list("") == []
+    assert (tmp_path / "known").read_text() == f"127.0.0.1:{server.port} {fingerprint}\n"
+    with tls_client(server.port, tmp_path / "known", tls=True) as client:  # pinned by it
+        assert client.list("") == []
 
     result = ftclient("--server", f"127.0.0.1:{server.port}", "--tls", "ls", home=tmp_path)
     line = one_error_line(result)
