@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import base64
 import os
+import pty
+import select
 import subprocess
 import sys
 import time
@@ -218,3 +220,41 @@ def test_a_home_that_cannot_be_a_folder_refuses_the_login_cleanly(
     with login(server, None) as anonymous:  # the server carries on, rights unchanged
         assert [e.name for e in anonymous.list("")] == ["teams"]
     assert "Traceback" not in server.log
+
+
+def test_cli_prompts_for_the_password_on_a_terminal_without_echoing_it(
+        start_server: Callable[..., ServerProcess], tmp_path: Path) -> None:
+    server = start_server(users=users_config())
+    (server.root / "seen.txt").write_bytes(b"x")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FTCLIENT")}
+    env["XDG_CONFIG_HOME"] = str(tmp_path)
+    argv = [sys.executable, "-m", "ftclient", "--server", f"127.0.0.1:{server.port}",
+            "--user", "bob", "ls"]
+    pid, terminal = pty.fork()  # the child gets a real controlling terminal, as a user has
+    if pid == 0:  # pragma: no cover - the child only execs
+        os.execve(sys.executable, argv, env)
+    output = bytearray()
+    answered = False
+    deadline = time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([terminal], [], [], 0.2)
+            if not ready:
+                continue
+            try:
+                data = os.read(terminal, 4096)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not data:
+                break
+            output.extend(data)
+            if not answered and b"Password for bob@" in output:
+                os.write(terminal, PASSWORDS["bob"].encode() + b"\n")
+                answered = True
+    finally:
+        os.close(terminal)
+        _, status = os.waitpid(pid, 0)
+    assert answered, bytes(output)
+    assert os.waitstatus_to_exitcode(status) == 0, bytes(output)
+    assert b"seen.txt" in output
+    assert PASSWORDS["bob"].encode() not in output  # not echoed
