@@ -102,6 +102,18 @@ class InternalError(FtError):
     code = "internal"
 
 
+class AuthFailed(FtError):
+    """Login failed: unknown user or wrong password (the server never says which)."""
+
+    code = "auth_failed"
+
+
+class Untrusted(FtError):
+    """The server's TLS certificate is not the pinned one, or none is pinned (client only)."""
+
+    code = "untrusted"
+
+
 class ConnectionLost(FtError):
     """The connection dropped or could not be made (client side only, never on the wire)."""
 
@@ -128,6 +140,7 @@ _BY_CODE: dict[str, type[FtError]] = {
         StorageError,
         Timeout,
         InternalError,
+        AuthFailed,
     )
 }
 

@@ -224,9 +224,45 @@ class GetRequest:
         )
 
 
-Request = Hello | ListDir | Stat | PutRequest | PutData | PutEnd | GetRequest
+@dataclass(frozen=True)
+class AuthStart:
+    """Begin a SCRAM-SHA-256 login: ``message`` is RFC 5802's client-first-message."""
+
+    OP: ClassVar[str] = "auth"
+    mechanism: str
+    message: str
+
+    @classmethod
+    def from_dict(cls, obj: dict[str, Any]) -> AuthStart:
+        mechanism = read_text(obj, "mechanism") or ""
+        if mechanism != "SCRAM-SHA-256":
+            raise ProtocolError("field 'mechanism' must be 'SCRAM-SHA-256'")
+        return cls(mechanism, read_text(obj, "message") or "")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"op": self.OP, "mechanism": self.mechanism, "message": self.message}
+
+
+@dataclass(frozen=True)
+class AuthFinal:
+    """Finish a login: ``message`` is the client-final-message, with the proof."""
+
+    OP: ClassVar[str] = "auth_final"
+    message: str
+
+    @classmethod
+    def from_dict(cls, obj: dict[str, Any]) -> AuthFinal:
+        return cls(read_text(obj, "message") or "")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"op": self.OP, "message": self.message}
+
+
+Request = (Hello | ListDir | Stat | PutRequest | PutData | PutEnd | GetRequest | AuthStart
+           | AuthFinal)
 _REQUESTS: dict[str, Any] = {
-    cls.OP: cls for cls in (Hello, ListDir, Stat, PutRequest, PutData, PutEnd, GetRequest)
+    cls.OP: cls for cls in (Hello, ListDir, Stat, PutRequest, PutData, PutEnd, GetRequest,
+                            AuthStart, AuthFinal)
 }
 
 # Operations that change the share. Access control refuses them to read-only users;
@@ -427,3 +463,37 @@ class GetEnd:
 
     def to_dict(self) -> dict[str, Any]:
         return ok_reply(sha256=self.sha256)
+
+
+@dataclass(frozen=True)
+class AuthChallenge:
+    """The server's SCRAM server-first-message (nonce, salt, iterations)."""
+
+    message: str
+
+    @classmethod
+    def from_dict(cls, obj: dict[str, Any]) -> AuthChallenge:
+        check_reply(obj)
+        return cls(read_text(obj, "message") or "")
+
+    def to_dict(self) -> dict[str, Any]:
+        return ok_reply(message=self.message)
+
+
+@dataclass(frozen=True)
+class AuthDone:
+    """Login accepted: the server-final-message (its proof) and the user's access level."""
+
+    message: str
+    access: str
+
+    @classmethod
+    def from_dict(cls, obj: dict[str, Any]) -> AuthDone:
+        check_reply(obj)
+        access = read_text(obj, "access")
+        if access not in ("ro", "rw"):
+            raise ProtocolError("field 'access' must be 'ro' or 'rw'")
+        return cls(read_text(obj, "message") or "", access)
+
+    def to_dict(self) -> dict[str, Any]:
+        return ok_reply(message=self.message, access=self.access)

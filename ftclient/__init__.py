@@ -13,6 +13,7 @@ classes of ``common.errors`` (all derive from ``FtError``).
 
 from common.errors import (
     AlreadyExists,
+    AuthFailed,
     Busy,
     ConnectionLost,
     FtError,
@@ -23,6 +24,7 @@ from common.errors import (
     PermissionDenied,
     ProtocolError,
     SourceChanged,
+    Untrusted,
 )
 from common.messages import EntryInfo
 from ftclient.client import Client, GetResult, Progress, PutResult
@@ -32,6 +34,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AlreadyExists",
+    "AuthFailed",
     "Busy",
     "Client",
     "ConnectionLost",
@@ -48,4 +51,5 @@ __all__ = [
     "PutResult",
     "RetryNote",
     "SourceChanged",
+    "Untrusted",
 ]

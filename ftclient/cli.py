@@ -20,11 +20,13 @@ from contextlib import closing, contextmanager
 
 from tqdm import tqdm
 
-from common.errors import FtError
+from common.errors import AuthFailed, FtError
 from common.messages import EntryInfo
 from common.ratelimit import RateError, parse_rate
+from common.tls import normalize_fingerprint
 from ftclient import __version__
 from ftclient.client import DEFAULT_PORT, MAX_TIMEOUT, Client, Progress
+from ftclient.credentials import PASSWORD_ENV, NoPassword, password_for
 from ftclient.discover_cli import add_discover_command, run_discover
 from ftclient.profiles import ProfileError, apply_settings, confirm_profile
 from ftclient.retry import DEFAULT_RETRIES, MAX_RETRIES, RetryNote
@@ -44,6 +46,8 @@ EXAMPLES = """examples:
   ftclient discover                        find servers on the LAN
   ftclient --limit-rate 2M put big.iso     at most 2 MiB/s (suffixes K, M, G)
   ftclient --profile office ls             settings from ~/.config/ftclient/config.yaml
+  ftclient --tls --accept-new ls           encrypted; pin the server's certificate on first use
+  ftclient --user alice put report.pdf     log in (password: $FTCLIENT_PASSWORD or a prompt)
 
 An interrupted put or get resumes when you run the same command again; a dropped
 connection is retried (--retries, default 3) and resumes by itself.
@@ -134,6 +138,16 @@ def build_parser() -> argparse.ArgumentParser:
                         help="move at most RATE bytes/s, e.g. 500K or 10M (default: no limit)")
     parser.add_argument("--profile", metavar="NAME", help="use the named profile of "
                         "~/.config/ftclient/config.yaml (or set FTCLIENT_PROFILE)")
+    parser.add_argument("--tls", action="store_true", help="encrypt the connection (never "
+                        "falls back to plaintext); trust the server with --accept-new or "
+                        "--fingerprint, once; later runs check its pin")
+    parser.add_argument("--fingerprint", metavar="HEX", help="trust only the server whose "
+                        "certificate has this SHA-256 fingerprint (implies --tls)")
+    parser.add_argument("--accept-new", action="store_true", help="pin an unknown server's "
+                        "fingerprint on first contact, as ssh does (implies --tls); a changed "
+                        "one is still refused")
+    parser.add_argument("--user", metavar="NAME", help="log in (password from "
+                        f"${PASSWORD_ENV} or a prompt); it never crosses the network")
     parser.add_argument("--version", action="version", version=f"ftclient {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
@@ -242,11 +256,19 @@ def run(args: argparse.Namespace) -> int:
     server = args.server or os.environ.get(SERVER_ENV) or f"localhost:{DEFAULT_PORT}"
     host, port = parse_server(server)
     quiet = getattr(args, "quiet", False)
+    if args.fingerprint is not None and normalize_fingerprint(args.fingerprint) is None:
+        raise UsageError("--fingerprint takes the 64 hex digits `ftserver fingerprint` prints")
+    try:
+        password = None if args.user is None else password_for(args.user, host)
+    except NoPassword as exc:
+        raise AuthFailed(str(exc)) from None
     retries = getattr(args, "retries", DEFAULT_RETRIES)
     # Not "with Client(...)": that connects at once, and put and get connect inside
     # their own retries, so that waiting for a server that restarts shows as retries.
     with closing(Client(host, port, timeout=args.timeout, retries=retries,
-                         limit_rate=args.limit_rate)) as client:
+                        limit_rate=args.limit_rate, tls=args.tls,
+                        fingerprint=args.fingerprint, accept_new=args.accept_new,
+                        user=args.user, password=password)) as client:
         if args.command == "put":
             started = time.monotonic()
             with progress_bar("put", quiet) as bar:

@@ -24,6 +24,7 @@ import stat
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from common.channel import Channel
 from common.durable import pwrite_all
@@ -63,6 +64,7 @@ from common.messages import (
 )
 from common.paths import split_path
 from common.ratelimit import Throttle, TokenBucket, parse_rate
+from common.tls import normalize_fingerprint
 from ftclient.localfiles import choose_destination, partial_path_for, publish
 from ftclient.retry import (
     DEFAULT_RETRIES,
@@ -71,6 +73,7 @@ from ftclient.retry import (
     check_retry_settings,
     run_with_retries,
 )
+from ftclient.secure import Security, log_in, open_tls
 from ftclient.sendqueue import wait_until_sent
 
 DEFAULT_PORT = 9021
@@ -145,7 +148,17 @@ class Client:
         limit_rate: int | str = 0,
         retries: int = DEFAULT_RETRIES,
         retry_delay: float = DEFAULT_RETRY_DELAY,
+        tls: bool = False,
+        fingerprint: str | None = None,
+        accept_new: bool = False,
+        known_servers: str | os.PathLike[str] | None = None,
+        user: str | None = None,
+        password: str | None = None,
     ) -> None:
+        """``fingerprint`` (64 hex digits) or ``accept_new`` imply ``tls``; see ftclient.trust.
+
+        ``user`` logs in by SCRAM-SHA-256 with ``password``, which never leaves this process.
+        """
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not (
                 math.isfinite(timeout) and 0 < timeout <= MAX_TIMEOUT):
             raise ValueError(f"timeout must be a number of seconds above 0 and at most "
@@ -159,9 +172,13 @@ class Client:
         """How often put and get try again after a lost connection, a timeout or "busy"."""
         self.retry_delay = retry_delay
         self.server_name = ""
+        self.access: str | None = None
+        """After connecting with ``user``: "ro" or "rw", as the server granted."""
         self._channel: Channel | None = None
         rate = parse_rate(limit_rate)  # bytes/s for puts and gets together; 0: no limit
         self._throttle = Throttle(TokenBucket(rate) if rate else None)
+        self.security = make_security(tls, fingerprint, accept_new, known_servers, user,
+                                      password)
 
     # ------------------------------------------------------------ connection
 
@@ -201,11 +218,15 @@ class Client:
                 f"cannot connect to {self.host}:{self.port}: {exc.strerror or exc}"
             ) from None
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self.security.tls:
+            sock = open_tls(sock, self.host, self.port, self.security)
         channel = Channel(sock)
         self._channel = channel
         try:
             channel.send(Hello(PROTOCOL_VERSION, "ftclient/0.1.0").to_dict())
             reply = HelloReply.from_dict(channel.receive())
+            if self.security.user is not None:
+                self.access = log_in(channel, self.security.user, self.security.password or "")
         except BaseException:
             self.close()
             raise
@@ -504,6 +525,23 @@ class Client:
             position += len(chunk)
             if progress:
                 progress(Progress(remote, size, position, ready.offset))
+
+
+def make_security(tls: bool, fingerprint: str | None, accept_new: bool,
+                  known_servers: str | os.PathLike[str] | None, user: str | None,
+                  password: str | None) -> Security:
+    pin = None
+    if fingerprint is not None:
+        pin = normalize_fingerprint(fingerprint)
+        if pin is None:
+            raise ValueError("fingerprint must be 64 hex digits (SHA-256), as `ftserver "
+                             "fingerprint` prints it")
+    if user is not None and password is None:
+        raise ValueError("a user needs a password")
+    return Security(
+        tls=tls or pin is not None or accept_new, fingerprint=pin, accept_new=accept_new,
+        known_servers=None if known_servers is None else Path(known_servers),
+        user=user, password=password)
 
 
 __all__ = ["Client", "FtError", "GetResult", "Progress", "PutResult"]

@@ -11,7 +11,7 @@ import logging
 import signal
 import sys
 
-from ftserver import __version__
+from ftserver import __version__, admin
 from ftserver.config import EXECUTORS, ConfigError, load_config, prepare_directories
 from ftserver.logsetup import LogFileError, setup_logging
 
@@ -27,6 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
                "  ftserver --root /srv/share        share another folder\n"
                "  ftserver --config /etc/ftserver.yaml\n"
                "  ftserver --executor process --workers 4\n"
+               "  ftserver fingerprint --config F  print the TLS certificate's fingerprint\n"
+               "  ftserver passwd --stdin           make a password verifier for users\n"
                "\n"
                "Discovery, rate limits and every other setting are described in\n"
                "config/ftserver.yaml.\n",
@@ -49,6 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in admin.COMMANDS:
+        return admin.main(argv)
     args = build_parser().parse_args(argv)
     try:
         config = load_config(
@@ -71,6 +76,9 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         server = Server(config)
+    except ConfigError as exc:
+        print(f"ftserver: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     except StateDirBusy as exc:
         print(f"ftserver: {exc}", file=sys.stderr)
         return 1

@@ -15,6 +15,14 @@ from typing import Any
 import yaml
 
 from common.ratelimit import RateError, parse_rate
+from ftserver.securityconfig import (
+    SecuritySettingError,
+    TlsSettings,
+    UserAccount,
+    parse_anonymous,
+    parse_tls,
+    parse_users,
+)
 
 EXECUTORS = ("thread", "process")
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -38,6 +46,8 @@ class Limits:
     """Bytes/s each connection may move, each way (0: no limit); YAML takes 10M, 512K..."""
     total_rate: int = 0
     """Bytes/s all connections together may move, each way (0: no limit)."""
+    auth_failure_delay: float = 1.0
+    """Seconds every failed login waits before its answer; more after repeated failures."""
 
 
 @dataclass(frozen=True)
@@ -75,6 +85,16 @@ class ServerConfig:
     shutdown_grace: float = 10.0
     limits: Limits = field(default_factory=Limits)
     discovery: Discovery = field(default_factory=Discovery)
+    tls: TlsSettings = field(default_factory=TlsSettings)
+    users: tuple[UserAccount, ...] = ()
+    anonymous: str | None = None
+    """"none", "ro" or "rw"; None means rw without users and none with some."""
+
+    @property
+    def anonymous_access(self) -> str:
+        if self.anonymous is not None:
+            return self.anonymous
+        return "none" if self.users else "rw"
 
     @property
     def max_sessions(self) -> int:
@@ -108,6 +128,12 @@ def _build(cls: type, data: dict[str, Any], prefix: str) -> Any:
         full = f"{prefix}{key}"
         if key not in known or known[key].name.startswith("_"):
             raise ConfigError(f"config key {full!r} is not a known setting")
+        if cls is ServerConfig and key in _SECURITY_PARSERS:
+            try:
+                values[key] = _SECURITY_PARSERS[key](value)
+            except SecuritySettingError as exc:
+                raise ConfigError(str(exc)) from None
+            continue
         default = getattr(cls(), key)
         if key in ("root", "log_file") or isinstance(default, Path):
             _check_type(full, value, str)
@@ -134,6 +160,9 @@ def _build(cls: type, data: dict[str, Any], prefix: str) -> Any:
     return cls(**values)
 
 
+_SECURITY_PARSERS = {"tls": parse_tls, "users": parse_users, "anonymous": parse_anonymous}
+
+
 def _validate(config: ServerConfig) -> ServerConfig:
     if config.executor not in EXECUTORS:
         raise ConfigError(f"config key 'executor': expected 'thread' or 'process', "
@@ -153,6 +182,8 @@ def _validate(config: ServerConfig) -> ServerConfig:
             raise ConfigError(f"config key 'limits.{key}': expected a positive number")
     if not 1 <= config.discovery.port <= 65535:
         raise ConfigError("config key 'discovery.port': expected 1 to 65535")
+    if limits.auth_failure_delay < 0:
+        raise ConfigError("config key 'limits.auth_failure_delay': expected 0 or more")
     if limits.min_free_bytes < 0:
         raise ConfigError("config key 'limits.min_free_bytes': expected 0 or more")
     if config.partial_max_bytes < 0:

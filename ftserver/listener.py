@@ -27,6 +27,9 @@ from common.ratelimit import format_rate
 from ftserver.config import ServerConfig
 from ftserver.discovery import announced_host, start_responder
 from ftserver.instance import hold_listener_lock, no_sessions_alive
+from ftserver.security import prepare_security
+from ftserver.startuplog import log_security
+from ftserver.tlscert import certificate_fingerprint
 from ftserver.workers import Executor, ProcessExecutor, ThreadExecutor, make_storage
 
 log = logging.getLogger("ftserver")
@@ -184,6 +187,7 @@ class Server:
         self._stop = threading.Event()
         self.admission = Admission(config.max_sessions, config.limits.max_per_address)
         self._listener_lock = hold_listener_lock(str(config.state_dir))
+        self.config = config = prepare_security(config)
         self.storage = make_storage(config)
         self.listen_sock = socket.create_server(
             (config.host, config.port), family=_family(config.host), backlog=128
@@ -191,15 +195,20 @@ class Server:
         self.address: tuple[str, int] = self.listen_sock.getsockname()[:2]
         executor_cls = ThreadExecutor if config.executor == "thread" else ProcessExecutor
         self.executor: Executor = executor_cls(config, self.admission.release)
-        self._rejecter = Rejecter()
+        from ftserver.tlsrejecter import make_rejecter  # it builds on Rejecter, above
+
+        self._rejecter = make_rejecter(config)
         self._last_cleanup = -math.inf  # the first loop cleans up
+        tls = config.tls
+        self._fingerprint = certificate_fingerprint(tls.cert) if tls.enabled and tls.cert else None
         self._discovery = (start_responder(config.host, config.discovery.port, self.announcement)
                            if config.discovery.enabled else None)
 
     def announcement(self) -> Announcement:
-        """What discovery tells clients. TLS (issue 3) is to fill in ``tls`` and ``fingerprint``."""
+        """What discovery tells clients: where to connect, and the certificate to pin."""
         return Announcement(name=self.config.name, host=announced_host(self.config.host),
-                            port=self.address[1], tls=False, fingerprint=None)
+                            port=self.address[1], tls=self.config.tls.enabled,
+                            fingerprint=self._fingerprint)
 
     def request_shutdown(self) -> None:
         """Ask ``serve_forever`` to return; safe to call from a signal handler or thread."""
@@ -281,8 +290,7 @@ class Server:
         log.info("ftserver sharing %s as %r (%s executor, %d workers, up to %d connections, "
                  "%d per address)", config.root, config.name, config.executor, config.workers,
                  config.max_sessions, config.limits.max_per_address)
-        log.info("access: anyone who can reach this address may list, get and put "
-                 "(no users are configured)")
+        log_security(config)
         if not self.storage.same_filesystem:
             log.warning("state_dir is on another filesystem than the share: each upload is "
                         "copied once more when it is published")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import ssl
 import threading
 import time
 
@@ -28,6 +29,7 @@ from common.errors import (
 from common.frames import encode_frame
 from common.messages import (
     PROTOCOL_VERSION,
+    AuthStart,
     GetRequest,
     Hello,
     HelloReply,
@@ -41,8 +43,11 @@ from common.messages import (
 )
 from ftserver import __version__
 from ftserver.config import Limits
+from ftserver.login import run_login
+from ftserver.security import SessionSecurity
 from ftserver.storage import Storage
 from ftserver.throttling import ConnectionThrottles, ServerRates
+from ftserver.tlsaccept import accept_tls
 from ftserver.transfers import StreamBroken, TransferResult, receive_upload, send_download
 
 log = logging.getLogger("ftserver.session")
@@ -60,6 +65,7 @@ class Session:
         limits: Limits,
         server_name: str,
         stopping: threading.Event,
+        security: SessionSecurity,
         rates: ServerRates | None = None,
     ) -> None:
         self.sock = sock
@@ -71,11 +77,18 @@ class Session:
         self.server_name = server_name
         self.channel = Channel(sock)
         self.throttles: ConnectionThrottles = (rates or ServerRates(limits)).for_connection()
+        self.security = security
+        self.grant = security.anonymous
+        self.base_storage = storage
 
     def run(self) -> None:
         """Serve the connection until it ends; never raises."""
         try:
-            self._greet()
+            deadline = time.monotonic() + self.limits.handshake_timeout
+            if self.security.tls_context is not None:
+                self.sock = accept_tls(self.sock, self.security.tls_context, deadline)
+                self.channel = Channel(self.sock)
+            self._greet(deadline)
             while True:
                 # The whole next request must arrive within idle_timeout, however it trickles.
                 frame = self.channel.receive_or_eof(
@@ -111,10 +124,9 @@ class Session:
             except OSError:
                 pass
 
-    def _greet(self) -> None:
-        # A deadline for the whole hello, not a timeout per read: a client trickling a
-        # byte at a time must not hold a connection open past handshake_timeout.
-        deadline = time.monotonic() + self.limits.handshake_timeout
+    def _greet(self, deadline: float) -> None:
+        # A deadline for the whole TLS handshake and hello, not a timeout per read: a
+        # client trickling a byte at a time must not hold a connection open past it.
         request = parse_request(self.channel.receive(deadline=deadline))
         self.sock.settimeout(self.limits.handshake_timeout)  # for the reply
         if not isinstance(request, Hello):
@@ -129,7 +141,10 @@ class Session:
         started = time.monotonic()
         try:
             request = parse_request(frame)
-            if isinstance(request, ListDir):
+            self.security.check_access(type(request).OP, self.grant)
+            if isinstance(request, AuthStart):
+                self._login(request)
+            elif isinstance(request, ListDir):
                 self._list(request)
             elif isinstance(request, Stat):
                 target = self.storage.resolve(request.path)
@@ -155,6 +170,18 @@ class Session:
             if isinstance(frame.get("op"), str) and frame["op"] in ("put", "get"):
                 self._log_failure(frame, exc, started)
             self.channel.send(error_reply(exc))
+
+    def _login(self, request: AuthStart) -> None:
+        if self.grant.user is not None:
+            raise ProtocolError("this connection is already logged in")
+        address = self.peer.rsplit(":", 1)[0]
+        grant, reply = run_login(self.channel, self.security, request, address,
+                                 self.limits.transfer_timeout)
+        # Confine first: if the home folder cannot be had, that error is the login's answer
+        # and the session keeps its old rights.
+        self.storage = self.base_storage.confined_to(grant.home)
+        self.grant = grant
+        self.channel.send(reply.to_dict())
 
     def _list(self, request: ListDir) -> None:
         target = self.storage.resolve(request.path, allow_root=True)
@@ -186,6 +213,8 @@ class Session:
         )
 
     def _try_send(self, obj: dict) -> None:
+        if self.security.tls_context is not None and not isinstance(self.sock, ssl.SSLSocket):
+            return  # no TLS yet: a plaintext frame would only garble the peer's handshake
         try:
             self.sock.settimeout(1.0)
             self.channel.send(obj)

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 
 from ftserver.config import Limits
+from ftserver.security import SessionSecurity
 from ftserver.session import Session
 from ftserver.storage import Storage
 from ftserver.throttling import ServerRates
@@ -24,7 +25,8 @@ log = logging.getLogger("ftserver.host")
 
 class SessionHost:
     def __init__(self, storage: Storage, limits: Limits, server_name: str,
-                 rates: ServerRates | None = None) -> None:
+                 security: SessionSecurity, rates: ServerRates | None = None) -> None:
+        self.security = security
         self.storage = storage
         self.rates = rates or ServerRates(limits)
         self.limits = limits
@@ -43,7 +45,7 @@ class SessionHost:
         self, session_id: int, sock: socket.socket, peer: str, on_done: Callable[[int], None]
     ) -> None:
         session = Session(sock, peer, self.storage, self.limits, self.server_name, self.stopping,
-                          self.rates)
+                          self.security, self.rates)
         thread = threading.Thread(
             target=self._run, args=(session_id, session, on_done),
             name=f"session-{session_id}", daemon=True,
@@ -88,6 +90,8 @@ class SessionHost:
 
 def _cut(sock: socket.socket) -> None:
     try:
-        sock.shutdown(socket.SHUT_RDWR)
+        # The plain socket's shutdown also for a TLS socket: SSLSocket.shutdown would drop
+        # its TLS state under the feet of the session thread still using it.
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
     except OSError:
         pass

@@ -10,6 +10,7 @@ verified partial becomes visible is publishing.py's job.
 from __future__ import annotations
 
 import contextlib
+import copy
 import errno
 import hashlib
 import logging
@@ -34,10 +35,11 @@ from common.paths import (
     resolve_under,
     split_path,
 )
+from ftserver.confine import SWAPPED, fd_path, make_dirs_beneath, open_path_beneath, reopen
 from ftserver.hashcache import HashCache
 from ftserver.locks import NameLock
 from ftserver.partialcap import evict_over_cap
-from ftserver.publishing import make_parents, publish, remove_leftover_staging
+from ftserver.publishing import publish, remove_leftover_staging
 
 log = logging.getLogger("ftserver.storage")
 
@@ -83,11 +85,37 @@ class Storage:
         self.same_filesystem = os.stat(self.root_real).st_dev == os.stat(self.partials_dir).st_dev
         """False: every publish copies (see publishing.py); worth a warning at start-up."""
 
+    def confined_to(self, home: str) -> Storage:
+        """This storage with ``home`` (a protocol name, "" for none) as its root.
+
+        Creates the folder if it is missing. Everything else (partials, locks,
+        hash cache) is shared with the whole share's storage.
+        """
+        if not home:
+            return self
+        target = self.resolve(home)
+        try:
+            make_dirs_beneath(self.root_real, target.real)
+        except OSError as exc:
+            raise storage_error(exc, "creating your home folder") from None
+        if not os.path.isdir(target.real):
+            raise NotADirectory("your home folder is not a folder; ask the administrator")
+        confined = copy.copy(self)
+        confined.root_real = os.path.realpath(target.real)
+        if not is_within(self.root_real, confined.root_real):
+            raise BadPath("your home folder leaves the share; ask the administrator")
+        return confined
+
     # ------------------------------------------------------------ names
 
     def resolve(self, name: str, *, allow_root: bool = False) -> Target:
         parts = split_path(name, allow_root=allow_root)
-        real = resolve_under(self.root_real, parts)
+        try:
+            real = resolve_under(self.root_real, parts)
+        except OSError as exc:  # a link swapped for a file mid-way makes readlink fail
+            if exc.errno == errno.EINVAL:
+                raise BadPath(SWAPPED) from None
+            raise storage_error(exc, repr(name)) from None
         if real != self.root_real:
             # A symlink inside the share may point at a reserved name; refuse that too.
             check_component(os.path.basename(real))
@@ -96,24 +124,29 @@ class Storage:
 
     # ------------------------------------------------------------ reading
 
-    def stat_file(self, target: Target) -> os.stat_result:
+    def open_path(self, target: Target) -> int:
+        """An O_PATH fd of the target, reached without following a symlink swapped in since
+        ``resolve`` (see confine.py); the caller closes it."""
         try:
-            st = os.stat(target.real)
+            return open_path_beneath(self.root_real, target.real)
         except OSError as exc:
             raise storage_error(exc, repr(target.name)) from None
-        if stat.S_ISDIR(st.st_mode):
-            raise IsADirectory(f"{target.name!r} is a folder")
-        if not stat.S_ISREG(st.st_mode):
-            raise PermissionDenied(f"{target.name!r} is not a regular file")
-        return st
 
     def open_for_read(self, target: Target) -> tuple[int, os.stat_result]:
-        """Open a regular file without blocking on FIFOs; return the fd and its fstat."""
-        self.stat_file(target)
+        """Open a regular file, never opening a FIFO or device; return the fd and its fstat."""
+        path_fd = self.open_path(target)
         try:
-            fd = os.open(target.real, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-        except OSError as exc:
-            raise storage_error(exc, repr(target.name)) from None
+            st = os.fstat(path_fd)
+            if stat.S_ISDIR(st.st_mode):
+                raise IsADirectory(f"{target.name!r} is a folder")
+            if not stat.S_ISREG(st.st_mode):
+                raise PermissionDenied(f"{target.name!r} is not a regular file")
+            try:
+                fd = reopen(path_fd, os.O_RDONLY | os.O_NONBLOCK)
+            except OSError as exc:
+                raise storage_error(exc, repr(target.name)) from None
+        finally:
+            os.close(path_fd)
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             os.close(fd)
@@ -129,10 +162,11 @@ class Storage:
         return None
 
     def stat_entry(self, target: Target) -> EntryInfo:
+        path_fd = self.open_path(target)
         try:
-            st = os.stat(target.real)
-        except OSError as exc:
-            raise storage_error(exc, repr(target.name)) from None
+            st = os.fstat(path_fd)
+        finally:
+            os.close(path_fd)
         info = self.entry(os.path.basename(target.real) or "", target.real, st)
         if info is None:
             raise PermissionDenied(f"{target.name!r} is not a regular file or folder")
@@ -141,31 +175,45 @@ class Storage:
 
     def list_dir(self, target: Target) -> list[EntryInfo]:
         """Entries of a folder, sorted by name; hidden internals, escapes and specials left out."""
+        path_fd = self.open_path(target)
         try:
-            with os.scandir(target.real) as scan:
-                names = sorted(entry.name for entry in scan)
+            folder_fd = reopen(path_fd, os.O_RDONLY | os.O_DIRECTORY)
         except NotADirectoryError:
             raise NotADirectory(f"{target.name!r} is not a folder") from None
         except OSError as exc:
             raise storage_error(exc, repr(target.name or "/")) from None
-        entries = []
-        for name in names:
-            try:
-                check_component(name)
-            except BadPath:
-                continue  # reserved or unrepresentable names are never shown
-            path = os.path.join(target.real, name)
-            real = os.path.realpath(path)
-            if os.path.islink(path) and not is_within(self.root_real, real):
-                continue
-            try:
-                st = os.stat(real)
-            except OSError:
-                continue
-            info = self.entry(name, real, st)
-            if info is not None:
-                entries.append(info)
+        finally:
+            os.close(path_fd)
+        try:
+            names = sorted(os.listdir(folder_fd))
+            entries = []
+            for name in names:
+                info = self._list_entry(folder_fd, target.real, name)
+                if info is not None:
+                    entries.append(info)
+        except OSError as exc:
+            raise storage_error(exc, repr(target.name or "/")) from None
+        finally:
+            os.close(folder_fd)
         return entries
+
+    def _list_entry(self, folder_fd: int, folder_real: str, name: str) -> EntryInfo | None:
+        """One entry of a listing, or None for what is never shown (escapes, specials...)."""
+        try:
+            check_component(name)
+        except BadPath:
+            return None  # reserved or unrepresentable names are never shown
+        try:
+            st = os.stat(name, dir_fd=folder_fd, follow_symlinks=False)
+            real = os.path.join(folder_real, name)
+            if stat.S_ISLNK(st.st_mode):
+                real = os.path.realpath(real)
+                if not is_within(self.root_real, real):
+                    return None
+                st = os.stat(real)
+        except OSError:
+            return None
+        return self.entry(name, real, st)
 
     # ------------------------------------------------------------ writing
 
@@ -175,7 +223,7 @@ class Storage:
         if os.path.isdir(target.real):
             raise IsADirectory(f"{target.name!r} is a folder")
         try:
-            make_parents(parent)
+            make_dirs_beneath(self.root_real, parent)
         except (FileExistsError, NotADirectoryError):
             raise NotADirectory(f"a parent of {target.name!r} is not a folder") from None
         except OSError as exc:
@@ -220,10 +268,22 @@ class Storage:
     def publish(self, partial: str, fd: int, target: Target, mtime: float) -> os.stat_result:
         """Make the verified partial (open as ``fd``) durable and visible under the target name."""
         try:
-            publish(partial, fd, target.real, mtime, self.staging_dir)
-            return os.stat(target.real)
+            # Rename into the folder checked now, by descriptor: a folder swapped for a
+            # symlink during the upload is refused, never followed out of the share.
+            folder_fd = open_path_beneath(self.root_real, os.path.dirname(target.real))
         except OSError as exc:
             raise storage_error(exc, f"publishing {target.name!r}") from None
+        try:
+            final = target.real
+            if os.fstat(folder_fd).st_dev == os.stat(self.partials_dir).st_dev:
+                # A rename (not a copy, whose clean-up note must hold a lasting path).
+                final = os.path.join(fd_path(folder_fd), os.path.basename(target.real))
+            publish(partial, fd, final, mtime, self.staging_dir)
+            return os.stat(final)
+        except OSError as exc:
+            raise storage_error(exc, f"publishing {target.name!r}") from None
+        finally:
+            os.close(folder_fd)
 
     def remove_stale_partials(self, max_age: float) -> int:
         """Delete partials not touched for ``max_age`` seconds; return how many went.

@@ -13,6 +13,7 @@ import logging
 import os
 import select
 import socket
+import ssl
 import time
 from dataclasses import dataclass
 from typing import TypeVar
@@ -238,7 +239,7 @@ def _send_from(
     channel.send(GetReady(size, before.st_mtime, offset, cached).to_dict())
 
     try:
-        if cached is not None:
+        if cached is not None and not isinstance(channel.sock, ssl.SSLSocket):
             _sendfile_all(channel.sock, fd, offset, size - offset, timeout, throttle)
             digest = cached
         else:

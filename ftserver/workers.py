@@ -23,6 +23,7 @@ from typing import Protocol
 from ftserver.config import ServerConfig
 from ftserver.instance import hold_sessions_lock
 from ftserver.logsetup import setup_logging
+from ftserver.security import SessionSecurity
 from ftserver.sessionhost import SessionHost
 from ftserver.storage import Storage
 from ftserver.throttling import RateStates, ServerRates, shared_rate_states
@@ -47,7 +48,8 @@ class ThreadExecutor:
     """Every session is a thread of the server process."""
 
     def __init__(self, config: ServerConfig, on_done: DoneCallback) -> None:
-        self.host = SessionHost(make_storage(config), config.limits, config.name)
+        self.host = SessionHost(make_storage(config), config.limits, config.name,
+                                SessionSecurity(config))
         self.on_done = on_done
         self.state_dir = str(config.state_dir)
         self._sessions_lock: int | None = None
@@ -169,7 +171,7 @@ def worker_main(config: ServerConfig, conn: Connection,
     setup_logging(config.log_level, config.log_file)
     sessions_lock = hold_sessions_lock(str(config.state_dir))  # noqa: F841 - held till exit
     host = SessionHost(make_storage(config), config.limits, config.name,
-                       ServerRates(config.limits, rate_states))
+                       SessionSecurity(config), ServerRates(config.limits, rate_states))
     send_lock = threading.Lock()
 
     def report_done(session_id: int) -> None:

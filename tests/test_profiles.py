@@ -88,15 +88,11 @@ def test_every_option_reads_its_environment_variable(tmp_path: Path) -> None:
 
 
 def test_options_added_later_work_in_profiles(tmp_path: Path) -> None:
-    """Keys map onto whatever long options the parser has, such as --tls and --user."""
+    """Keys map onto whatever long options the parser has: --tls, --user, --retries..."""
     environ = write_settings(tmp_path, "profiles:\n  secure: {tls: true, user: anna, "
-                                       "retries: 5}\n")
-    parser = build_parser()
-    parser.add_argument("--tls", action="store_true")
-    parser.add_argument("--user")
-    parser.add_argument("--retries", type=int, default=3)
-    args = parse(["--profile", "secure", "ls"], environ, parser)
-    assert (args.tls, args.user, args.retries) == (True, "anna", 5)
+                                       "retries: 5, accept-new: true}\n")
+    args = parse(["--profile", "secure", "ls"], environ)
+    assert (args.tls, args.user, args.retries, args.accept_new) == (True, "anna", 5, True)
 
 
 def test_subcommand_options_in_a_profile(tmp_path: Path) -> None:
