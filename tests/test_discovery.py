@@ -39,9 +39,10 @@ def discoverable(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
     started: list[ServerProcess] = []
 
     def start(udp_port: int, server_name: str = "ft", executor: str = "thread",
-              folder: str = "srv") -> ServerProcess:
+              folder: str = "srv", **settings: object) -> ServerProcess:
         server = ServerProcess(tmp_path / folder, executor=executor, name=server_name,
-                               discovery={"enabled": True, "port": udp_port}).start()
+                               discovery={"enabled": True, "port": udp_port},
+                               **settings).start()
         started.append(server)
         assert server.wait_for_log(r"discovery: answering on UDP"), server.log
         return server
@@ -84,6 +85,18 @@ def test_broadcast_finds_the_server(discoverable: Callable[..., ServerProcess]) 
         ("Front office", "127.0.0.1", server.port, False, None)]
     assert server.terminate() == 0
     assert "Traceback" not in server.log
+
+
+def test_a_tls_server_announces_its_fingerprint(
+        discoverable: Callable[..., ServerProcess]) -> None:
+    udp_port = free_udp_port()
+    server = discoverable(udp_port, "Secure office", tls={"enabled": True})
+    logged = re.search(r"fingerprint: ([0-9a-f]{64})", server.log)
+    assert logged, server.log
+    found = discover(LOOPBACK_BROADCAST, udp_port, timeout=1.5)
+    assert [(s.name, s.port, s.tls, s.fingerprint) for s in found] == [
+        ("Secure office", server.port, True, logged.group(1))]
+    assert server.terminate() == 0
 
 
 def test_cli_lists_every_server_on_one_port(discoverable: Callable[..., ServerProcess]) -> None:
