@@ -34,7 +34,7 @@ from common.paths import (
     resolve_under,
     split_path,
 )
-from ftserver.hashcache import HashCache
+from common.hashcache import HashCache
 from ftserver.locks import NameLock
 from ftserver.publishing import make_parents, publish, remove_leftover_staging
 
