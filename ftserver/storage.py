@@ -27,6 +27,7 @@ from common.errors import (
     PermissionDenied,
     StorageError,
 )
+from common.hashcache import HashCache
 from common.messages import EntryInfo
 from common.paths import (
     check_component,
@@ -34,7 +35,6 @@ from common.paths import (
     resolve_under,
     split_path,
 )
-from common.hashcache import HashCache
 from ftserver.locks import NameLock
 from ftserver.publishing import make_parents, publish, remove_leftover_staging
 
