@@ -78,7 +78,7 @@ class PipedResult:
 
 
 BytesCallback = Callable[[str, int], None]
-"""Called with a remote name and a count of bytes that just moved."""
+"""Called with a remote name and a count of bytes that just moved (0 when a file starts)."""
 
 
 def _reply_error(frame: dict[str, Any]) -> FtError | None:
@@ -134,6 +134,8 @@ def _stream_one(
         return item, 0, None, PermissionDenied(f"{item.local!r} is not a regular file")
     size = before.st_size
     channel.send(PutRequest(item.remote, size, before.st_mtime, stream=True).to_dict())
+    if moved:
+        moved(item.remote, 0)
     hasher = hashlib.sha256()
     problem: FtError | None = None
     buffer = bytearray(min(CHUNK, max(size, 1)))
@@ -217,6 +219,8 @@ def _receive_one(
     ready = GetReady.from_dict(frame)
     if ready.offset != 0:
         raise ProtocolError(f"server offered offset {ready.offset} for a fresh download")
+    if moved:
+        moved(item.remote, 0)
     partial = partial_path_for(item.local)
     fd, problem = _open_partial(partial, item.local)
     try:
@@ -265,7 +269,8 @@ def _receive_one(
 def _open_partial(partial: str, destination: str) -> tuple[int | None, FtError | None]:
     """Open and lock the partial for a fresh download (its bytes arrive regardless)."""
     try:
-        fd = os.open(partial, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        # O_NOFOLLOW: a symlink planted under the partial's name must not redirect the write.
+        fd = os.open(partial, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
     except OSError as exc:
         return None, PermissionDenied(f"cannot write {destination!r}: {exc.strerror or exc}")
     try:
