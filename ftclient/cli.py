@@ -173,7 +173,7 @@ def tree_progress_bar(verb: str, quiet: bool) -> Iterator[TreeCallback]:
         if bar is None:
             bar = tqdm(total=progress.bytes_total, unit="B", unit_scale=True,
                        unit_divisor=1024, file=sys.stderr, leave=True, dynamic_ncols=True,
-                       disable=quiet)
+                       disable=quiet, desc=f"{verb} 0/{progress.files_total} files")
             state["bar"] = bar
         bar.set_description_str(f"{verb} {progress.files_done}/{progress.files_total} files",
                                 refresh=False)

@@ -126,7 +126,7 @@ def _summarize(verb: str, report: TreeReport, quiet: bool, seconds: float) -> in
     for name, error in report.failed:
         print(f"ftclient: {_safe(name)}: {_safe(error.message)}", file=sys.stderr)
     if not quiet:
-        print(f"{verb}: {len(report.sent)} sent ({_cli()._human(report.bytes_moved)}), "
+        print(f"{verb}: {len(report.sent)} transferred ({_cli()._human(report.bytes_moved)}), "
               f"{len(report.unchanged)} unchanged, {len(report.skipped)} skipped, "
               f"{len(report.failed)} failed in {seconds:.1f} s", file=sys.stderr)
     return EXIT_FAILED if report.failed else EXIT_OK

@@ -89,7 +89,7 @@ class _Meter:
         seen = [0]
 
         def update(progress: Progress) -> None:
-            self.moved(name, progress.done - seen[0] if seen[0] else 0)
+            self.moved(name, progress.done - seen[0])  # a resumed prefix counts as done
             seen[0] = progress.done
 
         return update
@@ -291,8 +291,11 @@ def get_tree(
     for entry in entries:
         parts = split_path(entry.path)  # Client.walk checked it; cheap to be sure
         local = os.path.join(root, *parts)
-        if not _inside(root, local) or os.path.islink(local):
+        if not _inside(root, local):
             report.skipped.append((local, "would leave the destination folder"))
+            continue
+        if os.path.islink(local):
+            report.skipped.append((local, "a symlink in the destination, not followed"))
             continue
         if entry.type == "dir":
             try:
