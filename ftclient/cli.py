@@ -166,15 +166,11 @@ def build_parser() -> argparse.ArgumentParser:
 @contextmanager
 def tree_progress_bar(verb: str, quiet: bool) -> Iterator[TreeCallback]:
     """Yield a callback drawing one overall bar (bytes, files done) and the current file."""
-    state: dict[str, tqdm] = {}
+    bar = tqdm(total=0, unit="B", unit_scale=True, unit_divisor=1024, desc=verb,
+               file=sys.stderr, leave=True, dynamic_ncols=True, disable=quiet)
 
     def update(progress: TreeProgress) -> None:
-        bar = state.get("bar")
-        if bar is None:
-            bar = tqdm(total=progress.bytes_total, unit="B", unit_scale=True,
-                       unit_divisor=1024, file=sys.stderr, leave=True, dynamic_ncols=True,
-                       disable=quiet, desc=f"{verb} 0/{progress.files_total} files")
-            state["bar"] = bar
+        bar.total = progress.bytes_total
         bar.set_description_str(f"{verb} {progress.files_done}/{progress.files_total} files",
                                 refresh=False)
         bar.set_postfix_str(safe(progress.current)[-40:], refresh=False)
@@ -183,8 +179,7 @@ def tree_progress_bar(verb: str, quiet: bool) -> Iterator[TreeCallback]:
     try:
         yield update
     finally:
-        if "bar" in state:
-            state["bar"].close()
+        bar.close()
 
 
 @contextmanager
