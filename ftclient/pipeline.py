@@ -36,6 +36,7 @@ from common.errors import (
     ProtocolError,
     SourceChanged,
 )
+from common.frames import encode_frame
 from common.hashing import content_stamp
 from common.messages import (
     GetEnd,
@@ -102,8 +103,10 @@ def put_pipelined(
     """Upload ``files`` (each at most PIPELINE_MAX_SIZE) as streamed puts; one result each."""
     results: list[PipedResult] = []
     waiting: deque[tuple[PipedFile, int, str | None, FtError | None]] = deque()
+    outbox = _Outbox(channel)
     for item in files:
         if len(waiting) >= WINDOW:
+            outbox.flush()  # the server may be waiting for the rest of a file
             results.append(_put_outcome(channel, waiting.popleft(), timeout))
         try:
             fd = os.open(item.local, os.O_RDONLY | os.O_CLOEXEC)
@@ -111,12 +114,38 @@ def put_pipelined(
             results.append(PipedResult(item.local, item.remote, 0, None, _unreadable(item, exc)))
             continue
         try:
-            waiting.append(_stream_one(channel, fd, item, moved))
+            waiting.append(_stream_one(outbox, fd, item, moved))
         finally:
             os.close(fd)
+    outbox.flush()
     while waiting:
         results.append(_put_outcome(channel, waiting.popleft(), timeout))
     return results
+
+
+class _Outbox:
+    """Gathers frames and raw bytes of several small files into few large sends."""
+
+    def __init__(self, channel: Channel) -> None:
+        self.channel = channel
+        self.pending = bytearray()
+
+    def frame(self, obj: dict[str, Any]) -> None:
+        self.pending += encode_frame(obj, self.channel.max_frame)
+        self._maybe_flush()
+
+    def raw(self, data: memoryview) -> None:
+        self.pending += data
+        self._maybe_flush()
+
+    def _maybe_flush(self) -> None:
+        if len(self.pending) >= CHUNK:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.pending:
+            self.channel.send_raw(self.pending)
+            self.pending = bytearray()
 
 
 def _unreadable(item: PipedFile, exc: OSError) -> FtError:
@@ -126,14 +155,14 @@ def _unreadable(item: PipedFile, exc: OSError) -> FtError:
 
 
 def _stream_one(
-    channel: Channel, fd: int, item: PipedFile, moved: BytesCallback | None
+    outbox: _Outbox, fd: int, item: PipedFile, moved: BytesCallback | None
 ) -> tuple[PipedFile, int, str | None, FtError | None]:
-    """Send request, bytes and put_end for one file; return what to match its reply with."""
+    """Queue request, bytes and put_end for one file; return what to match its reply with."""
     before = os.fstat(fd)
     if not stat.S_ISREG(before.st_mode):
         return item, 0, None, PermissionDenied(f"{item.local!r} is not a regular file")
     size = before.st_size
-    channel.send(PutRequest(item.remote, size, before.st_mtime, stream=True).to_dict())
+    outbox.frame(PutRequest(item.remote, size, before.st_mtime, stream=True).to_dict())
     if moved:
         moved(item.remote, 0)
     hasher = hashlib.sha256()
@@ -155,7 +184,7 @@ def _stream_one(
             got = want
             view[:got] = bytes(got)
         hasher.update(view[:got])
-        channel.send_raw(view[:got])
+        outbox.raw(view[:got])
         position += got
         if moved:
             moved(item.remote, got)
@@ -163,7 +192,7 @@ def _stream_one(
         problem = SourceChanged(f"{item.local!r} changed while it was sent; "
                                 "nothing was published")
     digest = hasher.hexdigest()
-    channel.send(PutEnd(ABANDONED_SHA256 if problem else digest).to_dict())
+    outbox.frame(PutEnd(ABANDONED_SHA256 if problem else digest).to_dict())
     return item, size, digest, problem
 
 
@@ -201,10 +230,12 @@ def get_pipelined(
     """
     results: list[PipedResult] = []
     asked = 0
+    outbox = _Outbox(channel)
     for index, item in enumerate(files):
         while asked < len(files) and asked - index < WINDOW:
-            channel.send(GetRequest(files[asked].remote).to_dict())
+            outbox.frame(GetRequest(files[asked].remote).to_dict())
             asked += 1
+        outbox.flush()
         results.append(_receive_one(channel, item, timeout, moved))
     return results
 
