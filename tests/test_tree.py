@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from common.errors import BadPath, NotADirectory, NotFound
+from common.errors import BadPath, Locked, NotADirectory, NotFound
 from common.hashcache import HashCache
 from ftclient.pipeline import PipedFile
 from ftclient.tree import TreeProgress, get_tree, put_tree
@@ -183,10 +183,15 @@ def test_a_refused_file_mid_pipeline_costs_only_itself(start_server, connect, ma
     wanted.insert(2, PipedFile(str(files[0]), "a/../escape"))
     wanted.insert(4, PipedFile(str(files[1]), "blocker/under-a-file.txt"))
     wanted.insert(5, PipedFile(str(files[2]) + ".missing", "piped/never.txt"))
+    wanted.insert(7, PipedFile(str(files[3]), "piped/being-uploaded.txt"))
 
-    results = client.put_many(wanted)
+    with RawConnection(server.port) as holder:  # an upload in progress holds that name
+        holder.hello()
+        holder.start_put("piped/being-uploaded.txt", 100)
+        results = client.put_many(wanted)
 
     errors = {result.remote: result.error for result in results if result.error}
+    assert isinstance(errors.pop("piped/being-uploaded.txt"), Locked)
     assert isinstance(errors.pop("a/../escape"), BadPath)
     assert isinstance(errors.pop("blocker/under-a-file.txt"), NotADirectory)
     assert isinstance(errors.pop("piped/never.txt"), NotFound)
@@ -196,7 +201,7 @@ def test_a_refused_file_mid_pipeline_costs_only_itself(start_server, connect, ma
     # The connection is still in step (a listing on it works), and it carried every put.
     assert [entry.name for entry in client.list("piped")] == sorted(p.name for p in files)
     puts_logged(server, client, "pipeline")
-    peers = set(re.findall(r"put peer=(\S+) path='piped/", server.log))
+    peers = set(re.findall(r"put peer=(\S+) path='piped/[^']*' size=", server.log))
     assert len(peers) == 1
     assert not (server.root / "escape").exists()
 
