@@ -135,15 +135,18 @@ class ListDir:
 
 @dataclass(frozen=True)
 class Stat:
+    """``digest``: compute a file's SHA-256 if the server does not know it yet."""
+
     OP: ClassVar[str] = "stat"
     path: str
+    digest: bool = False
 
     @classmethod
     def from_dict(cls, obj: dict[str, Any]) -> Stat:
-        return cls(read_path(obj))
+        return cls(read_path(obj), read_flag(obj, "digest"))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"op": self.OP, "path": self.path}
+        return {"op": self.OP, "path": self.path, **({"digest": True} if self.digest else {})}
 
 
 @dataclass(frozen=True)

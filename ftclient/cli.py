@@ -243,7 +243,7 @@ def run(args: argparse.Namespace) -> int:
         elif args.command == "ls":
             print_listing(client.list(args.path), args.json, args.long)
         elif args.command == "stat":
-            print_stat(client.stat(args.path))
+            print_stat(client.stat(args.path, digest=True))
     return EXIT_OK
 
 

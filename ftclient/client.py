@@ -230,10 +230,16 @@ class Client:
             if batch.done:
                 return entries
 
-    def stat(self, path: str) -> EntryInfo:
+    def stat(self, path: str, *, digest: bool = False) -> EntryInfo:
+        """A remote entry; ``digest`` has the server compute a file's SHA-256 if unknown."""
         channel = self._conn()
         channel.send(Stat(normalize_remote(path)).to_dict())
-        return self._reply(StatReply, channel).entry
+        entry = self._reply(StatReply, channel).entry
+        if digest and entry.type == "file" and entry.sha256 is None:
+            channel = self._conn()
+            channel.send(Stat(normalize_remote(path), digest=True).to_dict())
+            entry = self._reply(StatReply, channel, self._deadline_after(entry.size)).entry
+        return entry
 
     # Folders, file operations, and many small files at once (pipeline.py).
 

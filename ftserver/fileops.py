@@ -1,4 +1,4 @@
-"""Server side of mkdir, move, remove and walk: tidying the share and listing a subtree.
+"""Server side of mkdir, move, remove, walk and stat-with-digest: tidying and surveying the share.
 
 Every name goes through the path rules and is confined under the root like any
 other request. Move and remove act on the entry itself, never on what a symlink
@@ -19,7 +19,7 @@ import os
 import shutil
 import stat
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from common.durable import fsync_dir
 from common.errors import (
@@ -32,11 +32,12 @@ from common.errors import (
     NotFound,
     ProtocolError,
 )
-from common.messages import MakeDir, Move, Remove, Walk, WalkEntry
+from common.hashing import content_stamp, hash_prefix
+from common.messages import EntryInfo, MakeDir, Move, Remove, Walk, WalkEntry
 from common.paths import check_component, is_within, join_path, resolve_under, split_path
 from ftserver.locks import NameLock
 from ftserver.publishing import make_parents
-from ftserver.storage import Storage, storage_error
+from ftserver.storage import Storage, Target, storage_error
 from ftserver.treelock import TreeLock
 
 MAX_WALK_ENTRIES = 200_000
@@ -196,6 +197,28 @@ def _remove_folder(entry: Entry, recursive: bool) -> None:
     shutil.rmtree(entry.path, onerror=lambda _func, _path, info: failures.append(info[1]))
     if failures:
         raise storage_error(failures[0], f"removing {entry.name!r} (part of it was removed)")
+
+
+# ---------------------------------------------------------------- stat with digest
+
+
+def stat_with_digest(storage: Storage, target: Target) -> EntryInfo:
+    """``stat`` of a file, computing (and caching) its SHA-256 if it is not known yet."""
+    entry = storage.stat_entry(target)
+    if entry.type != "file" or entry.sha256 is not None:
+        return entry
+    fd, before = storage.open_for_read(target)
+    try:
+        digest = hash_prefix(fd, before.st_size).hexdigest()
+        after = os.fstat(fd)
+    except OSError as exc:
+        raise storage_error(exc, f"reading {target.name!r}") from None
+    finally:
+        os.close(fd)
+    if content_stamp(after) != content_stamp(before):
+        return entry  # written to meanwhile: no digest describes it
+    storage.hashes.put(target.real, before, digest)
+    return replace(entry, sha256=digest, size=before.st_size, mtime=before.st_mtime)
 
 
 # ---------------------------------------------------------------- walk

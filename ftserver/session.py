@@ -141,7 +141,9 @@ class Session:
                 self._list(request)
             elif isinstance(request, Stat):
                 target = self.storage.resolve(request.path)
-                self.channel.send(StatReply(self.storage.stat_entry(target)).to_dict())
+                entry = (fileops.stat_with_digest(self.storage, target) if request.digest
+                         else self.storage.stat_entry(target))
+                self.channel.send(StatReply(entry).to_dict())
             elif isinstance(request, PutRequest) and request.stream:
                 outcome = receive_streamed_upload(self.channel, self.storage, request,
                                                   self.limits.transfer_timeout)

@@ -7,6 +7,7 @@ folder in use by an upload is not moved or removed under it.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -147,3 +148,16 @@ def test_walk_lists_the_subtree_with_relative_paths(share, connect, tmp_path):
                       ("sub/empty", "dir", 0), ("sub/loop", "dir", 0)]
     with pytest.raises(NotFound):
         client.walk("nothing-here")
+
+
+def test_stat_with_digest_hashes_a_file_copied_in_by_hand_once(share, connect):
+    client = connect(share)
+    data = os.urandom(70_000)
+    write(share.root / "by-hand.bin", data)
+    assert client.stat("by-hand.bin").sha256 is None  # not known yet, and not computed
+    entry = client.stat("by-hand.bin", digest=True)
+    assert entry.sha256 == hashlib.sha256(data).hexdigest() and entry.size == len(data)
+    assert [e.sha256 for e in client.walk("")] == [entry.sha256]  # now cached
+    assert client.stat("by-hand.bin").sha256 == entry.sha256
+    client.mkdir("folder")
+    assert client.stat("folder", digest=True).sha256 is None
