@@ -16,7 +16,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from types import ModuleType
 
-from common.errors import NotADirectory
+from common.errors import NotADirectory, NotFound
 from common.hashcache import HashCache
 from common.messages import EntryInfo
 from ftclient.client import Client
@@ -51,8 +51,8 @@ def add_file_commands(commands: argparse._SubParsersAction, quiet: argparse.Argu
 
     mv = commands.add_parser(
         "mv", parents=[quiet], help="rename or move a file or folder", formatter_class=raw,
-        description="Rename SRC to DST. A DST ending in / is a folder to move SRC into. "
-                    "An existing DST is never overwritten.",
+        description="Rename SRC to DST. A DST that is a folder (or ends in /) receives "
+                    "SRC by its name. An existing file is never overwritten.",
         epilog="examples:\n  ftclient mv draft.txt final.txt\n  ftclient mv final.txt archive/")
     mv.add_argument("src", metavar="SRC")
     mv.add_argument("dst", metavar="DST")
@@ -71,14 +71,23 @@ def run_file_command(client: Client, args: argparse.Namespace) -> int:
         for path in args.paths:
             client.mkdir(path, parents=args.parents)
     elif args.command == "mv":
-        destination = args.dst
-        if destination.endswith("/"):
-            destination += args.src.rstrip("/").rsplit("/", 1)[-1]
-        client.move(args.src, destination)
+        client.move(args.src, _move_target(client, args.src, args.dst))
     elif args.command == "rm":
         for path in args.paths:
             client.remove(path, recursive=args.recursive)
     return EXIT_OK
+
+
+def _move_target(client: Client, src: str, dst: str) -> str:
+    """Like mv(1): a DST ending in / or naming an existing folder receives SRC by its name."""
+    name = src.rstrip("/").rsplit("/", 1)[-1]
+    if dst.endswith("/"):
+        return dst + name
+    try:
+        is_folder = client.stat(dst).type == "dir"
+    except NotFound:
+        return dst
+    return f"{dst}/{name}" if is_folder else dst
 
 
 def run_many(client: Client, args: argparse.Namespace, quiet: bool, bar: BarFactory) -> int:

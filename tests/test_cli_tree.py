@@ -100,6 +100,8 @@ def test_mkdir_mv_rm_and_their_errors(srv, env):
     assert (srv.root / "a/doc.txt").read_bytes() == b"doc"
     (srv.root / "other.txt").write_bytes(b"other")
     assert "already exists" in one_error_line(run("mv", "other.txt", "a/doc.txt"))
+    assert run("mv", "other.txt", "a/b").returncode == 0  # an existing folder receives it
+    assert (srv.root / "a/b/other.txt").read_bytes() == b"other"
     assert "does not exist" in one_error_line(run("mv", "nope.txt", "b.txt"))
     assert "-r" in one_error_line(run("rm", "a"))
     assert "not found" in one_error_line(run("stat", "a/nope.txt"))
