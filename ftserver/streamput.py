@@ -74,9 +74,10 @@ def receive_streamed_upload(
     the caller to pass to ``refuse_streamed_put``.
     """
     target = storage.resolve(request.path)
-    storage.prepare_parent(target)
-    storage.check_free_space(target, request.size, 0)
+    # Held from before the folders are made: a folder removal cannot slip in between.
     with TreeLock(storage.locks_dir).shared(), NameLock(storage.locks_dir, target.key) as lock:
+        storage.prepare_parent(target)
+        storage.check_free_space(target, request.size, 0)
         if not lock.try_acquire():
             raise Locked(f"another upload to {request.path!r} is in progress; try again later")
         partial = os.path.join(storage.partials_dir, target.key + STREAM_PARTIAL_SUFFIX)
