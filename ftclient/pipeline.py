@@ -268,8 +268,7 @@ def _receive_one(
                 try:
                     pwrite_all(fd, chunk, position)
                 except OSError as exc:
-                    problem = PermissionDenied(f"cannot write {item.local!r}: "
-                                               f"{exc.strerror or exc}")
+                    problem = _write_error(exc, item.local)
             position += len(chunk)
             if moved:
                 moved(item.remote, len(chunk))
@@ -285,7 +284,7 @@ def _receive_one(
             try:
                 publish(partial, fd, item.local, ready.mtime)
             except OSError as exc:
-                problem = PermissionDenied(f"cannot write {item.local!r}: {exc.strerror or exc}")
+                problem = _write_error(exc, item.local)
             else:
                 return PipedResult(item.local, item.remote, ready.size, digest)
         if fd is not None:
@@ -303,7 +302,7 @@ def _open_partial(partial: str, destination: str) -> tuple[int | None, FtError |
         # O_NOFOLLOW: a symlink planted under the partial's name must not redirect the write.
         fd = os.open(partial, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
     except OSError as exc:
-        return None, PermissionDenied(f"cannot write {destination!r}: {exc.strerror or exc}")
+        return None, _write_error(exc, destination)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         os.ftruncate(fd, 0)
@@ -312,5 +311,12 @@ def _open_partial(partial: str, destination: str) -> tuple[int | None, FtError |
         return None, Locked(f"another download to {destination!r} is in progress")
     except OSError as exc:
         os.close(fd)
-        return None, PermissionDenied(f"cannot write {destination!r}: {exc.strerror or exc}")
+        return None, _write_error(exc, destination)
     return fd, None
+
+
+def _write_error(exc: OSError, path: str) -> FtError:
+    """The error for a failed local write: no_space, permission or io_error, as ``get`` says."""
+    from ftclient.client import local_error  # client.py imports this module at load
+
+    return local_error(exc, f"cannot write {path!r}")

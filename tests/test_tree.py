@@ -236,3 +236,24 @@ def test_a_streamed_put_without_a_size_closes_only_its_connection(start_server, 
     client = connect(server)
     client.put(make_file("after.txt", 10))
     assert (server.root / "after.txt").stat().st_size == 10
+
+
+def test_a_full_local_disk_fails_only_the_files_that_do_not_fit(start_server, connect,
+                                                                mount_tmpfs, tmp_path):
+    server = start_server()
+    (server.root / "src").mkdir()
+    for index in range(6):
+        (server.root / "src" / f"part{index}").write_bytes(os.urandom(300_000))
+    small_disk = mount_tmpfs(tmp_path / "small", size="1m")
+    client = connect(server)
+
+    results = client.get_many([PipedFile(str(small_disk / f"part{index}"), f"src/part{index}")
+                               for index in range(6)])
+
+    fitted = [result for result in results if result.error is None]
+    assert 1 <= len(fitted) < 6
+    assert all(type(result.error).__name__ == "NoSpace" for result in results[len(fitted):])
+    for result in fitted:
+        assert Path(result.local).read_bytes() == (server.root / result.remote).read_bytes()
+    assert sorted(os.listdir(small_disk)) == sorted(Path(r.local).name for r in fitted)
+    assert client.stat("src/part0").size == 300_000  # the connection is still in step
