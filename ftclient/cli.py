@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from common.errors import FtError
 from common.messages import EntryInfo
+from common.ratelimit import RateError, parse_rate
 from ftclient import __version__
 from ftclient.client import DEFAULT_PORT, MAX_TIMEOUT, Client, Progress
 from ftclient.commands import (
@@ -31,6 +32,8 @@ from ftclient.commands import (
     run_file_command,
     run_many,
 )
+from ftclient.discover_cli import add_discover_command, run_discover
+from ftclient.profiles import ProfileError, apply_settings, confirm_profile
 from ftclient.tree import TreeCallback, TreeProgress
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -49,6 +52,9 @@ EXAMPLES = """examples:
   ftclient put a.txt b.txt reports/        several files into a folder
   ftclient mv old.txt archive/old.txt      also: mkdir -p, rm [-r], ls -l
   ftclient --server fileserver:9021 ls     choose the server (or set FTCLIENT_SERVER)
+  ftclient discover                        find servers on the LAN
+  ftclient --limit-rate 2M put big.iso     at most 2 MiB/s (suffixes K, M, G)
+  ftclient --profile office ls             settings from ~/.config/ftclient/config.yaml
 
 An interrupted put or get resumes when you run the same command again.
 """
@@ -101,6 +107,14 @@ def positive_seconds(text: str) -> float:
     return value
 
 
+def rate(text: str) -> int:
+    """An argparse type: bytes per second, as curl's --limit-rate reads them."""
+    try:
+        return parse_rate(text)
+    except RateError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     quiet = argparse.ArgumentParser(add_help=False)
     quiet.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
@@ -114,6 +128,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"server address (default: ${SERVER_ENV} or localhost:{DEFAULT_PORT})")
     parser.add_argument("--timeout", type=positive_seconds, default=60.0, metavar="SECONDS",
                         help="give up on a silent server after this long (default 60)")
+    parser.add_argument("--limit-rate", type=rate, default=0, metavar="RATE",
+                        help="move at most RATE bytes/s, e.g. 500K or 10M (default: no limit)")
+    parser.add_argument("--profile", metavar="NAME", help="use the named profile of "
+                        "~/.config/ftclient/config.yaml (or set FTCLIENT_PROFILE)")
     parser.add_argument("--version", action="version", version=f"ftclient {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
@@ -160,6 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter)
     stat.add_argument("path", metavar="REMOTE")
     add_file_commands(commands, quiet)
+    add_discover_command(commands)
     return parser
 
 
@@ -220,10 +239,12 @@ def _note(quiet: bool, text: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.command == "discover":
+        return run_discover(args)
     server = args.server or os.environ.get(SERVER_ENV) or f"localhost:{DEFAULT_PORT}"
     host, port = parse_server(server)
     quiet = getattr(args, "quiet", False)
-    with Client(host, port, timeout=args.timeout) as client:
+    with Client(host, port, timeout=args.timeout, limit_rate=args.limit_rate) as client:
         if args.command in ("put", "get") and (args.recursive or len(args.paths) > 2):
             return run_many(client, args, quiet, tree_progress_bar)
         if args.command in FILE_COMMANDS:
@@ -281,7 +302,14 @@ def print_stat(entry: EntryInfo) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    arguments = sys.argv[1:] if argv is None else argv
+    try:
+        apply_settings(parser, arguments)
+        args = parser.parse_args(arguments)
+        confirm_profile(args.profile, arguments)
+    except ProfileError as exc:
+        print(f"ftclient: {safe(str(exc))}", file=sys.stderr)
+        return EXIT_USAGE
     try:
         return run(args)
     except UsageError as exc:

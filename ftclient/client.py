@@ -69,6 +69,7 @@ from common.messages import (
     WalkReply,
 )
 from common.paths import split_path
+from common.ratelimit import Throttle, TokenBucket, parse_rate
 from ftclient import pipeline
 from ftclient.localfiles import choose_destination, partial_path_for, publish
 from ftclient.pipeline import BytesCallback, PipedFile, PipedResult
@@ -142,6 +143,7 @@ class Client:
         *,
         timeout: float = 60.0,
         busy_wait: float = 30.0,
+        limit_rate: int | str = 0,
     ) -> None:
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not (
                 math.isfinite(timeout) and 0 < timeout <= MAX_TIMEOUT):
@@ -153,6 +155,8 @@ class Client:
         self.busy_wait = busy_wait
         self.server_name = ""
         self._channel: Channel | None = None
+        rate = parse_rate(limit_rate)  # bytes/s for puts and gets together; 0: no limit
+        self._throttle = Throttle(TokenBucket(rate) if rate else None)
 
     # ------------------------------------------------------------ connection
 
@@ -291,7 +295,7 @@ class Client:
                    moved: BytesCallback | None) -> list[PipedResult]:
         channel = self._conn()
         try:
-            return run(channel, files, self.timeout, moved)
+            return run(channel, files, self.timeout, moved, self._throttle)
         except BaseException:
             self._drop()  # the stream's position is unknown
             raise
@@ -390,7 +394,7 @@ class Client:
     ) -> None:
         if progress:
             progress(Progress(remote, size, offset, offset))
-        buffer = bytearray(min(CHUNK, max(size - offset, 1)))
+        buffer = bytearray(min(self._throttle.chunk_size(CHUNK), max(size - offset, 1)))
         view = memoryview(buffer)
         position = offset
         while position < size:
@@ -399,6 +403,7 @@ class Client:
                 raise SourceChanged(f"{remote!r}: the local file shrank while it was sent")
             chunk = view[:got]
             hasher.update(chunk)
+            self._throttle.wait(got)
             channel.send_raw(chunk)
             position += got
             if progress:
@@ -513,10 +518,11 @@ class Client:
         if progress:
             progress(Progress(remote, size, position, ready.offset))
         channel.expect_raw(size - position)
-        buffer = bytearray(min(CHUNK, max(size - position, 1)))
+        buffer = bytearray(min(self._throttle.chunk_size(CHUNK), max(size - position, 1)))
         view = memoryview(buffer)
         while position < size:
             chunk = view[: min(size - position, len(buffer))]
+            self._throttle.wait(len(chunk))
             channel.recv_raw_exactly(chunk)
             pwrite_all(fd, chunk, position)
             hasher.update(chunk)

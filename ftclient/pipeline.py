@@ -47,6 +47,7 @@ from common.messages import (
     PutRequest,
     check_reply,
 )
+from common.ratelimit import UNLIMITED, Throttle
 from ftclient.localfiles import partial_path_for, publish
 
 WINDOW = 32
@@ -98,7 +99,7 @@ def _reply_error(frame: dict[str, Any]) -> FtError | None:
 
 def put_pipelined(
     channel: Channel, files: Sequence[PipedFile], timeout: float,
-    moved: BytesCallback | None = None,
+    moved: BytesCallback | None = None, throttle: Throttle = UNLIMITED,
 ) -> list[PipedResult]:
     """Upload ``files`` (each at most PIPELINE_MAX_SIZE) as streamed puts; one result each."""
     results: list[PipedResult] = []
@@ -114,7 +115,7 @@ def put_pipelined(
             results.append(PipedResult(item.local, item.remote, 0, None, _unreadable(item, exc)))
             continue
         try:
-            waiting.append(_stream_one(outbox, fd, item, moved))
+            waiting.append(_stream_one(outbox, fd, item, moved, throttle))
         finally:
             os.close(fd)
     outbox.flush()
@@ -155,7 +156,7 @@ def _unreadable(item: PipedFile, exc: OSError) -> FtError:
 
 
 def _stream_one(
-    outbox: _Outbox, fd: int, item: PipedFile, moved: BytesCallback | None
+    outbox: _Outbox, fd: int, item: PipedFile, moved: BytesCallback | None, throttle: Throttle
 ) -> tuple[PipedFile, int, str | None, FtError | None]:
     """Queue request, bytes and put_end for one file; return what to match its reply with."""
     before = os.fstat(fd)
@@ -167,7 +168,7 @@ def _stream_one(
         moved(item.remote, 0)
     hasher = hashlib.sha256()
     problem: FtError | None = None
-    buffer = bytearray(min(CHUNK, max(size, 1)))
+    buffer = bytearray(min(throttle.chunk_size(CHUNK), max(size, 1)))
     view = memoryview(buffer)
     position = 0
     while position < size:
@@ -185,6 +186,7 @@ def _stream_one(
             view[:got] = bytes(got)
         hasher.update(view[:got])
         outbox.raw(view[:got])
+        throttle.wait(got)
         position += got
         if moved:
             moved(item.remote, got)
@@ -220,7 +222,7 @@ def _put_outcome(
 
 def get_pipelined(
     channel: Channel, files: Sequence[PipedFile], timeout: float,
-    moved: BytesCallback | None = None,
+    moved: BytesCallback | None = None, throttle: Throttle = UNLIMITED,
 ) -> list[PipedResult]:
     """Download ``files`` (remote to local path) with pipelined gets; one result each.
 
@@ -236,12 +238,13 @@ def get_pipelined(
             outbox.frame(GetRequest(files[asked].remote).to_dict())
             asked += 1
         outbox.flush()
-        results.append(_receive_one(channel, item, timeout, moved))
+        results.append(_receive_one(channel, item, timeout, moved, throttle))
     return results
 
 
 def _receive_one(
-    channel: Channel, item: PipedFile, timeout: float, moved: BytesCallback | None
+    channel: Channel, item: PipedFile, timeout: float, moved: BytesCallback | None,
+    throttle: Throttle,
 ) -> PipedResult:
     frame = channel.receive(deadline=time.monotonic() + timeout)
     error = _reply_error(frame)
@@ -257,7 +260,7 @@ def _receive_one(
     try:
         hasher = hashlib.sha256()
         channel.expect_raw(ready.size)
-        buffer = bytearray(min(CHUNK, max(ready.size, 1)))
+        buffer = bytearray(min(throttle.chunk_size(CHUNK), max(ready.size, 1)))
         view = memoryview(buffer)
         position = 0
         while position < ready.size:
@@ -270,6 +273,7 @@ def _receive_one(
                 except OSError as exc:
                     problem = _write_error(exc, item.local)
             position += len(chunk)
+            throttle.wait(len(chunk))
             if moved:
                 moved(item.remote, len(chunk))
         frame = channel.receive(deadline=time.monotonic() + timeout)

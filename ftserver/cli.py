@@ -25,7 +25,11 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="examples:\n"
                "  ftserver                          share ./ft-share on port 9021\n"
                "  ftserver --root /srv/share        share another folder\n"
-               "  ftserver --config /etc/ftserver.yaml\n",
+               "  ftserver --config /etc/ftserver.yaml\n"
+               "  ftserver --executor process --workers 4\n"
+               "\n"
+               "Discovery, rate limits and every other setting are described in\n"
+               "config/ftserver.yaml.\n",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--config", metavar="PATH", help="YAML settings file "

@@ -14,6 +14,8 @@ from typing import Any
 
 import yaml
 
+from common.ratelimit import RateError, parse_rate
+
 EXECUTORS = ("thread", "process")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
@@ -32,6 +34,18 @@ class Limits:
     idle_timeout: float = 300.0
     transfer_timeout: float = 60.0
     min_free_bytes: int = 64 * 1024 * 1024
+    rate: int = 0
+    """Bytes/s each connection may move, each way (0: no limit); YAML takes 10M, 512K..."""
+    total_rate: int = 0
+    """Bytes/s all connections together may move, each way (0: no limit)."""
+
+
+@dataclass(frozen=True)
+class Discovery:
+    """The UDP responder that lets ``ftclient discover`` find this server."""
+
+    enabled: bool = True
+    port: int = 9021
 
 
 def default_state_dir() -> Path:
@@ -56,6 +70,7 @@ class ServerConfig:
     partial_ttl: float = 7 * 24 * 3600.0
     shutdown_grace: float = 10.0
     limits: Limits = field(default_factory=Limits)
+    discovery: Discovery = field(default_factory=Discovery)
 
     @property
     def max_sessions(self) -> int:
@@ -64,6 +79,7 @@ class ServerConfig:
 
 
 _NUMBER = (int, float)
+RATE_SETTINGS = frozenset({"rate", "total_rate"})
 
 
 def _check_type(key: str, value: Any, expected: type | tuple[type, ...]) -> None:
@@ -92,6 +108,15 @@ def _build(cls: type, data: dict[str, Any], prefix: str) -> Any:
         if key == "root" or isinstance(default, Path):
             _check_type(full, value, str)
             values[key] = Path(os.path.expanduser(value))
+        elif key in RATE_SETTINGS:
+            try:
+                values[key] = parse_rate(value)
+            except RateError as exc:
+                raise ConfigError(f"config key {full!r}: {exc}") from None
+        elif isinstance(default, Discovery):
+            if not isinstance(value, dict):
+                raise ConfigError(f"config key {full!r}: expected a mapping")
+            values[key] = _build(Discovery, value, f"{full}.")
         elif isinstance(default, Limits):
             if not isinstance(value, dict):
                 raise ConfigError(f"config key {full!r}: expected a mapping")
@@ -122,6 +147,8 @@ def _validate(config: ServerConfig) -> ServerConfig:
     for key in ("handshake_timeout", "idle_timeout", "transfer_timeout"):
         if getattr(limits, key) <= 0:
             raise ConfigError(f"config key 'limits.{key}': expected a positive number")
+    if not 1 <= config.discovery.port <= 65535:
+        raise ConfigError("config key 'discovery.port': expected 1 to 65535")
     if limits.min_free_bytes < 0:
         raise ConfigError("config key 'limits.min_free_bytes': expected 0 or more")
     for key in ("partial_ttl", "shutdown_grace"):

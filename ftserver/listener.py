@@ -18,10 +18,13 @@ import threading
 import time
 from collections import Counter
 
+from common.discovery import Announcement
 from common.errors import Busy
 from common.frames import encode_frame
 from common.messages import error_reply
+from common.ratelimit import format_rate
 from ftserver.config import ServerConfig
+from ftserver.discovery import announced_host, start_responder
 from ftserver.instance import hold_listener_lock, no_sessions_alive
 from ftserver.workers import Executor, ProcessExecutor, ThreadExecutor, make_storage
 
@@ -189,6 +192,13 @@ class Server:
         self.executor: Executor = executor_cls(config, self.admission.release)
         self._rejecter = Rejecter()
         self._last_cleanup = 0.0
+        self._discovery = (start_responder(config.host, config.discovery.port, self.announcement)
+                           if config.discovery.enabled else None)
+
+    def announcement(self) -> Announcement:
+        """What discovery tells clients. TLS (issue 3) is to fill in ``tls`` and ``fingerprint``."""
+        return Announcement(name=self.config.name, host=announced_host(self.config.host),
+                            port=self.address[1], tls=False, fingerprint=None)
 
     def request_shutdown(self) -> None:
         """Ask ``serve_forever`` to return; safe to call from a signal handler or thread."""
@@ -202,6 +212,8 @@ class Server:
         """Accept until asked to stop, then drain sessions for up to ``shutdown_grace``."""
         self._remove_leftovers()
         self.executor.start()
+        if self._discovery is not None:
+            self._discovery.start()
         self._log_startup()
         try:
             with selectors.DefaultSelector() as selector:
@@ -214,6 +226,8 @@ class Server:
                             self._accept()
         finally:
             self.listen_sock.close()
+            if self._discovery is not None:
+                self._discovery.stop()
             log.info("shutting down: waiting up to %.0f s for %d connection(s)",
                      self.config.shutdown_grace, self.admission.active)
             self.executor.stop(self.config.shutdown_grace)
@@ -270,6 +284,12 @@ class Server:
         if not self.storage.same_filesystem:
             log.warning("state_dir is on another filesystem than the share: each upload is "
                         "copied once more when it is published")
+        if config.limits.rate or config.limits.total_rate:
+            log.info("bandwidth limits: %s per connection, %s in total each way",
+                     format_rate(config.limits.rate), format_rate(config.limits.total_rate))
+        if self._discovery is not None:
+            log.info("discovery: answering on UDP %s", ", ".join(
+                f"{address}:{udp_port}" for address, udp_port in self._discovery.addresses))
         log.info("listening on %s:%d", host, port)
 
 

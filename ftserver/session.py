@@ -51,6 +51,7 @@ from ftserver import __version__, fileops
 from ftserver.config import Limits
 from ftserver.storage import Storage
 from ftserver.streamput import is_streamed_put, receive_streamed_upload, refuse_streamed_put
+from ftserver.throttling import ConnectionThrottles, ServerRates
 from ftserver.transfers import StreamBroken, TransferResult, receive_upload, send_download
 from ftserver.treelock import TreeLock
 
@@ -70,6 +71,7 @@ class Session:
         limits: Limits,
         server_name: str,
         stopping: threading.Event,
+        rates: ServerRates | None = None,
     ) -> None:
         self.sock = sock
         self.stopping = stopping
@@ -79,6 +81,7 @@ class Session:
         self.limits = limits
         self.server_name = server_name
         self.channel = Channel(sock)
+        self.throttles: ConnectionThrottles = (rates or ServerRates(limits)).for_connection()
 
     def run(self) -> None:
         """Serve the connection until it ends; never raises."""
@@ -146,7 +149,8 @@ class Session:
                 self.channel.send(StatReply(entry).to_dict())
             elif isinstance(request, PutRequest) and request.stream:
                 outcome = receive_streamed_upload(self.channel, self.storage, request,
-                                                  self.limits.transfer_timeout)
+                                                  self.limits.transfer_timeout,
+                                                  self.throttles.upload)
                 if isinstance(outcome, FtError):
                     self._log_failure(frame, outcome, started)
                 else:
@@ -155,11 +159,13 @@ class Session:
                 with TreeLock(self.storage.locks_dir).shared():
                     self._log_transfer("put", receive_upload(self.channel, self.storage,
                                                              request,
-                                                             self.limits.transfer_timeout),
+                                                             self.limits.transfer_timeout,
+                                                             self.throttles.upload),
                                        started)
             elif isinstance(request, GetRequest):
                 self._log_transfer("get", send_download(self.channel, self.storage, request,
-                                                 self.limits.transfer_timeout),
+                                                 self.limits.transfer_timeout,
+                                                 self.throttles.download),
                                    started)
             elif isinstance(request, (MakeDir, Move, Remove)):
                 self._file_op(request)

@@ -17,13 +17,16 @@ from collections.abc import Callable
 from ftserver.config import Limits
 from ftserver.session import Session
 from ftserver.storage import Storage
+from ftserver.throttling import ServerRates
 
 log = logging.getLogger("ftserver.host")
 
 
 class SessionHost:
-    def __init__(self, storage: Storage, limits: Limits, server_name: str) -> None:
+    def __init__(self, storage: Storage, limits: Limits, server_name: str,
+                 rates: ServerRates | None = None) -> None:
         self.storage = storage
+        self.rates = rates or ServerRates(limits)
         self.limits = limits
         self.server_name = server_name
         self.stopping = threading.Event()
@@ -39,7 +42,8 @@ class SessionHost:
     def run_session(
         self, session_id: int, sock: socket.socket, peer: str, on_done: Callable[[int], None]
     ) -> None:
-        session = Session(sock, peer, self.storage, self.limits, self.server_name, self.stopping)
+        session = Session(sock, peer, self.storage, self.limits, self.server_name, self.stopping,
+                          self.rates)
         thread = threading.Thread(
             target=self._run, args=(session_id, session, on_done),
             name=f"session-{session_id}", daemon=True,

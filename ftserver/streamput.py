@@ -33,6 +33,7 @@ from common.messages import (
     error_reply,
     parse_request,
 )
+from common.ratelimit import UNLIMITED, Throttle
 from ftserver.locks import NameLock
 from ftserver.storage import Storage, Target, storage_error
 from ftserver.transfers import StreamBroken, TransferResult
@@ -66,7 +67,8 @@ def refuse_streamed_put(
 
 
 def receive_streamed_upload(
-    channel: Channel, storage: Storage, request: PutRequest, timeout: float
+    channel: Channel, storage: Storage, request: PutRequest, timeout: float,
+    throttle: Throttle = UNLIMITED,
 ) -> TransferResult | FtError:
     """Serve one streamed ``put`` and answer it; return what happened (an error: answered).
 
@@ -87,7 +89,7 @@ def receive_streamed_upload(
             raise storage_error(exc, "opening the upload's partial") from None
         try:
             reply = _receive_and_publish(channel, storage, request, target, partial, fd,
-                                         timeout)
+                                         timeout, throttle)
         finally:
             os.close(fd)
             if os.path.exists(partial):
@@ -101,7 +103,7 @@ def receive_streamed_upload(
 
 def _receive_and_publish(
     channel: Channel, storage: Storage, request: PutRequest, target: Target, partial: str,
-    fd: int, timeout: float,
+    fd: int, timeout: float, throttle: Throttle,
 ) -> PutDone | FtError:
     """Take in the bytes and the closing frame; return the reply to send (success or error)."""
     hasher = hashlib.sha256()
@@ -118,7 +120,7 @@ def _receive_and_publish(
                 log.warning("streamed upload of %r failed: %s", request.path, exc)
 
     try:
-        _drain(channel, request.size, timeout, write)
+        _drain(channel, request.size, timeout, write, throttle)
         end = _expect_end(channel, timeout)
     except FtError as exc:
         raise StreamBroken(exc) from None
@@ -137,10 +139,11 @@ def _receive_and_publish(
     return PutDone(request.size, digest)
 
 
-def _drain(channel: Channel, count: int, timeout: float, sink: Any = None) -> None:
+def _drain(channel: Channel, count: int, timeout: float, sink: Any = None,
+           throttle: Throttle = UNLIMITED) -> None:
     """Read ``count`` raw bytes, handing each chunk and its offset to ``sink`` (if any)."""
     channel.expect_raw(count)
-    buffer = bytearray(min(CHUNK, max(count, 1)))
+    buffer = bytearray(min(throttle.chunk_size(CHUNK), max(count, 1)))
     view = memoryview(buffer)
     position = 0
     while position < count:
@@ -149,6 +152,7 @@ def _drain(channel: Channel, count: int, timeout: float, sink: Any = None) -> No
         if sink is not None:
             sink(chunk, position)
         position += len(chunk)
+        throttle.wait(len(chunk))
 
 
 def _expect_end(channel: Channel, timeout: float) -> PutEnd:

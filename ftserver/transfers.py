@@ -41,6 +41,7 @@ from common.messages import (
     error_reply,
     parse_request,
 )
+from common.ratelimit import UNLIMITED, Throttle
 from ftserver.locks import NameLock
 from ftserver.storage import Storage, Target, storage_error
 
@@ -79,7 +80,8 @@ def _expect(channel: Channel, cls: type[R], seconds: float) -> R:
 
 
 def receive_upload(
-    channel: Channel, storage: Storage, request: PutRequest, timeout: float
+    channel: Channel, storage: Storage, request: PutRequest, timeout: float,
+    throttle: Throttle = UNLIMITED,
 ) -> TransferResult:
     """Serve one ``put``. ``timeout`` bounds each wait: a frame, or each chunk of raw bytes."""
     target = storage.resolve(request.path)
@@ -95,7 +97,7 @@ def receive_upload(
             raise storage_error(exc, "opening the upload's partial") from None
         try:
             result, done = _receive_into(channel, storage, request, target, partial, fd,
-                                         timeout)
+                                         timeout, throttle)
         except BaseException:
             if os.path.exists(partial) and os.fstat(fd).st_size == 0:
                 os.unlink(partial)  # nothing to resume: leave no empty partial behind
@@ -112,7 +114,7 @@ def receive_upload(
 
 def _receive_into(
     channel: Channel, storage: Storage, request: PutRequest, target: Target, partial: str,
-    fd: int, timeout: float,
+    fd: int, timeout: float, throttle: Throttle,
 ) -> tuple[TransferResult, PutDone]:
     """Receive, verify and publish; return the result and the reply the caller sends."""
     held = os.fstat(fd).st_size
@@ -140,13 +142,14 @@ def _receive_into(
     remaining = request.size - data.offset
     channel.expect_raw(remaining)
 
-    buffer = bytearray(min(CHUNK, max(remaining, 1)))
+    buffer = bytearray(min(throttle.chunk_size(CHUNK), max(remaining, 1)))
     view = memoryview(buffer)
     position = data.offset
     write_error: FtError | None = None
     try:
         while remaining:
             chunk = view[: min(remaining, len(buffer))]
+            throttle.wait(len(chunk))
             channel.recv_raw_exactly(chunk, deadline=time.monotonic() + timeout)
             if write_error is None:
                 try:
@@ -197,13 +200,14 @@ def _keep_partial(fd: int) -> None:
 
 
 def send_download(
-    channel: Channel, storage: Storage, request: GetRequest, timeout: float
+    channel: Channel, storage: Storage, request: GetRequest, timeout: float,
+    throttle: Throttle = UNLIMITED,
 ) -> TransferResult:
     """Serve one ``get``. ``timeout`` bounds the sending of each chunk of raw bytes."""
     target = storage.resolve(request.path)
     fd, before = storage.open_for_read(target)
     try:
-        return _send_from(channel, storage, request, target, fd, before, timeout)
+        return _send_from(channel, storage, request, target, fd, before, timeout, throttle)
     finally:
         os.close(fd)
 
@@ -216,6 +220,7 @@ def _send_from(
     fd: int,
     before: os.stat_result,
     timeout: float,
+    throttle: Throttle,
 ) -> TransferResult:
     size = before.st_size
     cached = storage.hashes.get(target.real, before)
@@ -231,10 +236,10 @@ def _send_from(
 
     try:
         if cached is not None:
-            _sendfile_all(channel.sock, fd, offset, size - offset, timeout)
+            _sendfile_all(channel.sock, fd, offset, size - offset, timeout, throttle)
             digest = cached
         else:
-            digest = _read_hash_send(channel, fd, offset, size - offset, hasher)
+            digest = _read_hash_send(channel, fd, offset, size - offset, hasher, throttle)
     except OSError as exc:
         raise StreamBroken(storage_error(exc, f"reading {request.path!r}")) from None
     except FtError as exc:
@@ -261,23 +266,31 @@ def _same_file(path: str, before: os.stat_result) -> bool:
     return now.st_ino == before.st_ino and content_stamp(now) == content_stamp(before)
 
 
-def _sendfile_all(sock: socket.socket, fd: int, offset: int, count: int, timeout: float) -> None:
+def _sendfile_all(sock: socket.socket, fd: int, offset: int, count: int, timeout: float,
+                  throttle: Throttle = UNLIMITED) -> None:
     """Send ``count`` bytes of ``fd`` from ``offset`` with sendfile(2), zero-copy.
 
     Each CHUNK must leave within ``timeout``: a client reading a byte now and then
     cannot hold the session (socket.sendfile would restart its timeout on every wait).
+    Under a ``throttle`` each step is paid for first, and the time spent waiting for
+    it is added to the deadline: our own pacing is not the client's slowness.
     """
+    step = throttle.chunk_size(CHUNK)
+    paid_until = offset
     position, end = offset, offset + count
     chunk_deadline = time.monotonic() + timeout
     chunk_start = position
     while position < end:
         if position - chunk_start >= CHUNK:
             chunk_start, chunk_deadline = position, time.monotonic() + timeout
+        if position >= paid_until:
+            paid_until = position + min(end - position, step)
+            chunk_deadline += throttle.wait(paid_until - position)
         left = chunk_deadline - time.monotonic()
         if left <= 0:
             raise Timeout("the client is reading too slowly")
         try:
-            sent = os.sendfile(sock.fileno(), fd, position, min(end - position, CHUNK))
+            sent = os.sendfile(sock.fileno(), fd, position, paid_until - position)
         except BlockingIOError:
             poller = select.poll()  # not select(): it fails for descriptors >= 1024
             poller.register(sock, select.POLLOUT)
@@ -291,9 +304,10 @@ def _sendfile_all(sock: socket.socket, fd: int, offset: int, count: int, timeout
 
 
 def _read_hash_send(
-    channel: Channel, fd: int, offset: int, count: int, hasher: hashlib._Hash
+    channel: Channel, fd: int, offset: int, count: int, hasher: hashlib._Hash,
+    throttle: Throttle = UNLIMITED,
 ) -> str:
-    buffer = bytearray(min(CHUNK, max(count, 1)))
+    buffer = bytearray(min(throttle.chunk_size(CHUNK), max(count, 1)))
     view = memoryview(buffer)
     position = offset
     while count:
@@ -302,6 +316,7 @@ def _read_hash_send(
             raise SourceChanged("the file shrank while it was sent")
         chunk = view[:got]
         hasher.update(chunk)
+        throttle.wait(got)
         channel.send_raw(chunk)
         position += got
         count -= got

@@ -25,6 +25,7 @@ from ftserver.instance import hold_sessions_lock
 from ftserver.logsetup import setup_logging
 from ftserver.sessionhost import SessionHost
 from ftserver.storage import Storage
+from ftserver.throttling import RateStates, ServerRates, shared_rate_states
 
 log = logging.getLogger("ftserver.workers")
 
@@ -79,6 +80,7 @@ class ProcessExecutor:
         self.on_done = on_done
         self._context = multiprocessing.get_context("spawn")
         self._workers = [_WorkerHandle(i) for i in range(config.workers)]
+        self._rate_states = shared_rate_states(self._context, config.limits)
         self._lock = threading.Lock()
         self._stopping = False
 
@@ -89,7 +91,7 @@ class ProcessExecutor:
     def _spawn(self, worker: _WorkerHandle) -> None:
         parent_conn, child_conn = self._context.Pipe(duplex=True)
         process = self._context.Process(
-            target=worker_main, args=(self.config, child_conn),
+            target=worker_main, args=(self.config, child_conn, self._rate_states),
             name=f"ftserver-worker-{worker.index}",
         )
         process.start()
@@ -158,13 +160,15 @@ class ProcessExecutor:
                 worker.conn.close()
 
 
-def worker_main(config: ServerConfig, conn: Connection) -> None:
+def worker_main(config: ServerConfig, conn: Connection,
+                rate_states: RateStates | None = None) -> None:
     """Entry point of a worker process: receive sockets, run their sessions, drain on stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the listener decides when to stop
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     setup_logging(config.log_level)
     sessions_lock = hold_sessions_lock(str(config.state_dir))  # noqa: F841 - held till exit
-    host = SessionHost(make_storage(config), config.limits, config.name)
+    host = SessionHost(make_storage(config), config.limits, config.name,
+                       ServerRates(config.limits, rate_states))
     send_lock = threading.Lock()
 
     def report_done(session_id: int) -> None:

@@ -141,3 +141,17 @@ def mount_tmpfs() -> Iterator[Callable[..., Path]]:
     yield mount
     for folder in reversed(mounted):
         subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def no_personal_client_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Keep the tester's own ~/.config/ftclient/config.yaml and FTCLIENT_* out of every run.
+
+    ftclient reads its settings from there (ftclient/profiles.py); a tester's
+    ``limit-rate`` or ``quiet`` must not change what the tests see.
+    """
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("xdg-config")))
+        for variable in [name for name in os.environ if name.startswith("FTCLIENT_")]:
+            patch.delenv(variable)
+        yield
