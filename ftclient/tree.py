@@ -288,10 +288,14 @@ def get_tree(
     root = os.path.realpath(local_dir)
     report = TreeReport()
     jobs: list[_Job] = []
+    folder_inside: dict[str, bool] = {}  # many files share a folder: resolve each once
     for entry in entries:
         parts = split_path(entry.path)  # Client.walk checked it; cheap to be sure
         local = os.path.join(root, *parts)
-        if not _inside(root, local):
+        folder = os.path.dirname(local)
+        if folder not in folder_inside:
+            folder_inside[folder] = _inside(root, local)
+        if not folder_inside[folder]:
             report.skipped.append((local, "would leave the destination folder"))
             continue
         if os.path.islink(local):
@@ -358,9 +362,10 @@ def _fetch(client: Client, jobs: list[_Job], report: TreeReport, cache: HashCach
     """Small or unknown-size files pipelined; large ones, and any with a partial to resume,
     through the resumable get."""
     meter = _Meter(jobs, progress)
-    one_by_one = [job for job in jobs
-                  if job.size > PIPELINE_MAX_SIZE or os.path.exists(partial_path_for(job.local))]
-    piped = [job for job in jobs if job not in one_by_one]
+    resumable = [job.size > PIPELINE_MAX_SIZE or os.path.exists(partial_path_for(job.local))
+                 for job in jobs]
+    one_by_one = [job for job, alone in zip(jobs, resumable, strict=True) if alone]
+    piped = [job for job, alone in zip(jobs, resumable, strict=True) if not alone]
     by_local = {job.local: job for job in jobs}
     for result in client.get_many([PipedFile(job.local, job.remote) for job in piped],
                                   meter.moved):
