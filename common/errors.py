@@ -56,6 +56,12 @@ class AlreadyExists(FtError):
     code = "exists"
 
 
+class NotEmpty(FtError):
+    """A folder still holds entries (remove it recursively instead)."""
+
+    code = "not_empty"
+
+
 class Locked(FtError):
     """Another transfer holds the name right now."""
 
@@ -131,6 +137,7 @@ _BY_CODE: dict[str, type[FtError]] = {
         IsADirectory,
         NotADirectory,
         AlreadyExists,
+        NotEmpty,
         Locked,
         Busy,
         PermissionDenied,

@@ -54,6 +54,11 @@ def read_bool(obj: dict[str, Any], key: str) -> bool:
     return value
 
 
+def read_flag(obj: dict[str, Any], key: str) -> bool:
+    """An optional boolean field: absent means false."""
+    return False if key not in obj else read_bool(obj, key)
+
+
 def read_mtime(obj: dict[str, Any], key: str = "mtime") -> float:
     value = _field(obj, key)
     # isfinite() only for floats: it overflows on a huge JSON integer such as 10**400.
@@ -130,26 +135,34 @@ class ListDir:
 
 @dataclass(frozen=True)
 class Stat:
+    """``digest``: compute a file's SHA-256 if the server does not know it yet."""
+
     OP: ClassVar[str] = "stat"
     path: str
+    digest: bool = False
 
     @classmethod
     def from_dict(cls, obj: dict[str, Any]) -> Stat:
-        return cls(read_path(obj))
+        return cls(read_path(obj), read_flag(obj, "digest"))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"op": self.OP, "path": self.path}
+        return {"op": self.OP, "path": self.path, **({"digest": True} if self.digest else {})}
 
 
 @dataclass(frozen=True)
 class PutRequest:
-    """Announce an upload. ``sha256`` is optional: the sender may not know it yet."""
+    """Announce an upload. ``sha256`` is optional: the sender may not know it yet.
+
+    ``stream``: a new file, no resume; ``size`` raw bytes and a PutEnd follow at
+    once and the only reply is the final one (pipelining, see ftserver/streamput.py).
+    """
 
     OP: ClassVar[str] = "put"
     path: str
     size: int
     mtime: float
     sha256: str | None = None
+    stream: bool = False
 
     @classmethod
     def from_dict(cls, obj: dict[str, Any]) -> PutRequest:
@@ -158,12 +171,13 @@ class PutRequest:
             read_int(obj, "size"),
             read_mtime(obj),
             read_sha256(obj, "sha256", required=False),
+            read_flag(obj, "stream"),
         )
 
     def to_dict(self) -> dict[str, Any]:
         return _without_none(
             {"op": self.OP, "path": self.path, "size": self.size, "mtime": self.mtime,
-             "sha256": self.sha256}
+             "sha256": self.sha256, "stream": self.stream or None}
         )
 
 
@@ -258,16 +272,81 @@ class AuthFinal:
         return {"op": self.OP, "message": self.message}
 
 
+
+@dataclass(frozen=True)
+class MakeDir:
+    """Create a folder; ``parents`` also creates missing parents and accepts an existing one."""
+
+    OP: ClassVar[str] = "mkdir"
+    path: str
+    parents: bool = False
+
+    @classmethod
+    def from_dict(cls, obj: dict[str, Any]) -> MakeDir:
+        return cls(read_path(obj), read_flag(obj, "parents"))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"op": self.OP, "path": self.path, "parents": self.parents}
+
+
+@dataclass(frozen=True)
+class Move:
+    """Rename ``src`` to ``dst``; an existing ``dst`` is refused, never overwritten."""
+
+    OP: ClassVar[str] = "move"
+    src: str
+    dst: str
+
+    @classmethod
+    def from_dict(cls, obj: dict[str, Any]) -> Move:
+        return cls(read_path(obj, "src"), read_path(obj, "dst"))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"op": self.OP, "src": self.src, "dst": self.dst}
+
+
+@dataclass(frozen=True)
+class Remove:
+    """Delete a file or an empty folder; ``recursive`` also deletes a folder's contents."""
+
+    OP: ClassVar[str] = "remove"
+    path: str
+    recursive: bool = False
+
+    @classmethod
+    def from_dict(cls, obj: dict[str, Any]) -> Remove:
+        return cls(read_path(obj), read_flag(obj, "recursive"))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"op": self.OP, "path": self.path, "recursive": self.recursive}
+
+
+@dataclass(frozen=True)
+class Walk:
+    """List a folder's whole subtree (for ``get -r``), answered by WalkReply batches."""
+
+    OP: ClassVar[str] = "walk"
+    path: str
+
+    @classmethod
+    def from_dict(cls, obj: dict[str, Any]) -> Walk:
+        return cls(read_path(obj, allow_root=True))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"op": self.OP, "path": self.path}
+
+
+
 Request = (Hello | ListDir | Stat | PutRequest | PutData | PutEnd | GetRequest | AuthStart
-           | AuthFinal)
+           | AuthFinal | MakeDir | Move | Remove | Walk)
 _REQUESTS: dict[str, Any] = {
     cls.OP: cls for cls in (Hello, ListDir, Stat, PutRequest, PutData, PutEnd, GetRequest,
-                            AuthStart, AuthFinal)
+                            AuthStart, AuthFinal, MakeDir, Move, Remove, Walk)
 }
 
 # Operations that change the share. Access control refuses them to read-only users;
 # every new operation that creates, changes or removes anything must be listed here.
-WRITE_OPS: frozenset[str] = frozenset({PutRequest.OP})
+WRITE_OPS: frozenset[str] = frozenset({PutRequest.OP, MakeDir.OP, Move.OP, Remove.OP})
 
 
 def parse_request(obj: dict[str, Any]) -> Request:
@@ -497,3 +576,61 @@ class AuthDone:
 
     def to_dict(self) -> dict[str, Any]:
         return ok_reply(message=self.message, access=self.access)
+
+
+@dataclass(frozen=True)
+class Done:
+    """Plain success, for requests that return nothing else (mkdir, move, remove)."""
+
+    @classmethod
+    def from_dict(cls, obj: dict[str, Any]) -> Done:
+        check_reply(obj)
+        return cls()
+
+    def to_dict(self) -> dict[str, Any]:
+        return ok_reply()
+
+
+@dataclass(frozen=True)
+class WalkEntry:
+    """One file or folder of a subtree; ``path`` is relative to the folder walked."""
+
+    path: str
+    type: str
+    size: int
+    mtime: float
+    sha256: str | None = None
+
+    @classmethod
+    def from_dict(cls, obj: Any) -> WalkEntry:
+        if not isinstance(obj, dict):
+            raise ProtocolError("an entry must be an object")
+        path = read_path(obj, "path")
+        kind = read_text(obj, "type")
+        if kind not in ENTRY_TYPES:
+            raise ProtocolError("field 'type' must be 'file' or 'dir'")
+        return cls(path, kind, read_int(obj, "size"), read_mtime(obj),
+                   read_sha256(obj, "sha256", required=False))
+
+    def to_dict(self) -> dict[str, Any]:
+        return _without_none({"path": self.path, "type": self.type, "size": self.size,
+                              "mtime": self.mtime, "sha256": self.sha256})
+
+
+@dataclass(frozen=True)
+class WalkReply:
+    """One batch of a subtree listing, parents before children; ``done`` marks the last."""
+
+    entries: tuple[WalkEntry, ...]
+    done: bool
+
+    @classmethod
+    def from_dict(cls, obj: dict[str, Any]) -> WalkReply:
+        check_reply(obj)
+        raw = _field(obj, "entries")
+        if not isinstance(raw, list):
+            raise ProtocolError("field 'entries' must be a list")
+        return cls(tuple(WalkEntry.from_dict(item) for item in raw), read_bool(obj, "done"))
+
+    def to_dict(self) -> dict[str, Any]:
+        return ok_reply(entries=[entry.to_dict() for entry in self.entries], done=self.done)

@@ -26,10 +26,18 @@ from common.ratelimit import RateError, parse_rate
 from common.tls import normalize_fingerprint
 from ftclient import __version__
 from ftclient.client import DEFAULT_PORT, MAX_TIMEOUT, Client, Progress
+from ftclient.commands import (
+    FILE_COMMANDS,
+    add_file_commands,
+    print_long_listing,
+    run_file_command,
+    run_many,
+)
 from ftclient.credentials import PASSWORD_ENV, NoPassword, password_for
 from ftclient.discover_cli import add_discover_command, run_discover
 from ftclient.profiles import ProfileError, apply_settings, confirm_profile
 from ftclient.retry import DEFAULT_RETRIES, MAX_RETRIES, RetryNote
+from ftclient.tree import TreeCallback, TreeProgress
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 SERVER_ENV = "FTCLIENT_SERVER"
@@ -42,6 +50,10 @@ EXAMPLES = """examples:
   ftclient get reports/report.pdf          download into the current folder
   ftclient get reports/report.pdf ~/Desktop/
   ftclient ls reports                      list a folder; --json for scripts
+  ftclient put -r photos backup/photos     upload a folder; unchanged files are skipped
+  ftclient get -r backup/photos photos     download a folder the same way
+  ftclient put a.txt b.txt reports/        several files into a folder
+  ftclient mv old.txt archive/old.txt      also: mkdir -p, rm [-r], ls -l
   ftclient --server fileserver:9021 ls     choose the server (or set FTCLIENT_SERVER)
   ftclient discover                        find servers on the LAN
   ftclient --limit-rate 2M put big.iso     at most 2 MiB/s (suffixes K, M, G)
@@ -158,8 +170,11 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="examples:\n  ftclient put disk.iso\n  ftclient put notes.txt projects/2026/\n"
                "  ftclient put draft.txt final.txt",
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    put.add_argument("local", metavar="LOCAL")
-    put.add_argument("remote", metavar="REMOTE", nargs="?")
+    put.add_argument("paths", metavar="LOCAL [LOCAL ...] [REMOTE]", nargs="+",
+                     help="one file and its remote name or folder; several files and a "
+                          "remote folder; or, with -r, a folder and its remote name")
+    put.add_argument("-r", "--recursive", action="store_true",
+                     help="upload a whole folder; files already there are skipped")
 
     get = commands.add_parser(
         "get", parents=[quiet], help="download a file",
@@ -168,8 +183,11 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="examples:\n  ftclient get disk.iso\n  ftclient get projects/2026/notes.txt ~/\n"
                "  ftclient get final.txt copy.txt",
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    get.add_argument("remote", metavar="REMOTE")
-    get.add_argument("local", metavar="LOCAL", nargs="?")
+    get.add_argument("paths", metavar="REMOTE [REMOTE ...] [LOCAL]", nargs="+",
+                     help="one file and its local name or folder; several files and a "
+                          "local folder; or, with -r, a folder and its local name")
+    get.add_argument("-r", "--recursive", action="store_true",
+                     help="download a whole folder; files already here are skipped")
 
     ls = commands.add_parser(
         "ls", parents=[quiet], help="list a folder",
@@ -179,14 +197,36 @@ def build_parser() -> argparse.ArgumentParser:
     ls.add_argument("path", metavar="REMOTE_DIR", nargs="?", default="")
     ls.add_argument("--json", action="store_true", help="print a JSON list of objects with "
                     "name, type, size, mtime and (where known) sha256")
+    ls.add_argument("-l", dest="long", action="store_true",
+                    help="long listing: type, exact size, modified time to the second, name")
 
     stat = commands.add_parser(
         "stat", parents=[quiet], help="show one file's size, mtime and SHA-256",
         epilog="example:\n  ftclient stat projects/2026/notes.txt",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     stat.add_argument("path", metavar="REMOTE")
+    add_file_commands(commands, quiet)
     add_discover_command(commands)
     return parser
+
+
+@contextmanager
+def tree_progress_bar(verb: str, quiet: bool) -> Iterator[TreeCallback]:
+    """Yield a callback drawing one overall bar (bytes, files done) and the current file."""
+    bar = tqdm(total=0, unit="B", unit_scale=True, unit_divisor=1024, desc=verb,
+               file=sys.stderr, leave=True, dynamic_ncols=True, disable=quiet)
+
+    def update(progress: TreeProgress) -> None:
+        bar.total = progress.bytes_total
+        bar.set_description_str(f"{verb} {progress.files_done}/{progress.files_total} files",
+                                refresh=False)
+        bar.set_postfix_str(safe(progress.current)[-40:], refresh=False)
+        bar.update(progress.bytes_done - bar.n)
+
+    try:
+        yield update
+    finally:
+        bar.close()
 
 
 class TransferDisplay:
@@ -269,10 +309,14 @@ def run(args: argparse.Namespace) -> int:
                         limit_rate=args.limit_rate, tls=args.tls,
                         fingerprint=args.fingerprint, accept_new=args.accept_new,
                         user=args.user, password=password)) as client:
+        if args.command in ("put", "get") and (args.recursive or len(args.paths) > 2):
+            return run_many(client, args, quiet, tree_progress_bar)
+        if args.command in FILE_COMMANDS:
+            return run_file_command(client, args)
         if args.command == "put":
             started = time.monotonic()
             with progress_bar("put", quiet) as bar:
-                result = client.put(args.local, args.remote, progress=bar,
+                result = client.put(args.paths[0], _second(args.paths), progress=bar,
                                     on_retry=bar.on_retry)
             _note(quiet, f"put {safe(result.remote)}: {_human(result.size)} in "
                          f"{time.monotonic() - started:.1f} s, sha256 {result.sha256} verified"
@@ -280,19 +324,26 @@ def run(args: argparse.Namespace) -> int:
         elif args.command == "get":
             started = time.monotonic()
             with progress_bar("get", quiet) as bar:
-                result = client.get(args.remote, args.local, progress=bar,
+                result = client.get(args.paths[0], _second(args.paths), progress=bar,
                                     on_retry=bar.on_retry)
             _note(quiet, f"got {safe(result.local)}: {_human(result.size)} in "
                          f"{time.monotonic() - started:.1f} s, sha256 {result.sha256} verified"
                          f"{_retried(result.retries)}")
         elif args.command == "ls":
-            print_listing(client.list(args.path), args.json)
+            print_listing(client.list(args.path), args.json, args.long)
         elif args.command == "stat":
-            print_stat(client.stat(args.path))
+            print_stat(client.stat(args.path, digest=True))
     return EXIT_OK
 
 
-def print_listing(entries: list[EntryInfo], as_json: bool) -> None:
+def _second(paths: list[str]) -> str | None:
+    return paths[1] if len(paths) > 1 else None
+
+
+def print_listing(entries: list[EntryInfo], as_json: bool, long: bool = False) -> None:
+    if long and not as_json:
+        print_long_listing(entries)
+        return
     if as_json:
         text = json.dumps([entry.to_dict() for entry in entries], ensure_ascii=False, indent=1)
         # json.dumps escapes C0 controls but leaves DEL and C1 (U+007F-U+009F) raw; they can

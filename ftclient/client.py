@@ -22,7 +22,7 @@ import shlex
 import socket
 import stat
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -46,6 +46,7 @@ from common.errors import (
 from common.hashing import HASH_RATE_FLOOR, hash_prefix, unchanged_while_open
 from common.messages import (
     PROTOCOL_VERSION,
+    Done,
     EntryInfo,
     GetEnd,
     GetReady,
@@ -54,18 +55,26 @@ from common.messages import (
     HelloReply,
     ListDir,
     ListReply,
+    MakeDir,
+    Move,
     PutData,
     PutDone,
     PutEnd,
     PutReady,
     PutRequest,
+    Remove,
     Stat,
     StatReply,
+    Walk,
+    WalkEntry,
+    WalkReply,
 )
 from common.paths import split_path
 from common.ratelimit import Throttle, TokenBucket, parse_rate
 from common.tls import normalize_fingerprint
+from ftclient import pipeline
 from ftclient.localfiles import choose_destination, partial_path_for, publish
+from ftclient.pipeline import BytesCallback, PipedFile, PipedResult
 from ftclient.retry import (
     DEFAULT_RETRIES,
     DEFAULT_RETRY_DELAY,
@@ -83,6 +92,8 @@ MAX_TIMEOUT = 1e9
 """Largest timeout in seconds (about 31 years): far longer ones overflow the socket layer."""
 LOCK_ATTEMPTS = 5
 """How often ``get`` reopens a partial that was renamed away while it waited to lock it."""
+MAX_WALK_ENTRIES = 1_000_000
+"""A server listing more entries than this in one walk is refused (memory stays bounded)."""
 _PERMISSION_ERRNOS = frozenset({errno.EACCES, errno.EPERM, errno.EROFS})
 _NO_SPACE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 
@@ -262,10 +273,71 @@ class Client:
             if batch.done:
                 return entries
 
-    def stat(self, path: str) -> EntryInfo:
+    def stat(self, path: str, *, digest: bool = False) -> EntryInfo:
+        """A remote entry; ``digest`` has the server compute a file's SHA-256 if unknown."""
         channel = self._conn()
         channel.send(Stat(normalize_remote(path)).to_dict())
-        return self._reply(StatReply, channel).entry
+        entry = self._reply(StatReply, channel).entry
+        if digest and entry.type == "file" and entry.sha256 is None:
+            channel = self._conn()
+            channel.send(Stat(normalize_remote(path), digest=True).to_dict())
+            entry = self._reply(StatReply, channel, self._deadline_after(entry.size)).entry
+        return entry
+
+    # Folders, file operations, and many small files at once (pipeline.py).
+
+    def mkdir(self, path: str, *, parents: bool = False) -> None:
+        """Create a remote folder; ``parents`` makes missing parents and accepts an existing one."""
+        self._simple(MakeDir(normalize_remote(path), parents))
+
+    def move(self, src: str, dst: str) -> None:
+        """Rename a remote file or folder; an existing ``dst`` is refused, never replaced."""
+        self._simple(Move(normalize_remote(src), normalize_remote(dst)))
+
+    def remove(self, path: str, *, recursive: bool = False) -> None:
+        """Delete a remote file or empty folder; ``recursive`` deletes a folder's contents too."""
+        self._simple(Remove(normalize_remote(path), recursive))
+
+    def _simple(self, request: MakeDir | Move | Remove) -> None:
+        channel = self._conn()
+        channel.send(request.to_dict())
+        self._reply(Done, channel)
+
+    def walk(self, path: str = "") -> list[WalkEntry]:
+        """Every file and folder below a remote folder, parents first, paths relative to it.
+
+        Each path has passed the path rules (no ``..``, nothing absolute, no controls).
+        """
+        channel = self._conn()
+        channel.send(Walk(normalize_remote(path, allow_root=True)).to_dict())
+        entries: list[WalkEntry] = []
+        while True:
+            batch = self._reply(WalkReply, channel)
+            entries.extend(batch.entries)
+            if len(entries) > MAX_WALK_ENTRIES:
+                self._drop()
+                raise ProtocolError(f"the server listed more than {MAX_WALK_ENTRIES} entries")
+            if batch.done:
+                return entries
+
+    def put_many(self, files: Sequence[PipedFile],
+                 moved: BytesCallback | None = None) -> list[PipedResult]:
+        """Upload small files (up to PIPELINE_MAX_SIZE each) pipelined, no round trip each."""
+        return self._pipelined(pipeline.put_pipelined, files, moved)
+
+    def get_many(self, files: Sequence[PipedFile],
+                 moved: BytesCallback | None = None) -> list[PipedResult]:
+        """Download small files (remote to local path) pipelined; their folders must exist."""
+        return self._pipelined(pipeline.get_pipelined, files, moved)
+
+    def _pipelined(self, run: Callable[..., list[PipedResult]], files: Sequence[PipedFile],
+                   moved: BytesCallback | None) -> list[PipedResult]:
+        channel = self._conn()
+        try:
+            return run(channel, files, self.timeout, moved, self._throttle)
+        except BaseException:
+            self._drop()  # the stream's position is unknown
+            raise
 
     def _reply(self, cls: type, channel: Channel,  # noqa: ANN202 - returns an instance of cls
                deadline: float | None = None):

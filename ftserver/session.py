@@ -15,6 +15,8 @@ import socket
 import ssl
 import threading
 import time
+from collections.abc import Iterable
+from typing import Any
 
 from common.channel import Channel
 from common.errors import (
@@ -30,28 +32,37 @@ from common.frames import encode_frame
 from common.messages import (
     PROTOCOL_VERSION,
     AuthStart,
+    Done,
     GetRequest,
     Hello,
     HelloReply,
     ListDir,
     ListReply,
+    MakeDir,
+    Move,
     PutRequest,
+    Remove,
     Stat,
     StatReply,
+    Walk,
+    WalkReply,
     error_reply,
     parse_request,
 )
-from ftserver import __version__
+from ftserver import __version__, fileops
 from ftserver.config import Limits
 from ftserver.login import run_login
 from ftserver.security import SessionSecurity
 from ftserver.storage import Storage
+from ftserver.streamput import is_streamed_put, receive_streamed_upload, refuse_streamed_put
 from ftserver.throttling import ConnectionThrottles, ServerRates
 from ftserver.tlsaccept import accept_tls
 from ftserver.transfers import StreamBroken, TransferResult, receive_upload, send_download
+from ftserver.treelock import TreeLock
 
 log = logging.getLogger("ftserver.session")
 transfer_log = logging.getLogger("ftserver.transfer")
+file_log = logging.getLogger("ftserver.fileops")
 
 LIST_BATCH_BYTES = 48 * 1024
 
@@ -148,17 +159,33 @@ class Session:
                 self._list(request)
             elif isinstance(request, Stat):
                 target = self.storage.resolve(request.path)
-                self.channel.send(StatReply(self.storage.stat_entry(target)).to_dict())
-            elif isinstance(request, PutRequest):
-                self._log_transfer("put", receive_upload(self.channel, self.storage, request,
+                entry = (fileops.stat_with_digest(self.storage, target) if request.digest
+                         else self.storage.stat_entry(target))
+                self.channel.send(StatReply(entry).to_dict())
+            elif isinstance(request, PutRequest) and request.stream:
+                outcome = receive_streamed_upload(self.channel, self.storage, request,
                                                   self.limits.transfer_timeout,
-                                                  self.throttles.upload),
-                                   started)
+                                                  self.throttles.upload)
+                if isinstance(outcome, FtError):
+                    self._log_failure(frame, outcome, started)
+                else:
+                    self._log_transfer("put", outcome, started)
+            elif isinstance(request, PutRequest):
+                with TreeLock(self.storage.locks_dir).shared():
+                    self._log_transfer("put", receive_upload(self.channel, self.storage,
+                                                             request,
+                                                             self.limits.transfer_timeout,
+                                                             self.throttles.upload),
+                                       started)
             elif isinstance(request, GetRequest):
                 self._log_transfer("get", send_download(self.channel, self.storage, request,
                                                  self.limits.transfer_timeout,
                                                  self.throttles.download),
                                    started)
+            elif isinstance(request, (MakeDir, Move, Remove)):
+                self._file_op(request)
+            elif isinstance(request, Walk):
+                self._send_batches(fileops.walk(self.storage, request), WalkReply)
             else:
                 raise ProtocolError(f"{type(request).OP!r} is not valid here")
         except StreamBroken as exc:
@@ -169,7 +196,10 @@ class Session:
         except FtError as exc:
             if isinstance(frame.get("op"), str) and frame["op"] in ("put", "get"):
                 self._log_failure(frame, exc, started)
-            self.channel.send(error_reply(exc))
+            if is_streamed_put(frame):  # its bytes are on their way: consume them first
+                refuse_streamed_put(self.channel, frame, exc, self.limits.transfer_timeout)
+            else:
+                self.channel.send(error_reply(exc))
 
     def _login(self, request: AuthStart) -> None:
         if self.grant.user is not None:
@@ -185,17 +215,30 @@ class Session:
 
     def _list(self, request: ListDir) -> None:
         target = self.storage.resolve(request.path, allow_root=True)
-        entries = self.storage.list_dir(target)
+        self._send_batches(self.storage.list_dir(target), ListReply)
+
+    def _file_op(self, request: MakeDir | Move | Remove) -> None:
+        if isinstance(request, MakeDir):
+            fileops.make_dir(self.storage, request)
+        elif isinstance(request, Move):
+            fileops.move(self.storage, request)
+        else:
+            fileops.remove(self.storage, request)
+        file_log.info("%s peer=%s %s result=ok", request.OP, self.peer, request.to_dict())
+        self.channel.send(Done().to_dict())
+
+    def _send_batches(self, entries: Iterable[Any], reply: type) -> None:
+        """Send ``entries`` as ``reply`` batches under LIST_BATCH_BYTES; an error ends them."""
         batch: list = []
         batch_bytes = 0
         for entry in entries:
             size = len(encode_frame(entry.to_dict()))
             if batch and batch_bytes + size > LIST_BATCH_BYTES:
-                self.channel.send(ListReply(tuple(batch), False).to_dict())
+                self.channel.send(reply(tuple(batch), False).to_dict())
                 batch, batch_bytes = [], 0
             batch.append(entry)
             batch_bytes += size
-        self.channel.send(ListReply(tuple(batch), True).to_dict())
+        self.channel.send(reply(tuple(batch), True).to_dict())
 
     def _log_transfer(self, op: str, result: TransferResult, started: float) -> None:
         seconds = time.monotonic() - started

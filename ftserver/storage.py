@@ -28,6 +28,7 @@ from common.errors import (
     PermissionDenied,
     StorageError,
 )
+from common.hashcache import HashCache
 from common.messages import EntryInfo
 from common.paths import (
     check_component,
@@ -36,7 +37,6 @@ from common.paths import (
     split_path,
 )
 from ftserver.confine import SWAPPED, fd_path, make_dirs_beneath, open_path_beneath, reopen
-from ftserver.hashcache import HashCache
 from ftserver.locks import NameLock
 from ftserver.partialcap import evict_over_cap
 from ftserver.publishing import publish, remove_leftover_staging

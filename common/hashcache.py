@@ -1,7 +1,9 @@
 """Persistent cache of file SHA-256 digests, keyed by real path, checked by size and times.
 
-It lets a ``get`` of a big file start streaming without reading it first, and
-lets ``ls`` show digests it already knows. It lives in ``state_dir`` as SQLite,
+Both sides use it. On the server it lets a ``get`` of a big file start streaming
+without reading it first, and lets ``ls`` show digests it already knows; it lives
+in ``state_dir``. On the client (``$XDG_CACHE_HOME/ftclient``) it lets a re-run
+of a tree transfer skip unchanged files without re-reading them. It is SQLite,
 which already handles several processes writing at once. The cache is an
 optimisation only: any database trouble is logged and treated as a miss.
 
@@ -19,7 +21,7 @@ import threading
 
 from common.hashing import content_stamp
 
-log = logging.getLogger("ftserver.hashcache")
+log = logging.getLogger("ft.hashcache")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS digests_v2 (

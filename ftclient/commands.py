@@ -1,0 +1,149 @@
+"""The CLI's folder and file-management commands: mkdir, mv, rm, ls -l, and many-file put/get.
+
+cli.py owns the parser's top, the terminal and the exit codes, and calls in here
+for these commands; this module turns arguments into ``Client`` and tree.py
+calls and a ``TreeReport`` into lines on stderr. It draws no progress bar itself:
+cli.py hands it the bar to use (tqdm stays in cli.py alone).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from types import ModuleType
+
+from common.errors import NotADirectory, NotFound
+from common.hashcache import HashCache
+from common.messages import EntryInfo
+from ftclient.client import Client
+from ftclient.digests import open_cache
+from ftclient.tree import TreeCallback, TreeReport, get_files, get_tree, put_files, put_tree
+
+FILE_COMMANDS = ("mkdir", "mv", "rm")
+EXIT_OK, EXIT_FAILED = 0, 1
+BarFactory = Callable[[str, bool], AbstractContextManager[TreeCallback]]
+
+
+def _cli() -> ModuleType:
+    """cli.py, for its escaping, sizes and usage error (it imports this module at load)."""
+    from ftclient import cli
+
+    return cli
+
+
+def _safe(text: str) -> str:
+    return _cli().safe(text)
+
+
+def add_file_commands(commands: argparse._SubParsersAction, quiet: argparse.ArgumentParser
+                      ) -> None:
+    raw = argparse.RawDescriptionHelpFormatter
+    mkdir = commands.add_parser(
+        "mkdir", parents=[quiet], help="create a folder", formatter_class=raw,
+        epilog="examples:\n  ftclient mkdir reports\n  ftclient mkdir -p projects/2026/q1")
+    mkdir.add_argument("-p", "--parents", action="store_true",
+                       help="create missing parents too; an existing folder is fine")
+    mkdir.add_argument("paths", metavar="REMOTE_DIR", nargs="+")
+
+    mv = commands.add_parser(
+        "mv", parents=[quiet], help="rename or move a file or folder", formatter_class=raw,
+        description="Rename SRC to DST. A DST that is a folder (or ends in /) receives "
+                    "SRC by its name. An existing file is never overwritten.",
+        epilog="examples:\n  ftclient mv draft.txt final.txt\n  ftclient mv final.txt archive/")
+    mv.add_argument("src", metavar="SRC")
+    mv.add_argument("dst", metavar="DST")
+
+    rm = commands.add_parser(
+        "rm", parents=[quiet], help="delete a file or folder", formatter_class=raw,
+        description="Delete remote files or empty folders; -r also deletes what a folder holds.",
+        epilog="examples:\n  ftclient rm old.txt\n  ftclient rm -r projects/2019")
+    rm.add_argument("-r", "--recursive", action="store_true",
+                    help="delete folders with everything in them")
+    rm.add_argument("paths", metavar="REMOTE", nargs="+")
+
+
+def run_file_command(client: Client, args: argparse.Namespace) -> int:
+    if args.command == "mkdir":
+        for path in args.paths:
+            client.mkdir(path, parents=args.parents)
+    elif args.command == "mv":
+        client.move(args.src, _move_target(client, args.src, args.dst))
+    elif args.command == "rm":
+        for path in args.paths:
+            client.remove(path, recursive=args.recursive)
+    return EXIT_OK
+
+
+def _move_target(client: Client, src: str, dst: str) -> str:
+    """Like mv(1): a DST ending in / or naming an existing folder receives SRC by its name."""
+    name = src.rstrip("/").rsplit("/", 1)[-1]
+    if dst.endswith("/"):
+        return dst + name
+    try:
+        is_folder = client.stat(dst).type == "dir"
+    except NotFound:
+        return dst
+    return f"{dst}/{name}" if is_folder else dst
+
+
+def run_many(client: Client, args: argparse.Namespace, quiet: bool, bar: BarFactory) -> int:
+    """``put``/``get`` with -r, or with several files and a folder last."""
+    started = time.monotonic()
+    cache = open_cache()
+    try:
+        with bar(args.command, quiet) as progress:
+            report = _transfer(client, args, cache, progress)
+    finally:
+        if cache is not None:
+            cache.close()
+    return _summarize(args.command, report, quiet, time.monotonic() - started)
+
+
+def _transfer(client: Client, args: argparse.Namespace, cache: HashCache | None,
+              progress: TreeCallback) -> TreeReport:
+    paths: list[str] = args.paths
+    if args.recursive:
+        if len(paths) > 2:
+            raise _cli().UsageError(f"{args.command} -r takes one folder and, optionally, where "
+                               "it goes")
+        source = paths[0]
+        name = os.path.basename(os.path.normpath(source)) if args.command == "put" \
+            else source.strip("/").rsplit("/", 1)[-1]
+        target = paths[1] if len(paths) > 1 else name
+        if not target:
+            raise _cli().UsageError("say where the folder goes")
+        if args.command == "put":
+            return put_tree(client, source, target, cache=cache, progress=progress)
+        return get_tree(client, source, target, cache=cache, progress=progress)
+    *sources, folder = paths
+    if args.command == "put":
+        return put_files(client, sources, folder, cache=cache, progress=progress)
+    if not os.path.isdir(folder):
+        raise NotADirectory(f"{folder!r} is not a local folder (get with several names "
+                            "needs a folder last)")
+    return get_files(client, sources, folder, cache=cache, progress=progress)
+
+
+def _summarize(verb: str, report: TreeReport, quiet: bool, seconds: float) -> int:
+    for name, reason in report.skipped:
+        if not quiet:
+            print(f"skipped {_safe(name)}: {_safe(reason)}", file=sys.stderr)
+    for name, error in report.failed:
+        print(f"ftclient: {_safe(name)}: {_safe(error.message)}", file=sys.stderr)
+    if not quiet:
+        print(f"{verb}: {len(report.sent)} transferred ({_cli()._human(report.bytes_moved)}), "
+              f"{len(report.unchanged)} unchanged, {len(report.skipped)} skipped, "
+              f"{len(report.failed)} failed in {seconds:.1f} s", file=sys.stderr)
+    return EXIT_FAILED if report.failed else EXIT_OK
+
+
+def print_long_listing(entries: list[EntryInfo]) -> None:
+    """``ls -l``: type, exact size in bytes, mtime to the second, name (folders end in /)."""
+    for entry in entries:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(entry.mtime))
+        kind, suffix = ("d", "/") if entry.type == "dir" else ("-", "")
+        print(f"{kind} {entry.size:>14}  {when}  {_safe(entry.name)}{suffix}")

@@ -1,0 +1,57 @@
+"""The client's cache of local files' SHA-256 digests, so re-runs re-read nothing unchanged.
+
+The same SQLite cache the server keeps (common/hashcache.py), stored in
+``$XDG_CACHE_HOME/ftclient/hashes.sqlite3`` (default ``~/.cache``). A digest is
+trusted only while the file keeps its size, mtime, ctime and inode. The cache is
+an optimisation: if it cannot be opened, digests are simply computed.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+from common.hashcache import HashCache
+from common.hashing import content_stamp, sha256_of_path
+
+CACHE_FILE = "hashes.sqlite3"
+
+
+def default_cache_path() -> str:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(Path.home(), ".cache")
+    return os.path.join(base, "ftclient", CACHE_FILE)
+
+
+def open_cache(path: str | None = None) -> HashCache | None:
+    """The digest cache at ``path`` (default: the user's), or None if it cannot be used."""
+    path = path or default_cache_path()
+    try:
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        return HashCache(path)
+    except (OSError, sqlite3.Error):
+        return None
+
+
+def local_digest(cache: HashCache | None, path: str, st: os.stat_result) -> str | None:
+    """SHA-256 of a local file, from the cache when it still applies; None if it changed."""
+    real = os.path.realpath(path)
+    if cache is not None:
+        cached = cache.get(real, st)
+        if cached is not None:
+            return cached
+    try:
+        digest = sha256_of_path(path)
+        after = os.stat(path)
+    except OSError:
+        return None
+    if content_stamp(after) != content_stamp(st):
+        return None  # it changed while we read it: no digest describes it
+    remember(cache, path, after, digest)
+    return digest
+
+
+def remember(cache: HashCache | None, path: str, st: os.stat_result, digest: str) -> None:
+    """Record ``digest`` for ``path`` as it was when stat'ed as ``st``."""
+    if cache is not None:
+        cache.put(os.path.realpath(path), st, digest)

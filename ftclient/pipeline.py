@@ -1,0 +1,326 @@
+"""Many small files over one connection without a round trip each: pipelined puts and gets.
+
+Uploads use streamed puts (``put`` with ``stream: true``): request, raw bytes and
+``put_end`` go out back to back, and the replies, one per file, are read later,
+in order, keeping at most WINDOW files unanswered. Downloads send up to WINDOW
+``get`` requests ahead of the replies; the server answers them in order. A
+refused file costs only its own reply: the stream stays in step, because the
+server consumes a refused streamed put's bytes before it answers.
+
+This module works on a Channel that ``Client`` hands it and never opens or closes
+one; on ConnectionLost, Timeout or a malformed reply the caller drops the
+connection. Like the rest of the library it prints nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import os
+import stat
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from common.channel import Channel
+from common.durable import pwrite_all
+from common.errors import (
+    FtError,
+    IntegrityError,
+    Locked,
+    NotFound,
+    PermissionDenied,
+    ProtocolError,
+    SourceChanged,
+)
+from common.frames import encode_frame
+from common.hashing import content_stamp
+from common.messages import (
+    GetEnd,
+    GetReady,
+    GetRequest,
+    PutDone,
+    PutEnd,
+    PutRequest,
+    check_reply,
+)
+from common.ratelimit import UNLIMITED, Throttle
+from ftclient.localfiles import partial_path_for, publish
+
+WINDOW = 32
+"""Files in flight: small replies only, so both sides' socket buffers hold them all."""
+PIPELINE_MAX_SIZE = 1 << 20
+"""Larger files go one by one through the resumable put and get instead."""
+CHUNK = 256 * 1024
+ABANDONED_SHA256 = "0" * 64
+"""Sent as put_end's digest for a file that changed while it was sent: it cannot match,
+so the server publishes nothing (the stream must still carry all announced bytes)."""
+
+
+@dataclass(frozen=True)
+class PipedFile:
+    """One file of a pipelined transfer: its local path and remote name."""
+
+    local: str
+    remote: str
+
+
+@dataclass(frozen=True)
+class PipedResult:
+    """What happened to one file: its size and digest, or the error that stopped it."""
+
+    local: str
+    remote: str
+    size: int
+    sha256: str | None
+    error: FtError | None = None
+
+
+BytesCallback = Callable[[str, int], None]
+"""Called with a remote name and a count of bytes that just moved (0 when a file starts)."""
+
+
+def _reply_error(frame: dict[str, Any]) -> FtError | None:
+    """The FtError an error reply carries (a refusal of one file), or None for success."""
+    if frame.get("ok") is not False:
+        return None
+    try:
+        check_reply(frame)
+    except FtError as exc:
+        return exc
+    raise ProtocolError("an error reply that is not one")
+
+
+# ---------------------------------------------------------------- uploads
+
+
+def put_pipelined(
+    channel: Channel, files: Sequence[PipedFile], timeout: float,
+    moved: BytesCallback | None = None, throttle: Throttle = UNLIMITED,
+) -> list[PipedResult]:
+    """Upload ``files`` (each at most PIPELINE_MAX_SIZE) as streamed puts; one result each."""
+    results: list[PipedResult] = []
+    waiting: deque[tuple[PipedFile, int, str | None, FtError | None]] = deque()
+    outbox = _Outbox(channel)
+    for item in files:
+        if len(waiting) >= WINDOW:
+            outbox.flush()  # the server may be waiting for the rest of a file
+            results.append(_put_outcome(channel, waiting.popleft(), timeout))
+        try:
+            fd = os.open(item.local, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as exc:
+            results.append(PipedResult(item.local, item.remote, 0, None, _unreadable(item, exc)))
+            continue
+        try:
+            waiting.append(_stream_one(outbox, fd, item, moved, throttle))
+        finally:
+            os.close(fd)
+    outbox.flush()
+    while waiting:
+        results.append(_put_outcome(channel, waiting.popleft(), timeout))
+    return results
+
+
+class _Outbox:
+    """Gathers frames and raw bytes of several small files into few large sends."""
+
+    def __init__(self, channel: Channel) -> None:
+        self.channel = channel
+        self.pending = bytearray()
+
+    def frame(self, obj: dict[str, Any]) -> None:
+        self.pending += encode_frame(obj, self.channel.max_frame)
+        self._maybe_flush()
+
+    def raw(self, data: memoryview) -> None:
+        self.pending += data
+        self._maybe_flush()
+
+    def _maybe_flush(self) -> None:
+        if len(self.pending) >= CHUNK:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.pending:
+            self.channel.send_raw(self.pending)
+            self.pending = bytearray()
+
+
+def _unreadable(item: PipedFile, exc: OSError) -> FtError:
+    if isinstance(exc, FileNotFoundError):
+        return NotFound(f"local file {item.local!r} does not exist")
+    return PermissionDenied(f"cannot read {item.local!r}: {exc.strerror or exc}")
+
+
+def _stream_one(
+    outbox: _Outbox, fd: int, item: PipedFile, moved: BytesCallback | None, throttle: Throttle
+) -> tuple[PipedFile, int, str | None, FtError | None]:
+    """Queue request, bytes and put_end for one file; return what to match its reply with."""
+    before = os.fstat(fd)
+    if not stat.S_ISREG(before.st_mode):
+        return item, 0, None, PermissionDenied(f"{item.local!r} is not a regular file")
+    size = before.st_size
+    outbox.frame(PutRequest(item.remote, size, before.st_mtime, stream=True).to_dict())
+    if moved:
+        moved(item.remote, 0)
+    hasher = hashlib.sha256()
+    problem: FtError | None = None
+    buffer = bytearray(min(throttle.chunk_size(CHUNK), max(size, 1)))
+    view = memoryview(buffer)
+    position = 0
+    while position < size:
+        want = min(size - position, len(buffer))
+        got = 0
+        if problem is None:
+            try:
+                got = os.preadv(fd, [view[:want]], position)
+            except OSError as exc:
+                problem = PermissionDenied(f"cannot read {item.local!r}: {exc.strerror or exc}")
+            if got == 0 and problem is None:
+                problem = SourceChanged(f"{item.local!r} shrank while it was sent")
+        if problem is not None:  # the announced bytes must still go out
+            got = want
+            view[:got] = bytes(got)
+        hasher.update(view[:got])
+        outbox.raw(view[:got])
+        throttle.wait(got)
+        position += got
+        if moved:
+            moved(item.remote, got)
+    if problem is None and content_stamp(os.fstat(fd)) != content_stamp(before):
+        problem = SourceChanged(f"{item.local!r} changed while it was sent; "
+                                "nothing was published")
+    digest = hasher.hexdigest()
+    outbox.frame(PutEnd(ABANDONED_SHA256 if problem else digest).to_dict())
+    return item, size, digest, problem
+
+
+def _put_outcome(
+    channel: Channel, sent: tuple[PipedFile, int, str | None, FtError | None], timeout: float
+) -> PipedResult:
+    item, size, digest, problem = sent
+    if digest is None:  # never announced: no reply to wait for
+        return PipedResult(item.local, item.remote, size, None, problem)
+    frame = channel.receive(deadline=time.monotonic() + timeout)
+    error = _reply_error(frame)
+    if problem is not None:
+        return PipedResult(item.local, item.remote, size, None, problem)
+    if error is not None:
+        return PipedResult(item.local, item.remote, size, None, error)
+    done = PutDone.from_dict(frame)
+    if done.sha256 != digest or done.size != size:
+        return PipedResult(item.local, item.remote, size, None, IntegrityError(
+            f"{item.remote!r}: the server confirmed different content"))
+    return PipedResult(item.local, item.remote, size, digest)
+
+
+# ---------------------------------------------------------------- downloads
+
+
+def get_pipelined(
+    channel: Channel, files: Sequence[PipedFile], timeout: float,
+    moved: BytesCallback | None = None, throttle: Throttle = UNLIMITED,
+) -> list[PipedResult]:
+    """Download ``files`` (remote to local path) with pipelined gets; one result each.
+
+    Each destination's folder must exist. A file arrives in a hidden partial
+    beside it, is checked against the server's SHA-256 and only then renamed
+    into place with the server's mtime.
+    """
+    results: list[PipedResult] = []
+    asked = 0
+    outbox = _Outbox(channel)
+    for index, item in enumerate(files):
+        while asked < len(files) and asked - index < WINDOW:
+            outbox.frame(GetRequest(files[asked].remote).to_dict())
+            asked += 1
+        outbox.flush()
+        results.append(_receive_one(channel, item, timeout, moved, throttle))
+    return results
+
+
+def _receive_one(
+    channel: Channel, item: PipedFile, timeout: float, moved: BytesCallback | None,
+    throttle: Throttle,
+) -> PipedResult:
+    frame = channel.receive(deadline=time.monotonic() + timeout)
+    error = _reply_error(frame)
+    if error is not None:
+        return PipedResult(item.local, item.remote, 0, None, error)
+    ready = GetReady.from_dict(frame)
+    if ready.offset != 0:
+        raise ProtocolError(f"server offered offset {ready.offset} for a fresh download")
+    if moved:
+        moved(item.remote, 0)
+    partial = partial_path_for(item.local)
+    fd, problem = _open_partial(partial, item.local)
+    try:
+        hasher = hashlib.sha256()
+        channel.expect_raw(ready.size)
+        buffer = bytearray(min(throttle.chunk_size(CHUNK), max(ready.size, 1)))
+        view = memoryview(buffer)
+        position = 0
+        while position < ready.size:
+            chunk = view[: min(ready.size - position, len(buffer))]
+            channel.recv_raw_exactly(chunk, deadline=time.monotonic() + timeout)
+            hasher.update(chunk)
+            if fd is not None and problem is None:
+                try:
+                    pwrite_all(fd, chunk, position)
+                except OSError as exc:
+                    problem = _write_error(exc, item.local)
+            position += len(chunk)
+            throttle.wait(len(chunk))
+            if moved:
+                moved(item.remote, len(chunk))
+        frame = channel.receive(deadline=time.monotonic() + timeout)
+        error = _reply_error(frame)
+        end = None if error is not None else GetEnd.from_dict(frame)
+        digest = hasher.hexdigest()
+        if error is None and problem is None and end is not None and (
+                digest != end.sha256 or (ready.sha256 is not None and digest != ready.sha256)):
+            error = IntegrityError(f"{item.remote!r} arrived with a different SHA-256 than "
+                                   "the server announced; it was discarded")
+        if error is None and problem is None and fd is not None:
+            try:
+                publish(partial, fd, item.local, ready.mtime)
+            except OSError as exc:
+                problem = _write_error(exc, item.local)
+            else:
+                return PipedResult(item.local, item.remote, ready.size, digest)
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(partial)
+        return PipedResult(item.local, item.remote, ready.size, None, error or problem)
+    finally:
+        if fd is not None:
+            os.close(fd)
+
+
+def _open_partial(partial: str, destination: str) -> tuple[int | None, FtError | None]:
+    """Open and lock the partial for a fresh download (its bytes arrive regardless)."""
+    try:
+        # O_NOFOLLOW: a symlink planted under the partial's name must not redirect the write.
+        fd = os.open(partial, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
+    except OSError as exc:
+        return None, _write_error(exc, destination)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.ftruncate(fd, 0)
+    except BlockingIOError:
+        os.close(fd)
+        return None, Locked(f"another download to {destination!r} is in progress")
+    except OSError as exc:
+        os.close(fd)
+        return None, _write_error(exc, destination)
+    return fd, None
+
+
+def _write_error(exc: OSError, path: str) -> FtError:
+    """The error for a failed local write: no_space, permission or io_error, as ``get`` says."""
+    from ftclient.client import local_error  # client.py imports this module at load
+
+    return local_error(exc, f"cannot write {path!r}")

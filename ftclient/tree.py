@@ -1,0 +1,394 @@
+"""Whole folders and several files at once: ``put -r``, ``get -r``, multi-file put and get.
+
+Plans which files to send (skipping those whose size and SHA-256 already match
+on the other side, by the digest caches of both sides), then moves small files
+pipelined over the one connection (pipeline.py) and large ones one by one with
+the resumable put and get. Empty folders are created on the other side; files
+keep their mtimes.
+
+Local symlinks are never followed: they are reported as skipped, as are names
+the protocol cannot carry and special files. Every path a server names for
+``get -r`` has passed the path rules already (``Client.walk``), and the folder it
+lands in is checked to lie inside the destination before anything is written,
+so a hostile server (or a symlink planted in the destination) cannot direct a
+write elsewhere.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from common.errors import BadPath, FtError, NotADirectory, NotFound
+from common.hashcache import HashCache
+from common.messages import WalkEntry
+from common.paths import check_component, is_within, split_path
+from ftclient.client import Client, Progress, normalize_remote
+from ftclient.digests import local_digest, remember
+from ftclient.localfiles import partial_path_for
+from ftclient.pipeline import PIPELINE_MAX_SIZE, PipedFile, PipedResult
+
+
+@dataclass(frozen=True)
+class TreeProgress:
+    """Where a multi-file transfer stands: files and bytes, and the file moving now."""
+
+    files_done: int
+    files_total: int
+    bytes_done: int
+    bytes_total: int
+    current: str
+
+
+TreeCallback = Callable[[TreeProgress], None]
+
+
+@dataclass
+class TreeReport:
+    """What a multi-file transfer did. Names are remote names (put) or local paths (get)."""
+
+    sent: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    """(name, reason): symlinks, special files, names the protocol cannot carry."""
+    failed: list[tuple[str, FtError]] = field(default_factory=list)
+    bytes_moved: int = 0
+    folders_made: int = 0
+
+
+@dataclass(frozen=True)
+class _Job:
+    local: str
+    remote: str
+    size: int
+    st: os.stat_result | None = None
+
+
+class _Meter:
+    """Turns per-file byte counts into TreeProgress calls."""
+
+    def __init__(self, jobs: list[_Job], callback: TreeCallback | None) -> None:
+        self.callback = callback
+        self.files_total = len(jobs)
+        self.bytes_total = sum(job.size for job in jobs)
+        self.files_started = 0
+        self.bytes_done = 0
+        self.current = ""
+
+    def moved(self, name: str, count: int) -> None:
+        if name != self.current:
+            self.current = name
+            self.files_started += 1
+        self.bytes_done += count
+        self._report(max(self.files_started - 1, 0))
+
+    def one_file(self, name: str) -> Callable[[Progress], None]:
+        """A Progress callback for one resumable transfer, feeding this meter."""
+        seen = [0]
+
+        def update(progress: Progress) -> None:
+            self.moved(name, progress.done - seen[0])  # a resumed prefix counts as done
+            seen[0] = progress.done
+
+        return update
+
+    def finish(self) -> None:
+        self._report(self.files_total)
+
+    def _report(self, files_done: int) -> None:
+        if self.callback:
+            self.callback(TreeProgress(files_done, self.files_total, self.bytes_done,
+                                       self.bytes_total, self.current))
+
+
+# ---------------------------------------------------------------- local side
+
+
+@dataclass
+class LocalTree:
+    folders: list[str] = field(default_factory=list)
+    """Relative "/"-joined paths, parents first."""
+    files: list[tuple[str, str, os.stat_result]] = field(default_factory=list)
+    """(relative path, absolute path, lstat)."""
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+
+def scan_local(root: str) -> LocalTree:
+    """Every folder and regular file below ``root``, never following a symlink."""
+    if os.path.islink(root) or not os.path.isdir(root):
+        if not os.path.lexists(root):
+            raise NotFound(f"local folder {root!r} does not exist")
+        raise NotADirectory(f"{root!r} is not a folder")
+    tree = LocalTree()
+    pending: list[tuple[str, ...]] = [()]
+    while pending:
+        relative = pending.pop()
+        folder = os.path.join(root, *relative)
+        try:
+            with os.scandir(folder) as scan:
+                entries = sorted(scan, key=lambda entry: entry.name)
+        except OSError as exc:
+            tree.skipped.append(("/".join(relative), f"cannot read: {exc.strerror or exc}"))
+            continue
+        subfolders = []
+        for entry in entries:
+            path = relative + (entry.name,)
+            shown = "/".join(path)
+            try:
+                check_component(entry.name)
+            except BadPath as exc:
+                tree.skipped.append((shown, exc.message))
+                continue
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except OSError as exc:
+                tree.skipped.append((shown, exc.strerror or str(exc)))
+                continue
+            if stat.S_ISLNK(st.st_mode):
+                tree.skipped.append((shown, "symlink, not followed"))
+            elif stat.S_ISDIR(st.st_mode):
+                tree.folders.append(shown)
+                subfolders.append(path)
+            elif stat.S_ISREG(st.st_mode):
+                tree.files.append((shown, entry.path, st))
+            else:
+                tree.skipped.append((shown, "not a regular file"))
+        pending.extend(reversed(subfolders))
+    return tree
+
+
+def _remote_join(folder: str, relative: str) -> str:
+    return f"{folder}/{relative}" if folder else relative
+
+
+# ---------------------------------------------------------------- put
+
+
+def put_tree(
+    client: Client, local_dir: str, remote_dir: str, *,
+    cache: HashCache | None = None, progress: TreeCallback | None = None,
+) -> TreeReport:
+    """Upload the folder ``local_dir`` as ``remote_dir``, skipping files already there."""
+    remote_dir = normalize_remote(remote_dir, allow_root=True)
+    tree = scan_local(local_dir)
+    report = TreeReport(skipped=list(tree.skipped))
+    remote = _remote_index(client, remote_dir)
+    jobs: list[_Job] = []
+    for relative, path, st in tree.files:
+        there = remote.get(relative)
+        if there is not None and there.type == "file" and there.size == st.st_size \
+                and there.sha256 is not None \
+                and local_digest(cache, path, st) == there.sha256:
+            report.unchanged.append(_remote_join(remote_dir, relative))
+            continue
+        jobs.append(_Job(path, _remote_join(remote_dir, relative), st.st_size, st))
+    # Uploads create the folders they need; only the others are made here.
+    needed = _ancestors({os.path.dirname(job.remote) for job in jobs})
+    if remote_dir and remote_dir not in needed and not remote:
+        client.mkdir(remote_dir, parents=True)
+        report.folders_made += 1
+    for relative in tree.folders:
+        name = _remote_join(remote_dir, relative)
+        if relative not in remote and name not in needed:
+            client.mkdir(name, parents=True)
+            report.folders_made += 1
+    _send(client, jobs, report, cache, progress)
+    return report
+
+
+def put_files(
+    client: Client, local_files: list[str], remote_dir: str, *,
+    cache: HashCache | None = None, progress: TreeCallback | None = None,
+) -> TreeReport:
+    """Upload several local files into ``remote_dir`` (created if needed), each by its name."""
+    remote_dir = normalize_remote(remote_dir, allow_root=True)
+    report = TreeReport()
+    jobs = []
+    for path in local_files:
+        try:
+            st = os.stat(path)
+        except OSError as exc:
+            report.failed.append((path, NotFound(f"local file {path!r}: "
+                                                 f"{exc.strerror or exc}")))
+            continue
+        if stat.S_ISDIR(st.st_mode):
+            report.skipped.append((path, "a folder (use put -r)"))
+            continue
+        try:
+            name = check_component(os.path.basename(os.path.abspath(path)))
+        except BadPath as exc:
+            report.skipped.append((path, exc.message))
+            continue
+        jobs.append(_Job(path, _remote_join(remote_dir, name), st.st_size, st))
+    _send(client, jobs, report, cache, progress)
+    return report
+
+
+def _ancestors(folders: set[str]) -> set[str]:
+    """Every folder in ``folders`` and all their parents."""
+    found: set[str] = set()
+    for folder in folders:
+        while folder and folder not in found:
+            found.add(folder)
+            folder = os.path.dirname(folder)
+    return found
+
+
+def _remote_index(client: Client, remote_dir: str) -> dict[str, WalkEntry]:
+    try:
+        return {entry.path: entry for entry in client.walk(remote_dir)}
+    except NotFound:
+        return {}
+
+
+def _send(client: Client, jobs: list[_Job], report: TreeReport, cache: HashCache | None,
+          progress: TreeCallback | None) -> None:
+    meter = _Meter(jobs, progress)
+    small = [job for job in jobs if job.size <= PIPELINE_MAX_SIZE]
+    by_local = {job.local: job for job in jobs}
+    results = client.put_many([PipedFile(job.local, job.remote) for job in small], meter.moved)
+    for result in results:
+        _record(report, result.remote, result, cache, by_local[result.local])
+    for job in jobs:
+        if job.size > PIPELINE_MAX_SIZE:
+            try:
+                done = client.put(job.local, job.remote, progress=meter.one_file(job.remote))
+            except FtError as exc:
+                report.failed.append((job.remote, exc))
+                continue
+            _record(report, job.remote, PipedResult(job.local, job.remote, done.size,
+                                                   done.sha256), cache, job)
+    meter.finish()
+
+
+def _record(report: TreeReport, name: str, result: PipedResult, cache: HashCache | None,
+            job: _Job) -> None:
+    if result.error is not None or result.sha256 is None:
+        report.failed.append((name, result.error or NotFound(f"{name!r} failed")))
+        return
+    report.sent.append(name)
+    report.bytes_moved += result.size
+    if job.st is not None:
+        remember(cache, job.local, job.st, result.sha256)
+
+
+# ---------------------------------------------------------------- get
+
+
+def get_tree(
+    client: Client, remote_dir: str, local_dir: str, *,
+    cache: HashCache | None = None, progress: TreeCallback | None = None,
+) -> TreeReport:
+    """Download the remote folder ``remote_dir`` as ``local_dir``, skipping files held already."""
+    remote_dir = normalize_remote(remote_dir, allow_root=True)
+    entries = client.walk(remote_dir)
+    os.makedirs(local_dir, exist_ok=True)
+    root = os.path.realpath(local_dir)
+    report = TreeReport()
+    jobs: list[_Job] = []
+    folder_inside: dict[str, bool] = {}  # many files share a folder: resolve each once
+    for entry in entries:
+        parts = split_path(entry.path)  # Client.walk checked it; cheap to be sure
+        local = os.path.join(root, *parts)
+        folder = os.path.dirname(local)
+        if folder not in folder_inside:
+            folder_inside[folder] = _inside(root, local)
+        if not folder_inside[folder]:
+            report.skipped.append((local, "would leave the destination folder"))
+            continue
+        if os.path.islink(local):
+            report.skipped.append((local, "a symlink in the destination, not followed"))
+            continue
+        if entry.type == "dir":
+            try:
+                os.makedirs(local, exist_ok=True)
+            except OSError as exc:
+                report.failed.append((local, _local_failure(local, exc)))
+                continue
+            if not _inside(root, local, whole=True):
+                report.skipped.append((local, "would leave the destination folder"))
+            continue
+        if _unchanged_locally(cache, local, entry):
+            report.unchanged.append(local)
+            continue
+        jobs.append(_Job(local, _remote_join(remote_dir, entry.path), entry.size))
+    _fetch(client, jobs, report, cache, progress)
+    return report
+
+
+def get_files(
+    client: Client, remote_names: list[str], local_dir: str, *,
+    cache: HashCache | None = None, progress: TreeCallback | None = None,
+) -> TreeReport:
+    """Download several remote files into the existing local folder ``local_dir``."""
+    if not os.path.isdir(local_dir):
+        raise NotFound(f"local folder {local_dir!r} does not exist")
+    report = TreeReport()
+    jobs = []
+    for name in remote_names:
+        remote = normalize_remote(name)
+        local = os.path.join(os.path.abspath(local_dir), split_path(remote)[-1])
+        jobs.append(_Job(local, remote, 0))
+    _fetch(client, jobs, report, cache, progress)
+    return report
+
+
+def _inside(root: str, local: str, *, whole: bool = False) -> bool:
+    """True if ``local``'s folder (or, ``whole``, itself) resolves inside ``root``."""
+    probe = local if whole else os.path.dirname(local)
+    return is_within(root, os.path.realpath(probe))
+
+
+def _unchanged_locally(cache: HashCache | None, local: str, entry: WalkEntry) -> bool:
+    if entry.sha256 is None:
+        return False
+    try:
+        st = os.lstat(local)
+    except OSError:
+        return False
+    if not stat.S_ISREG(st.st_mode) or st.st_size != entry.size:
+        return False
+    return local_digest(cache, local, st) == entry.sha256
+
+
+def _local_failure(local: str, exc: OSError) -> FtError:
+    return NotFound(f"cannot create {local!r}: {exc.strerror or exc}")
+
+
+def _fetch(client: Client, jobs: list[_Job], report: TreeReport, cache: HashCache | None,
+           progress: TreeCallback | None) -> None:
+    """Small or unknown-size files pipelined; large ones, and any with a partial to resume,
+    through the resumable get."""
+    meter = _Meter(jobs, progress)
+    resumable = [job.size > PIPELINE_MAX_SIZE or os.path.exists(partial_path_for(job.local))
+                 for job in jobs]
+    one_by_one = [job for job, alone in zip(jobs, resumable, strict=True) if alone]
+    piped = [job for job, alone in zip(jobs, resumable, strict=True) if not alone]
+    by_local = {job.local: job for job in jobs}
+    for result in client.get_many([PipedFile(job.local, job.remote) for job in piped],
+                                  meter.moved):
+        _record_download(report, result, cache, by_local[result.local])
+    for job in one_by_one:
+        try:
+            done = client.get(job.remote, job.local, progress=meter.one_file(job.remote))
+        except FtError as exc:
+            report.failed.append((job.local, exc))
+            continue
+        _record_download(report, PipedResult(job.local, job.remote, done.size, done.sha256),
+                         cache, job)
+    meter.finish()
+
+
+def _record_download(report: TreeReport, result: PipedResult, cache: HashCache | None,
+                     job: _Job) -> None:
+    if result.error is not None or result.sha256 is None:
+        report.failed.append((job.local, result.error or NotFound(f"{job.remote!r} failed")))
+        return
+    report.sent.append(job.local)
+    report.bytes_moved += result.size
+    try:
+        remember(cache, job.local, os.stat(job.local), result.sha256)
+    except OSError:
+        pass

@@ -1,0 +1,163 @@
+"""mkdir, move, remove and walk against a real server: what they do, and what they refuse.
+
+Refusals leave everything as it was; symlinks are removed as links and never
+followed out of the share; the root cannot be moved or removed; a file or
+folder in use by an upload is not moved or removed under it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+
+from common.errors import AlreadyExists, BadPath, Locked, NotEmpty, NotFound, ProtocolError
+from tests.rawwire import RawConnection
+
+
+@pytest.fixture
+def share(start_server):
+    return start_server()
+
+
+def write(path: Path, data: bytes = b"data") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+def test_mkdir_creates_refuses_existing_and_needs_parents_flag(share, connect):
+    client = connect(share)
+    client.mkdir("reports")
+    assert (share.root / "reports").is_dir()
+    with pytest.raises(AlreadyExists):
+        client.mkdir("reports")
+    with pytest.raises(NotFound, match="use -p"):
+        client.mkdir("a/b/c")
+    assert not (share.root / "a").exists()
+    client.mkdir("a/b/c", parents=True)
+    client.mkdir("a/b/c", parents=True)  # like mkdir -p: an existing folder is fine
+    assert (share.root / "a/b/c").is_dir()
+    write(share.root / "file.txt")
+    with pytest.raises(AlreadyExists):
+        client.mkdir("file.txt/sub", parents=True)
+    with pytest.raises(AlreadyExists):
+        client.mkdir("file.txt")
+    assert (share.root / "file.txt").read_bytes() == b"data"
+
+
+def test_move_renames_and_never_overwrites(share, connect):
+    client = connect(share)
+    write(share.root / "draft.txt", b"draft")
+    write(share.root / "final.txt", b"final")
+    with pytest.raises(AlreadyExists):
+        client.move("draft.txt", "final.txt")
+    assert (share.root / "draft.txt").read_bytes() == b"draft"
+    assert (share.root / "final.txt").read_bytes() == b"final"
+
+    client.mkdir("archive")
+    client.move("draft.txt", "archive/draft-1.txt")
+    assert (share.root / "archive/draft-1.txt").read_bytes() == b"draft"
+    assert not (share.root / "draft.txt").exists()
+    with pytest.raises(NotFound):
+        client.move("draft.txt", "again.txt")
+    with pytest.raises(NotFound):
+        client.move("final.txt", "no/such/folder/final.txt")
+
+    client.move("archive", "old-archive")
+    assert (share.root / "old-archive/draft-1.txt").exists()
+    with pytest.raises(ProtocolError, match="into itself"):
+        client.move("old-archive", "old-archive/inner")
+    with pytest.raises(BadPath):
+        client.move("", "elsewhere")
+    with pytest.raises(BadPath):
+        client.move("final.txt", "../outside.txt")
+    assert (share.root / "final.txt").exists()
+
+
+def test_move_keeps_a_known_digest(share, connect, make_file):
+    client = connect(share)
+    source = make_file("hashed.bin", 5000)
+    digest = client.put(source).sha256
+    client.move("hashed.bin", "renamed.bin")
+    assert client.stat("renamed.bin").sha256 == digest
+
+
+def test_remove_files_folders_and_links_without_following(share, connect, tmp_path):
+    client = connect(share)
+    outside = write(tmp_path / "outside" / "precious.txt", b"keep me")
+    write(share.root / "one.txt")
+    (share.root / "empty").mkdir()
+    write(share.root / "full/sub/a.txt")
+    write(share.root / "full/b.txt")
+    os.symlink(outside.parent, share.root / "full/sub/link-to-outside")
+    os.symlink(outside, share.root / "top-link")
+
+    client.remove("one.txt")
+    client.remove("empty")
+    with pytest.raises(NotEmpty, match="-r"):
+        client.remove("full")
+    assert (share.root / "full/b.txt").exists()
+    client.remove("top-link")
+    assert not os.path.lexists(share.root / "top-link")
+    client.remove("full", recursive=True)
+    assert sorted(os.listdir(share.root)) == []
+    assert outside.read_bytes() == b"keep me"
+    with pytest.raises(NotFound):
+        client.remove("one.txt")
+    for root_name in ("", "/"):
+        with pytest.raises(BadPath):
+            client.remove(root_name, recursive=True)
+    assert share.root.is_dir()
+
+
+def test_a_file_being_uploaded_cannot_be_moved_or_removed(share, connect):
+    client = connect(share)
+    write(share.root / "busy/doc.txt", b"version 1")
+    new = b"version 2" * 100
+    with RawConnection(share.port) as raw:
+        raw.hello()
+        raw.start_put("busy/doc.txt", len(new))
+        raw.send_bytes(new[:10])  # the upload is in progress, holding its locks
+        with pytest.raises(Locked):
+            client.remove("busy/doc.txt")
+        with pytest.raises(Locked):
+            client.move("busy/doc.txt", "elsewhere.txt")
+        with pytest.raises(Locked):
+            client.remove("busy", recursive=True)
+        with pytest.raises(Locked):
+            client.move("busy", "moved")
+        assert raw.finish_put(new[10:], new)["ok"] is True
+    assert (share.root / "busy/doc.txt").read_bytes() == new
+    client.move("busy", "moved")
+    client.remove("moved", recursive=True)
+    assert not (share.root / "moved").exists()
+
+
+def test_walk_lists_the_subtree_with_relative_paths(share, connect, tmp_path):
+    client = connect(share)
+    write(share.root / "top/a.txt", b"a")
+    write(share.root / "top/sub/b.txt", b"bb")
+    (share.root / "top/sub/empty").mkdir()
+    os.symlink(tmp_path, share.root / "top/outside")  # leaves the share: never listed
+    os.symlink(share.root / "top", share.root / "top/sub/loop")  # a folder link: not entered
+    walked = [(entry.path, entry.type, entry.size) for entry in client.walk("top")]
+    assert walked == [("a.txt", "file", 1), ("sub", "dir", 0), ("sub/b.txt", "file", 2),
+                      ("sub/empty", "dir", 0), ("sub/loop", "dir", 0)]
+    with pytest.raises(NotFound):
+        client.walk("nothing-here")
+
+
+def test_stat_with_digest_hashes_a_file_copied_in_by_hand_once(share, connect):
+    client = connect(share)
+    data = os.urandom(70_000)
+    write(share.root / "by-hand.bin", data)
+    assert client.stat("by-hand.bin").sha256 is None  # not known yet, and not computed
+    entry = client.stat("by-hand.bin", digest=True)
+    assert entry.sha256 == hashlib.sha256(data).hexdigest() and entry.size == len(data)
+    assert [e.sha256 for e in client.walk("")] == [entry.sha256]  # now cached
+    assert client.stat("by-hand.bin").sha256 == entry.sha256
+    client.mkdir("folder")
+    assert client.stat("folder", digest=True).sha256 is None
