@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import time
 
 
 class NameLock:
@@ -34,6 +35,16 @@ class NameLock:
             # a lock on the old inode excludes nobody, so take the new file's.
             os.close(fd)
         return False
+
+    def acquire_within(self, seconds: float) -> bool:
+        """Try for up to ``seconds``: a holder whose client was cut a moment ago may still be
+        closing its session, and the client's immediate retry should not be told "locked"."""
+        deadline = time.monotonic() + seconds
+        while not self.try_acquire():
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
+        return True
 
     def remove_if_free(self) -> bool:
         """Delete the lock file if nobody holds it; safe because try_acquire re-checks."""

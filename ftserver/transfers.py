@@ -55,6 +55,10 @@ CLIENT_PREFIX_RATE_FLOOR = 1_000_000
 """Bytes/s a client is assumed to hash its resume prefix at, at worst (slow media)."""
 
 
+LOCK_WAIT = 2.0
+"""Seconds a put waits for its name's lock before answering "locked" (see acquire_within)."""
+
+
 class StreamBroken(Exception):
     """The byte stream is out of step; the connection must close. Wraps the cause."""
 
@@ -89,7 +93,7 @@ def receive_upload(
     target = storage.resolve(request.path)
     storage.prepare_parent(target)
     lock = NameLock(storage.locks_dir, target.key)
-    if not lock.try_acquire():
+    if not lock.acquire_within(LOCK_WAIT):
         raise Locked(f"another upload to {request.path!r} is in progress; try again later")
     try:
         partial = storage.partial_path(target)

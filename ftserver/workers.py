@@ -15,6 +15,7 @@ import os
 import signal
 import socket
 import threading
+import time
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from multiprocessing.reduction import recv_handle, send_handle
@@ -66,6 +67,10 @@ class ThreadExecutor:
             os.close(self._sessions_lock)
 
 
+WORKER_START_WAIT = 60.0
+"""Seconds start-up waits for the spawned workers to be ready (a busy machine is slow)."""
+
+
 class _WorkerHandle:
     def __init__(self, index: int) -> None:
         self.index = index
@@ -73,6 +78,8 @@ class _WorkerHandle:
         self.conn: Connection | None = None
         self.sessions: set[int] = set()
         self.send_lock = threading.Lock()
+        self.ready = threading.Event()
+        """Set once the worker has imported everything and can take sessions."""
 
 
 class ProcessExecutor:
@@ -88,8 +95,15 @@ class ProcessExecutor:
         self._stopping = False
 
     def start(self) -> None:
+        """Spawn the workers and wait (up to WORKER_START_WAIT) until each can take sessions,
+        so that "listening" is only logged when a connection will be served at once."""
         for worker in self._workers:
             self._spawn(worker)
+        deadline = time.monotonic() + WORKER_START_WAIT
+        for worker in self._workers:
+            if not worker.ready.wait(max(0.0, deadline - time.monotonic())):
+                log.warning("worker %d is slow to start; its connections wait for it",
+                            worker.index)
 
     def _spawn(self, worker: _WorkerHandle) -> None:
         parent_conn, child_conn = self._context.Pipe(duplex=True)
@@ -126,7 +140,9 @@ class ProcessExecutor:
                 kind, session_id = conn.recv()
             except (EOFError, OSError):
                 break
-            if kind == "done":
+            if kind == "ready":
+                worker.ready.set()
+            elif kind == "done":
                 with self._lock:
                     worker.sessions.discard(session_id)
                 self.on_done(session_id)
@@ -173,6 +189,7 @@ def worker_main(config: ServerConfig, conn: Connection,
     host = SessionHost(make_storage(config), config.limits, config.name,
                        SessionSecurity(config), ServerRates(config.limits, rate_states))
     send_lock = threading.Lock()
+    conn.send(("ready", 0))
 
     def report_done(session_id: int) -> None:
         with send_lock:
