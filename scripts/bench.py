@@ -26,11 +26,13 @@ new temporary folder), never to docs/.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shlex
 import shutil
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -46,83 +48,94 @@ SMOKE = {"size_mib": 4, "rounds": 1, "small_count": 20, "clients": 3, "client_mi
 
 
 def big_file_cases(args: argparse.Namespace, work: Path, results: Results) -> None:
+    """Every contender once per round, in turn, so that each round's ratios share one load."""
     size = args.size_mib * MiB
     source = make_file(work / "source.bin", size)
     download = work / "download.bin"
     print(f"one file of {args.size_mib} MiB, {args.rounds} rounds", flush=True)
-    if "floor" in args.cases:
+    with contextlib.ExitStack() as stack:
+        contenders = big_file_contenders(args, work, stack, results)
         for _ in range(args.rounds):
-            seconds = floors.bare_copy_seconds(source, download)
+            for key, label, run_round in contenders:
+                seconds = run_round(source, download)
+                if len(seconds) == 1:
+                    results.add(key, label, "MB/s", mb_per_s(size, seconds[0]))
+                else:
+                    results.add(f"{key}-put", f"{label} put", "MB/s", mb_per_s(size, seconds[0]))
+                    results.add(f"{key}-get", f"{label} get", "MB/s", mb_per_s(size, seconds[1]))
+    source.unlink()
+
+
+Round = Callable[[Path, Path], tuple[float, ...]]
+
+
+def big_file_contenders(args: argparse.Namespace, work: Path, stack: contextlib.ExitStack,
+                        results: Results) -> list[tuple[str, str, Round]]:
+    """(key, label, one round) for each big-file case asked for; servers live on ``stack``."""
+    contenders: list[tuple[str, str, Round]] = []
+
+    def once(copy: Callable[[Path, Path], float]) -> Round:
+        def run(source: Path, download: Path) -> tuple[float, ...]:
+            seconds = copy(source, download)
             download.unlink()
-            results.add("floor", "bare socket copy", "MB/s", mb_per_s(size, seconds))
+            return (seconds,)
+        return run
+
+    if "floor" in args.cases:
+        contenders.append(("floor", "bare socket copy", once(floors.bare_copy_seconds)))
     if "tls-floor" in args.cases:
         contexts = floors.self_signed_contexts(work)
-        for _ in range(args.rounds):
-            seconds = floors.tls_copy_seconds(source, download, contexts)
-            download.unlink()
-            results.add("tls-floor", "bare TLS copy", "MB/s", mb_per_s(size, seconds))
+        contenders.append(("tls-floor", "bare TLS copy",
+                           once(lambda s, d: floors.tls_copy_seconds(s, d, contexts))))
     if "ft" in args.cases:
-        with ftcases.ft_server(work / "ft") as server, ftcases.client_for(server) as client:
-            for _ in range(args.rounds):
-                put_s, get_s = ftcases.big_file_round(client, source, download)
-                results.add("ft-put", "ft put", "MB/s", mb_per_s(size, put_s))
-                results.add("ft-get", "ft get", "MB/s", mb_per_s(size, get_s))
-    if "ft-tls" in args.cases:
-        note = ftcases.tls_support()
-        if note:
-            results.skip(note)
-        else:
-            with ftcases.ft_server(work / "ft-tls", tls={"enabled": True}) as server:
-                options = ftcases.tls_client_options(server)
-                with ftcases.client_for(server, **options) as client:
-                    for _ in range(args.rounds):
-                        put_s, get_s = ftcases.big_file_round(client, source, download)
-                        results.add("ft-tls-put", "ft TLS put", "MB/s", mb_per_s(size, put_s))
-                        results.add("ft-tls-get", "ft TLS get", "MB/s", mb_per_s(size, get_s))
+        server = stack.enter_context(ftcases.ft_server(work / "ft"))
+        client = stack.enter_context(ftcases.client_for(server))
+        contenders.append(("ft", "ft", lambda s, d: ftcases.big_file_round(client, s, d)))
+    if "ft-tls" in args.cases and not _skipped(ftcases.tls_support(), results):
+        server = stack.enter_context(ftcases.ft_server(work / "ft-tls", tls={"enabled": True}))
+        tls_client = stack.enter_context(
+            ftcases.client_for(server, **ftcases.tls_client_options(server)))
+        contenders.append(("ft-tls", "ft TLS",
+                           lambda s, d: ftcases.big_file_round(tls_client, s, d)))
     if "ftp" in args.cases and not _skipped(ftpcases.available(), results):
-        with ftpcases.ftp_server(work / "ftp") as port:
-            ftp = ftpcases.connect(port)
-            try:
-                for _ in range(args.rounds):
-                    put_s, get_s = ftpcases.big_file_round(ftp, source, download)
-                    results.add("ftp-put", "pyftpdlib put", "MB/s", mb_per_s(size, put_s))
-                    results.add("ftp-get", "pyftpdlib get", "MB/s", mb_per_s(size, get_s))
-            finally:
-                ftp.close()
+        port = stack.enter_context(ftpcases.ftp_server(work / "ftp"))
+        ftp = ftpcases.connect(port)
+        stack.callback(ftp.close)
+        contenders.append(("ftp", "pyftpdlib",
+                           lambda s, d: ftpcases.big_file_round(ftp, s, d)))
     if "rsync" in args.cases and not _skipped(external.rsync_missing(), results):
-        with external.rsync_daemon(work / "rsync") as (url, share):
-            for _ in range(args.rounds):
-                put_s, get_s = external.rsync_round(url, share, source, download)
-                results.add("rsync-put", "rsync daemon put", "MB/s", mb_per_s(size, put_s))
-                results.add("rsync-get", "rsync daemon get", "MB/s", mb_per_s(size, get_s))
+        url, share = stack.enter_context(external.rsync_daemon(work / "rsync"))
+        contenders.append(("rsync", "rsync daemon",
+                           lambda s, d: external.rsync_round(url, share, s, d)))
     if "scp" in args.cases and not _skipped(external.scp_missing(), results):
-        with external.local_sshd(work / "sshd") as options:
-            for _ in range(args.rounds):
-                put_s, get_s = external.scp_round(options, source, work / "scp-remote.bin",
-                                                  download)
-                results.add("scp-put", "scp put", "MB/s", mb_per_s(size, put_s))
-                results.add("scp-get", "scp get", "MB/s", mb_per_s(size, get_s))
-    source.unlink()
+        options = stack.enter_context(external.local_sshd(work / "sshd"))
+        remote = work / "scp-remote.bin"
+        contenders.append(("scp", "scp",
+                           lambda s, d: external.scp_round(options, s, remote, d)))
+    return contenders
 
 
 def small_files_case(args: argparse.Namespace, work: Path, results: Results) -> None:
     print(f"{args.small_count} files of {args.small_kib} KiB, {args.rounds} rounds", flush=True)
     files = make_small_files(work / "small", args.small_count, args.small_kib * 1024)
-    with ftcases.ft_server(work / "ft-small") as server:
-        for index in range(args.rounds):
+    with contextlib.ExitStack() as stack:
+        server = stack.enter_context(ftcases.ft_server(work / "ft-small"))
+        port = None
+        if not _skipped(ftpcases.available(), results):
+            port = stack.enter_context(ftpcases.ftp_server(work / "ftp-small"))
+        for index in range(args.rounds):  # in turn, so each round's ratio shares one load
             with ftcases.client_for(server) as client:
                 seconds = ftcases.small_files_put_seconds(client, files, f"r{index}")
             results.add("ft-small", "ft put, small files", "files/s", len(files) / seconds)
-    if not _skipped(ftpcases.available(), results):
-        with ftpcases.ftp_server(work / "ftp-small") as port:
-            for index in range(args.rounds):
-                ftp = ftpcases.connect(port)
-                try:
-                    seconds = ftpcases.small_files_put_seconds(ftp, files, f"r{index}")
-                finally:
-                    ftp.close()
-                results.add("ftp-small", "pyftpdlib put, small files", "files/s",
-                            len(files) / seconds)
+            if port is None:
+                continue
+            ftp = ftpcases.connect(port)
+            try:
+                seconds = ftpcases.small_files_put_seconds(ftp, files, f"r{index}")
+            finally:
+                ftp.close()
+            results.add("ftp-small", "pyftpdlib put, small files", "files/s",
+                        len(files) / seconds)
     shutil.rmtree(work / "small")
 
 
@@ -131,25 +144,27 @@ def many_clients_case(args: argparse.Namespace, work: Path, results: Results) ->
     size = args.client_mib * MiB
     total = args.clients * size
     source = make_file(work / "many.bin", size)
-    for executor in ("thread", "process"):
-        with ftcases.ft_server(work / f"ft-many-{executor}", executor) as server:
-            for _ in range(args.rounds):
-                put_s, get_s = ftcases.concurrent_put_get(server, source, work / "down",
-                                                          args.clients)
-                results.add(f"ft-many-put-{executor}",
-                            f"ft put, {args.clients} clients ({executor})", "MB/s",
+    down = work / "down"
+    with contextlib.ExitStack() as stack:
+        contenders: list[tuple[str, str, Callable[[], tuple[float, float]]]] = []
+        for executor in ("thread", "process"):
+            server = stack.enter_context(ftcases.ft_server(work / f"ft-many-{executor}",
+                                                           executor))
+            contenders.append(
+                (f"ft-many-{{}}-{executor}", f"ft {{}}, {args.clients} clients ({executor})",
+                 lambda server=server: ftcases.concurrent_put_get(server, source, down,
+                                                                  args.clients)))
+        if not _skipped(ftpcases.available(), results):
+            port = stack.enter_context(ftpcases.ftp_server(work / "ftp-many"))
+            contenders.append(
+                ("ftp-many-{}", f"pyftpdlib {{}}, {args.clients} clients",
+                 lambda: ftpcases.concurrent_put_get(port, source, down, args.clients)))
+        for _ in range(args.rounds):  # in turn, so each round's ratios share one load
+            for key, label, run_round in contenders:
+                put_s, get_s = run_round()
+                results.add(key.format("put"), label.format("put"), "MB/s",
                             mb_per_s(total, put_s))
-                results.add(f"ft-many-get-{executor}",
-                            f"ft get, {args.clients} clients ({executor})", "MB/s",
-                            mb_per_s(total, get_s))
-    if not _skipped(ftpcases.available(), results):
-        with ftpcases.ftp_server(work / "ftp-many") as port:
-            for _ in range(args.rounds):
-                put_s, get_s = ftpcases.concurrent_put_get(port, source, work / "down",
-                                                           args.clients)
-                results.add("ftp-many-put", f"pyftpdlib put, {args.clients} clients", "MB/s",
-                            mb_per_s(total, put_s))
-                results.add("ftp-many-get", f"pyftpdlib get, {args.clients} clients", "MB/s",
+                results.add(key.format("get"), label.format("get"), "MB/s",
                             mb_per_s(total, get_s))
     source.unlink()
 

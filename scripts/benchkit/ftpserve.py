@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import signal
 import sys
+import warnings
 
 from pyftpdlib.authorizers import DummyAuthorizer
 from pyftpdlib.handlers import FTPHandler
@@ -20,7 +21,9 @@ from pyftpdlib.servers import FTPServer
 def main() -> int:
     logging.basicConfig(level=logging.WARNING)  # pyftpdlib logs each command at info
     authorizer = DummyAuthorizer()
-    authorizer.add_anonymous(sys.argv[1], perm="elradfmwMT")
+    with warnings.catch_warnings():  # "write permissions assigned to anonymous": wanted here
+        warnings.simplefilter("ignore", RuntimeWarning)
+        authorizer.add_anonymous(sys.argv[1], perm="elradfmwMT")
 
     class Handler(FTPHandler):
         pass
@@ -30,9 +33,18 @@ def main() -> int:
     server.max_cons = 512
     server.max_cons_per_ip = 512
     print(server.socket.getsockname()[1], flush=True)
-    signal.signal(signal.SIGTERM, lambda *_: server.close_all())
-    server.serve_forever(handle_exit=False)
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        server.serve_forever(handle_exit=False)
+    except SystemExit:
+        pass
+    finally:
+        server.close_all()
     return 0
+
+
+def _stop(signum: int, frame: object) -> None:
+    raise SystemExit(0)
 
 
 if __name__ == "__main__":
