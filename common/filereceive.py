@@ -10,10 +10,12 @@ pipe's few buffers however large the file.
 from __future__ import annotations
 
 import hashlib
+import socket
 import time
 from collections.abc import Callable
 
 from common.channel import Channel
+from common.errors import Timeout
 from common.filesend import DEADLINE_SPAN
 from common.hashpipe import HashPipe
 
@@ -33,19 +35,55 @@ def receive_file_hashed(
     told the file position reached after each buffer.
     """
     channel.expect_raw(count)
+    span = _Span(channel.sock, timeout)
     with HashPipe(hasher, expected=count) as pipe:
         position, end = offset, offset + count
-        span_start = position
-        deadline = None if timeout is None else time.monotonic() + timeout
         while position < end:
-            if timeout is not None and position - span_start >= DEADLINE_SPAN:
-                span_start, deadline = position, time.monotonic() + timeout
+            span.reached(position)
             buffer = pipe.buffer()
             chunk = buffer[: min(end - position, pipe.buffer_size)]
-            channel.recv_raw_exactly(chunk, deadline=deadline)
+            if timeout is None:
+                channel.recv_raw_exactly(chunk)
+            else:
+                filled = 0
+                while filled < len(chunk):
+                    span.arm()
+                    filled += channel.recv_raw_into(chunk[filled:])
             write(chunk, position)
             pipe.submit(buffer, len(chunk))
             position += len(chunk)
             if on_received:
                 on_received(position)
         return pipe.hexdigest()
+
+
+class _Span:
+    """The deadline for each DEADLINE_SPAN of bytes, kept with few socket calls.
+
+    Every read must give up by the span's deadline, so the socket's timeout may
+    never exceed the time left. Setting it costs a system call, so it is only
+    lowered when it would overshoot, and then to 90% of what is left: a healthy
+    link re-arms about once per span instead of once per read, and a trickling
+    peer still cannot outlast the deadline.
+    """
+
+    def __init__(self, sock: socket.socket, timeout: float | None) -> None:
+        self.sock = sock
+        self.timeout = timeout
+        self.armed = sock.gettimeout()
+        self.start = -DEADLINE_SPAN
+        self.deadline = 0.0
+
+    def reached(self, position: int) -> None:
+        """Start a new span when ``position`` is a whole span past the last start."""
+        if self.timeout is not None and position - self.start >= DEADLINE_SPAN:
+            self.start, self.deadline = position, time.monotonic() + self.timeout
+
+    def arm(self) -> None:
+        """Before a read: make sure it cannot wait past the deadline."""
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise Timeout("the transfer is too slow")
+        if self.armed is None or self.armed > left:
+            self.armed = left * 0.9
+            self.sock.settimeout(self.armed)
