@@ -33,6 +33,9 @@ SENDFILE_CALL = 1024 * 1024
 """Most bytes asked of one sendfile(2) call: a thousand calls a GiB cost nothing, and
 progress is reported at least every MiB."""
 
+MAX_LEAD = 32 * 1024 * 1024
+"""How far the hashing read may run ahead of sendfile, or fall behind it."""
+
 SentCallback = Callable[[int], None]
 """Told the file position reached after each piece that went out."""
 
@@ -77,12 +80,19 @@ def _copy_hashed(channel: Channel, fd: int, offset: int, count: int, hasher: has
 
 
 class _RangeHasher:
-    """Hash ``count`` bytes of ``fd`` from ``offset`` on a thread, reading by pread."""
+    """Hash ``count`` bytes of ``fd`` from ``offset`` on a thread, reading by pread.
+
+    It keeps within MAX_LEAD bytes of the sendfile position, ahead or behind, so
+    that the second read of each byte finds it in the page cache: a file larger
+    than memory is still read from disk once, not twice.
+    """
 
     def __init__(self, fd: int, offset: int, count: int, hasher: hashlib._Hash) -> None:
         self.fd, self.offset, self.count, self.hasher = fd, offset, count, hasher
         self.error: BaseException | None = None
-        self.cancelled = threading.Event()
+        self.cancelled = False
+        self.hashed = self.sent = offset
+        self.moved = threading.Condition()
         self.thread = threading.Thread(target=self._run, name="ft-hash-file", daemon=True)
         self.thread.start()
 
@@ -90,17 +100,39 @@ class _RangeHasher:
         try:
             view = memoryview(bytearray(min(BUFFER_SIZE, self.count)))
             position, end = self.offset, self.offset + self.count
-            while position < end and not self.cancelled.is_set():
+            while position < end:
+                with self.moved:
+                    while position - self.sent > MAX_LEAD and not self.cancelled:
+                        self.moved.wait()
+                    if self.cancelled:
+                        return
                 got = os.preadv(self.fd, [view[: min(end - position, len(view))]], position)
                 if got == 0:
                     raise SourceChanged("the file shrank while it was sent")
                 self.hasher.update(view[:got])
                 position += got
+                with self.moved:
+                    self.hashed = position
+                    self.moved.notify_all()
         except BaseException as exc:
             self.error = exc
+        finally:
+            with self.moved:
+                self.hashed = self.offset + self.count  # nobody need wait for this thread
+                self.moved.notify_all()
+
+    def sent_up_to(self, position: int) -> None:
+        """The sender reached ``position``; wait while it is MAX_LEAD ahead of the hash."""
+        with self.moved:
+            self.sent = position
+            self.moved.notify_all()
+            while position - self.hashed > MAX_LEAD:
+                self.moved.wait()
 
     def stop(self) -> None:
-        self.cancelled.set()
+        with self.moved:
+            self.cancelled = True
+            self.moved.notify_all()
         self.thread.join()
 
     def hexdigest(self) -> str:
@@ -114,8 +146,14 @@ def _sendfile_hashed(sock: socket.socket, fd: int, offset: int, count: int,
                      hasher: hashlib._Hash, timeout: float | None,
                      on_sent: SentCallback | None) -> str:
     reader = _RangeHasher(fd, offset, count, hasher)
+
+    def sent(position: int) -> None:
+        reader.sent_up_to(position)
+        if on_sent:
+            on_sent(position)
+
     try:
-        sendfile_range(sock, fd, offset, count, timeout, on_sent)
+        sendfile_range(sock, fd, offset, count, timeout, sent)
     except BaseException:
         reader.stop()
         raise
