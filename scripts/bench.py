@@ -32,6 +32,7 @@ import shlex
 import shutil
 import sys
 import tempfile
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 
@@ -223,15 +224,24 @@ def main(argv: list[str] | None = None) -> int:
     command = "python scripts/bench.py " + shlex.join(sys.argv[1:] if argv is None else argv)
     results = Results()
     work = Path(tempfile.mkdtemp(prefix="ft-bench-", dir=args.dir))
+    groups = [
+        ("big file", big_file_cases,
+         bool(set(args.cases) & {"floor", "tls-floor", "ft", "ft-tls", "ftp", "rsync", "scp"})),
+        ("small files", small_files_case, "small" in args.cases),
+        ("many clients", many_clients_case, "many" in args.cases),
+        ("RSS", rss_case, "rss" in args.cases),
+    ]
+    failed = False
     try:
-        if set(args.cases) & {"floor", "tls-floor", "ft", "ft-tls", "ftp", "rsync", "scp"}:
-            big_file_cases(args, work, results)
-        if "small" in args.cases:
-            small_files_case(args, work, results)
-        if "many" in args.cases:
-            many_clients_case(args, work, results)
-        if "rss" in args.cases:
-            rss_case(args, work, results)
+        for name, run_group, wanted in groups:
+            if not wanted:
+                continue
+            try:
+                run_group(args, work, results)
+            except Exception as exc:  # keep the other groups' figures; fail at the end
+                traceback.print_exc()
+                results.skip(f"{name}: the run failed ({type(exc).__name__}: {exc})")
+                failed = True
     finally:
         shutil.rmtree(work, ignore_errors=True)
     settings = {
@@ -248,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     chart(results, out / "bench.png")
     print(page)
     print(f"wrote {out / 'benchmarks.md'} and {out / 'bench.png'}")
-    return 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
