@@ -223,6 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     command = "python scripts/bench.py " + shlex.join(sys.argv[1:] if argv is None else argv)
     results = Results()
+    load_at_start = " ".join(f"{load:.1f}" for load in os.getloadavg())
     work = Path(tempfile.mkdtemp(prefix="ft-bench-", dir=args.dir))
     groups = [
         ("big file", big_file_cases,
@@ -250,6 +251,7 @@ def main(argv: list[str] | None = None) -> int:
         "many clients": f"{args.clients} × {args.client_mib} MiB",
         "RSS cases": f"one {args.rss_mib} MiB upload; {args.rss_clients} × "
                      f"{args.client_mib} MiB at once (thread mode)",
+        "load average at the start (1, 5, 15 min)": load_at_start,
     }
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
