@@ -149,7 +149,7 @@ HOW_TO_READ = [
     "transport MAC); rsync checks a whole-file checksum.",
     "- Client and server share the machine's cores, so whatever CPU one side spends, "
     "the other lacks. Measured with /proc/PID/stat, a 1 GiB put costs ft about 1.3 s "
-    "of client CPU and 2.3 s of server CPU; the floor costs about 1.2 s in all. Once "
+    "of client CPU and 2.3 s of server CPU; the floor costs about 1.35 s in all. Once "
     "both cores are busy (and other jobs share them), throughput follows CPU per byte, "
     "which is why the ratios against the floor and pyftpdlib move with the load. "
     "Between two machines each side has its own cores, and the hashing threads overlap "
