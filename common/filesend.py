@@ -14,6 +14,7 @@ may differ and nothing is published.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import select
@@ -35,6 +36,11 @@ progress is reported at least every MiB."""
 
 MAX_LEAD = 32 * 1024 * 1024
 """How far the hashing read may run ahead of sendfile, or fall behind it."""
+
+SOCKET_ERRNOS = frozenset({errno.EPIPE, errno.ECONNRESET, errno.ECONNABORTED, errno.ENOTCONN,
+                           errno.ETIMEDOUT, errno.EHOSTUNREACH, errno.ENETUNREACH,
+                           errno.ENETDOWN, errno.ENETRESET, errno.EBADF})
+"""sendfile(2) failures that come from the socket; any other comes from the file."""
 
 SentCallback = Callable[[int], None]
 """Told the file position reached after each piece that went out."""
@@ -185,6 +191,8 @@ def sendfile_range(sock: socket.socket, fd: int, offset: int, count: int,
             poller.poll(None if left is None else max(left, 0) * 1000)
             continue
         except OSError as exc:
+            if exc.errno not in SOCKET_ERRNOS:
+                raise  # the file failed (EIO, say): the caller reports it as a disk error
             raise ConnectionLost(f"the connection dropped: {exc.strerror or exc}") from None
         if sent == 0:
             raise SourceChanged("the file shrank while it was sent")

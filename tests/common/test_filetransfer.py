@@ -22,7 +22,7 @@ import pytest
 
 from common.channel import Channel
 from common.durable import pwrite_all
-from common.errors import SourceChanged
+from common.errors import ConnectionLost, SourceChanged
 from common.filereceive import receive_file_hashed
 from common.filesend import can_sendfile, send_file_hashed
 from common.hashpipe import BUFFER_SIZE
@@ -205,3 +205,16 @@ def _push(sock: socket.socket, fd: int, size: int) -> None:
         send_file_hashed(Channel(sock), fd, 0, size, hashlib.sha256(), 30.0)
     except Exception:
         pass  # the receiver gave up: that is what this test arranges
+
+
+def test_a_file_error_in_sendfile_is_not_blamed_on_the_network(tmp_path: Path) -> None:
+    """sendfile(2) fails on the file (EINVAL for a folder): an OSError for the caller to
+    report as a disk error, not "the connection dropped"."""
+    with loopback_pair() as (sender, _receiver):
+        fd = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            with pytest.raises(OSError) as raised:
+                send_file_hashed(Channel(sender), fd, 0, 2 * MiB, hashlib.sha256(), 30.0)
+        finally:
+            os.close(fd)
+    assert not isinstance(raised.value, ConnectionLost)
