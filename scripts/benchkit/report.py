@@ -160,12 +160,15 @@ HOW_TO_READ = [
     "each, and hands it to a hashing thread (hashlib releases the GIL), so hashing "
     "overlaps the network and the disk. Memory per transfer is fixed at 1 MiB of "
     "buffers. A get of a file whose digest is cached is pure sendfile on the server.",
-    "- Where a target is missed: get against pyftpdlib and the 50-client figures pay "
-    "the receiver's SHA-256 and fsync, which pyftpdlib's client does not do; the "
-    "small-file figures are bounded by round trips, because each `put` today waits "
-    "for its reply before the next starts. Pipelining many files over one connection "
-    "(issue 5) is what the 5× and 3000 files/s targets need. TLS targets wait for "
-    "TLS (issue 3); the harness measures them once the installed ft has it.",
+    "- Where a target is missed, and why: a put pays SHA-256 at both ends on the same "
+    "two cores, so it is the direction furthest from the floor; a get pays it at the "
+    "client only (the server sends a cached digest). The 50-client cases keep both "
+    "cores busy, so they follow CPU per byte, where ft pays for two SHA-256 passes "
+    "and an fsync per file and pyftpdlib for neither. The small-file figures are "
+    "bounded by round trips, because each `put` today waits for its reply before the "
+    "next starts: pipelining many files over one connection (issue 5) is what the 5× "
+    "and 3000 files/s targets need. TLS targets wait for TLS (issue 3); the harness "
+    "measures them once the installed ft has it.",
 ]
 
 
