@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import functools
 import hashlib
 import math
 import os
@@ -43,6 +44,8 @@ from common.errors import (
     StorageError,
     Timeout,
 )
+from common.filereceive import receive_file_hashed
+from common.filesend import send_file_hashed
 from common.hashing import HASH_RATE_FLOOR, hash_prefix, unchanged_while_open
 from common.messages import (
     PROTOCOL_VERSION,
@@ -86,7 +89,6 @@ from ftclient.secure import Security, log_in, open_tls
 from ftclient.sendqueue import wait_until_sent
 
 DEFAULT_PORT = 9021
-CHUNK = 1024 * 1024
 BUSY_BACKOFF = (0.2, 0.5, 1.0, 2.0, 3.0)
 MAX_TIMEOUT = 1e9
 """Largest timeout in seconds (about 31 years): far longer ones overflow the socket layer."""
@@ -417,13 +419,13 @@ class Client:
                 if prefix.hexdigest() == ready.prefix_sha256:
                     offset, hasher = ready.offset, prefix
             channel.send(PutData(offset).to_dict())
-            self._send_file(channel, fd, remote, offset, size, hasher, progress)
+            digest = self._send_file(channel, fd, remote, offset, size, hasher, progress)
             after = os.fstat(fd)
             if not unchanged_while_open(before, after):
                 # without a closing header the server publishes nothing
                 raise SourceChanged(f"{remote!r}: the local file changed while it was sent; "
                                     "nothing was published")
-            channel.send(PutEnd(hasher.hexdigest()).to_dict())
+            channel.send(PutEnd(digest).to_dict())
             # The server's answer can only come once our last bytes have reached it: on
             # a slow link the kernel may still hold megabytes of them.
             wait_until_sent(channel.sock, self.timeout)
@@ -441,30 +443,27 @@ class Client:
         except ConnectionLost:
             raise ConnectionLost(f"{remote!r}: the connection dropped before the server "
                                  f"confirmed the upload, {unknown}") from None
-        if done.sha256 != hasher.hexdigest() or done.size != size:
+        if done.sha256 != digest or done.size != size:
             raise IntegrityError(f"{remote!r}: the server confirmed different content")
         return PutResult(remote, size, done.sha256, offset)
 
     def _send_file(
         self, channel: Channel, fd: int, remote: str, offset: int, size: int,
         hasher: hashlib._Hash, progress: ProgressCallback | None,
-    ) -> None:
+    ) -> str:
+        """Send the file from ``offset``; return the SHA-256 of all of it."""
         if progress:
             progress(Progress(remote, size, offset, offset))
-        buffer = bytearray(min(self._throttle.chunk_size(CHUNK), max(size - offset, 1)))
-        view = memoryview(buffer)
-        position = offset
-        while position < size:
-            got = os.preadv(fd, [view[: min(size - position, len(buffer))]], position)
-            if got == 0:
-                raise SourceChanged(f"{remote!r}: the local file shrank while it was sent")
-            chunk = view[:got]
-            hasher.update(chunk)
-            self._throttle.wait(got)
-            channel.send_raw(chunk)
-            position += got
+
+        def sent(position: int) -> None:
             if progress:
                 progress(Progress(remote, size, position, offset))
+
+        try:
+            return send_file_hashed(channel, fd, offset, size - offset, hasher, self.timeout,
+                                    sent, throttle=self._throttle)
+        except SourceChanged:
+            raise SourceChanged(f"{remote!r}: the local file shrank while it was sent") from None
 
     # ------------------------------------------------------------ get
 
@@ -563,14 +562,13 @@ class Client:
             if ready.offset == 0:
                 hasher = hashlib.sha256()
             os.ftruncate(fd, ready.offset)
-            self._receive_file(channel, fd, remote, ready, hasher, progress)
+            digest = self._receive_file(channel, fd, remote, ready, hasher, progress)
         except BaseException:
             self._drop()
             with contextlib.suppress(OSError):  # the first error is the one to report
                 os.fsync(fd)  # keep what arrived for the next attempt
             raise
         end = self._reply(GetEnd, channel)
-        digest = hasher.hexdigest()
         if digest != end.sha256 or (ready.sha256 is not None and digest != ready.sha256):
             os.unlink(partial)
             raise IntegrityError(f"{remote!r} arrived with a different SHA-256 than the server "
@@ -581,22 +579,18 @@ class Client:
     def _receive_file(
         self, channel: Channel, fd: int, remote: str, ready: GetReady,
         hasher: hashlib._Hash, progress: ProgressCallback | None,
-    ) -> None:
-        size, position = ready.size, ready.offset
+    ) -> str:
+        """Receive the rest of the file into ``fd``; return the SHA-256 of all of it."""
         if progress:
-            progress(Progress(remote, size, position, ready.offset))
-        channel.expect_raw(size - position)
-        buffer = bytearray(min(self._throttle.chunk_size(CHUNK), max(size - position, 1)))
-        view = memoryview(buffer)
-        while position < size:
-            chunk = view[: min(size - position, len(buffer))]
-            self._throttle.wait(len(chunk))
-            channel.recv_raw_exactly(chunk)
-            pwrite_all(fd, chunk, position)
-            hasher.update(chunk)
-            position += len(chunk)
+            progress(Progress(remote, ready.size, ready.offset, ready.offset))
+
+        def received(position: int) -> None:
             if progress:
-                progress(Progress(remote, size, position, ready.offset))
+                progress(Progress(remote, ready.size, position, ready.offset))
+
+        return receive_file_hashed(channel, ready.offset, ready.size - ready.offset, hasher,
+                                   functools.partial(pwrite_all, fd), on_received=received,
+                                   throttle=self._throttle)
 
 
 def make_security(tls: bool, fingerprint: str | None, accept_new: bool,

@@ -11,9 +11,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import select
-import socket
-import ssl
 import time
 from dataclasses import dataclass
 from typing import TypeVar
@@ -21,14 +18,14 @@ from typing import TypeVar
 from common.channel import Channel
 from common.durable import pwrite_all
 from common.errors import (
-    ConnectionLost,
     FtError,
     IntegrityError,
     Locked,
     ProtocolError,
     SourceChanged,
-    Timeout,
 )
+from common.filereceive import receive_file_hashed
+from common.filesend import can_sendfile, send_file_hashed, sendfile_range
 from common.hashing import content_stamp, hash_prefix, unchanged_while_open
 from common.messages import (
     GetEnd,
@@ -49,7 +46,6 @@ from ftserver.storage import Storage, Target, storage_error
 
 log = logging.getLogger("ftserver.transfers")
 
-CHUNK = 1024 * 1024
 R = TypeVar("R", PutData, PutEnd)
 CLIENT_PREFIX_RATE_FLOOR = 1_000_000
 """Bytes/s a client is assumed to hash its resume prefix at, at worst (slow media)."""
@@ -145,41 +141,19 @@ def _receive_into(
     if data.offset == 0 and held:
         hasher = hashlib.sha256()
     os.ftruncate(fd, data.offset)
-    remaining = request.size - data.offset
-    channel.expect_raw(remaining)
-
-    buffer = bytearray(min(throttle.chunk_size(CHUNK), max(remaining, 1)))
-    view = memoryview(buffer)
-    position = data.offset
-    write_error: FtError | None = None
-    syncer = PeriodicSync(fd, os.path.dirname(partial))
+    writer = _UploadWriter(fd, request.path, PeriodicSync(fd, os.path.dirname(partial)))
     try:
-        while remaining:
-            chunk = view[: min(remaining, len(buffer))]
-            throttle.wait(len(chunk))
-            channel.recv_raw_exactly(chunk, deadline=time.monotonic() + timeout)
-            if write_error is None:
-                try:
-                    pwrite_all(fd, chunk, position)
-                    syncer.wrote(len(chunk))
-                except OSError as exc:
-                    # Keep reading (and discarding) so the client finishes sending and
-                    # then reads this error in step, instead of seeing a reset.
-                    write_error = storage_error(exc, "writing the upload")
-                    log.warning("upload of %r failed: %s", request.path, exc)
-            hasher.update(chunk)
-            position += len(chunk)
-            remaining -= len(chunk)
+        digest = receive_file_hashed(channel, data.offset, request.size - data.offset, hasher,
+                                     writer.write, timeout, throttle=throttle)
     except FtError as exc:
         _keep_partial(fd)
         raise StreamBroken(exc) from None
-    if write_error is not None:
+    if writer.error is not None:
         _keep_partial(fd)
 
     end = _expect(channel, PutEnd, timeout)
-    if write_error is not None:
-        raise write_error  # what did reach the disk stays resumable
-    digest = hasher.hexdigest()
+    if writer.error is not None:
+        raise writer.error  # what did reach the disk stays resumable
     if end.sha256 != digest or (request.sha256 is not None and request.sha256 != digest):
         os.unlink(partial)
         raise IntegrityError(
@@ -190,6 +164,29 @@ def _receive_into(
     storage.hashes.put(target.real, published, digest)
     result = TransferResult(request.path, request.size, data.offset, request.size - data.offset)
     return result, PutDone(request.size, digest)
+
+
+class _UploadWriter:
+    """Writes an upload into its partial; after a failed write, only counts what comes.
+
+    The loop keeps reading (and discarding) so the client finishes sending and then
+    reads the error in step, instead of seeing a reset.
+    """
+
+    def __init__(self, fd: int, path: str, syncer: PeriodicSync) -> None:
+        self.fd = fd
+        self.path = path
+        self.syncer = syncer
+        self.error: Exception | None = None
+
+    def write(self, data: memoryview, position: int) -> None:
+        if self.error is None:
+            try:
+                pwrite_all(self.fd, data, position)
+                self.syncer.wrote(len(data))
+            except OSError as exc:
+                self.error = storage_error(exc, "writing the upload")
+                log.warning("upload of %r failed: %s", self.path, exc)
 
 
 def _try_reply(channel: Channel, error: FtError) -> None:
@@ -243,11 +240,14 @@ def _send_from(
     channel.send(GetReady(size, before.st_mtime, offset, cached).to_dict())
 
     try:
-        if cached is not None and not isinstance(channel.sock, ssl.SSLSocket):
-            _sendfile_all(channel.sock, fd, offset, size - offset, timeout, throttle)
+        if cached is not None and can_sendfile(channel.sock):
+            sendfile_range(channel.sock, fd, offset, size - offset, timeout,
+                           throttle=throttle)
             digest = cached
         else:
-            digest = _read_hash_send(channel, fd, offset, size - offset, hasher, throttle)
+            # No digest cached (or a socket that must copy): hash alongside the send.
+            digest = send_file_hashed(channel, fd, offset, size - offset, hasher, timeout,
+                                      throttle=throttle)
     except OSError as exc:
         raise StreamBroken(storage_error(exc, f"reading {request.path!r}")) from None
     except FtError as exc:
@@ -272,60 +272,3 @@ def _same_file(path: str, before: os.stat_result) -> bool:
     except OSError:
         return False
     return now.st_ino == before.st_ino and content_stamp(now) == content_stamp(before)
-
-
-def _sendfile_all(sock: socket.socket, fd: int, offset: int, count: int, timeout: float,
-                  throttle: Throttle = UNLIMITED) -> None:
-    """Send ``count`` bytes of ``fd`` from ``offset`` with sendfile(2), zero-copy.
-
-    Each CHUNK must leave within ``timeout``: a client reading a byte now and then
-    cannot hold the session (socket.sendfile would restart its timeout on every wait).
-    Under a ``throttle`` each step is paid for first, and the time spent waiting for
-    it is added to the deadline: our own pacing is not the client's slowness.
-    """
-    step = throttle.chunk_size(CHUNK)
-    paid_until = offset
-    position, end = offset, offset + count
-    chunk_deadline = time.monotonic() + timeout
-    chunk_start = position
-    while position < end:
-        if position - chunk_start >= CHUNK:
-            chunk_start, chunk_deadline = position, time.monotonic() + timeout
-        if position >= paid_until:
-            paid_until = position + min(end - position, step)
-            chunk_deadline += throttle.wait(paid_until - position)
-        left = chunk_deadline - time.monotonic()
-        if left <= 0:
-            raise Timeout("the client is reading too slowly")
-        try:
-            sent = os.sendfile(sock.fileno(), fd, position, paid_until - position)
-        except BlockingIOError:
-            poller = select.poll()  # not select(): it fails for descriptors >= 1024
-            poller.register(sock, select.POLLOUT)
-            poller.poll(left * 1000)
-            continue
-        except OSError as exc:
-            raise ConnectionLost(f"the connection dropped: {exc.strerror or exc}") from None
-        if sent == 0:
-            raise SourceChanged("the file shrank while it was sent")
-        position += sent
-
-
-def _read_hash_send(
-    channel: Channel, fd: int, offset: int, count: int, hasher: hashlib._Hash,
-    throttle: Throttle = UNLIMITED,
-) -> str:
-    buffer = bytearray(min(throttle.chunk_size(CHUNK), max(count, 1)))
-    view = memoryview(buffer)
-    position = offset
-    while count:
-        got = os.preadv(fd, [view[: min(count, len(buffer))]], position)
-        if got == 0:
-            raise SourceChanged("the file shrank while it was sent")
-        chunk = view[:got]
-        hasher.update(chunk)
-        throttle.wait(got)
-        channel.send_raw(chunk)
-        position += got
-        count -= got
-    return hasher.hexdigest()

@@ -1,93 +1,266 @@
 #!/usr/bin/env python3
-"""Measure ft's put and get of one big file on loopback, with the data on tmpfs.
+"""Benchmark ft side by side with its peers on loopback, data on tmpfs; write the report.
 
-Starts a real ftserver process (port 0, 127.0.0.1 only), uploads and downloads
-a file of random bytes ``--rounds`` times through the Client API, and prints
-the median seconds and MB/s per direction plus the server's peak RSS. Each
-put after the first overwrites the same name from scratch (the partial is gone
-once published), so every round moves the whole file.
+Runs each case for several rounds and reports medians (with the spread):
 
-    python scripts/bench.py --size-mib 1024 --rounds 3
-    python scripts/bench.py --size-mib 8 --rounds 1        # smoke run (CI)
+  floor      bare socket: sendfile → recv_into a preallocated buffer → file
+  tls-floor  the same copy through TLS (self-signed certificate)
+  ft         ft put and get of one big file (a real ftserver process, the Client API)
+  ft-tls     the same with TLS on, when the installed ft supports it
+  ftp        pyftpdlib server, ftplib client (the bench extra)
+  rsync      rsync daemon, when rsync is installed
+  scp        scp to a local sshd, when sshd is installed
+  small      2000 files of 4 KiB, files/s (ft and pyftpdlib)
+  many       50 clients × 20 MiB at once, aggregate MB/s (ft thread and process, pyftpdlib)
+  rss        ft server peak RSS (thread mode): one 3 GiB upload, and 40 uploads at once
+
+and writes docs/benchmarks.md (targets as ratios, PASS/MISS, the machine) and
+docs/bench.png. ``--smoke`` is a tiny run for CI that writes to --out (default: a
+new temporary folder), never to docs/.
+
+    python scripts/bench.py                        # everything, full size (several minutes)
+    python scripts/bench.py --cases floor,ft,ftp --size-mib 1024 --rounds 5
+    python scripts/bench.py --smoke --out /tmp/x   # seconds
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import shlex
 import shutil
-import statistics
 import sys
 import tempfile
-import time
+import traceback
+from collections.abc import Callable
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
 
-from ftclient import Client  # noqa: E402
-from tests.serverproc import ServerProcess  # noqa: E402
+from benchkit import external, floors, ftcases, ftpcases  # noqa: E402
+from benchkit.figures import MiB, Results, make_file, make_small_files, mb_per_s  # noqa: E402
+from benchkit.report import chart, markdown  # noqa: E402
 
-
-def make_file(path: Path, size: int) -> None:
-    block = os.urandom(1 << 20)
-    with open(path, "wb") as stream:
-        left = size
-        while left:
-            n = min(left, len(block))
-            stream.write(block[:n])
-            left -= n
+CASES = ("floor", "tls-floor", "ft", "ft-tls", "ftp", "rsync", "scp", "small", "many", "rss")
+SMOKE = {"size_mib": 4, "rounds": 1, "small_count": 20, "clients": 3, "client_mib": 1,
+         "rss_mib": 8, "rss_clients": 3}
 
 
-def peak_rss_mib(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
+def big_file_cases(args: argparse.Namespace, work: Path, results: Results) -> None:
+    """Every contender once per round, in turn, so that each round's ratios share one load."""
+    size = args.size_mib * MiB
+    source = make_file(work / "source.bin", size)
+    download = work / "download.bin"
+    print(f"one file of {args.size_mib} MiB, {args.rounds} rounds", flush=True)
+    with contextlib.ExitStack() as stack:
+        contenders = big_file_contenders(args, work, stack, results)
+        for _ in range(args.rounds):
+            for key, label, run_round in contenders:
+                seconds = run_round(source, download)
+                if len(seconds) == 1:
+                    results.add(key, label, "MB/s", mb_per_s(size, seconds[0]))
+                else:
+                    results.add(f"{key}-put", f"{label} put", "MB/s", mb_per_s(size, seconds[0]))
+                    results.add(f"{key}-get", f"{label} get", "MB/s", mb_per_s(size, seconds[1]))
+    source.unlink()
 
 
-def run(size_mib: int, rounds: int, base_dir: str, executor: str) -> dict[str, float]:
-    base = Path(tempfile.mkdtemp(prefix="ft-bench-", dir=base_dir))
-    server = ServerProcess(base / "server", executor=executor)
-    try:
-        server.start()
-        source = base / "source.bin"
-        make_file(source, size_mib << 20)
-        put_times, get_times = [], []
-        with Client(server.host, server.port) as client:
-            for _ in range(rounds):
-                started = time.perf_counter()
-                client.put(source, "bench.bin")
-                put_times.append(time.perf_counter() - started)
-                target = base / "download.bin"
-                started = time.perf_counter()
-                client.get("bench.bin", target)
-                get_times.append(time.perf_counter() - started)
-                target.unlink()
-        rss = peak_rss_mib(server.proc.pid) if executor == "thread" else float("nan")
-    finally:
-        server.terminate()
-        shutil.rmtree(base, ignore_errors=True)
-    size_mb = (size_mib << 20) / 1e6
-    put_s, get_s = statistics.median(put_times), statistics.median(get_times)
-    return {"put_s": put_s, "get_s": get_s, "put_mbs": size_mb / put_s,
-            "get_mbs": size_mb / get_s, "rss_mib": rss}
+Round = Callable[[Path, Path], tuple[float, ...]]
 
 
-def main() -> int:
+def big_file_contenders(args: argparse.Namespace, work: Path, stack: contextlib.ExitStack,
+                        results: Results) -> list[tuple[str, str, Round]]:
+    """(key, label, one round) for each big-file case asked for; servers live on ``stack``."""
+    contenders: list[tuple[str, str, Round]] = []
+
+    def once(copy: Callable[[Path, Path], float]) -> Round:
+        def run(source: Path, download: Path) -> tuple[float, ...]:
+            seconds = copy(source, download)
+            download.unlink()
+            return (seconds,)
+        return run
+
+    if "floor" in args.cases:
+        contenders.append(("floor", "bare socket copy", once(floors.bare_copy_seconds)))
+    if "tls-floor" in args.cases:
+        contexts = floors.self_signed_contexts(work)
+        contenders.append(("tls-floor", "bare TLS copy",
+                           once(lambda s, d: floors.tls_copy_seconds(s, d, contexts))))
+    if "ft" in args.cases:
+        server = stack.enter_context(ftcases.ft_server(work / "ft"))
+        client = stack.enter_context(ftcases.client_for(server))
+        contenders.append(("ft", "ft", lambda s, d: ftcases.big_file_round(client, s, d)))
+    if "ft-tls" in args.cases and not _skipped(ftcases.tls_support(), results):
+        server = stack.enter_context(ftcases.ft_server(work / "ft-tls", tls={"enabled": True}))
+        tls_client = stack.enter_context(
+            ftcases.client_for(server, **ftcases.tls_client_options(server)))
+        contenders.append(("ft-tls", "ft TLS",
+                           lambda s, d: ftcases.big_file_round(tls_client, s, d)))
+    if "ftp" in args.cases and not _skipped(ftpcases.available(), results):
+        port = stack.enter_context(ftpcases.ftp_server(work / "ftp"))
+        ftp = ftpcases.connect(port)
+        stack.callback(ftp.close)
+        contenders.append(("ftp", "pyftpdlib",
+                           lambda s, d: ftpcases.big_file_round(ftp, s, d)))
+    if "rsync" in args.cases and not _skipped(external.rsync_missing(), results):
+        url, share = stack.enter_context(external.rsync_daemon(work / "rsync"))
+        contenders.append(("rsync", "rsync daemon",
+                           lambda s, d: external.rsync_round(url, share, s, d)))
+    if "scp" in args.cases and not _skipped(external.scp_missing(), results):
+        options = stack.enter_context(external.local_sshd(work / "sshd"))
+        remote = work / "scp-remote.bin"
+        contenders.append(("scp", "scp",
+                           lambda s, d: external.scp_round(options, s, remote, d)))
+    return contenders
+
+
+def small_files_case(args: argparse.Namespace, work: Path, results: Results) -> None:
+    print(f"{args.small_count} files of {args.small_kib} KiB, {args.rounds} rounds", flush=True)
+    files = make_small_files(work / "small", args.small_count, args.small_kib * 1024)
+    with contextlib.ExitStack() as stack:
+        server = stack.enter_context(ftcases.ft_server(work / "ft-small"))
+        port = None
+        if not _skipped(ftpcases.available(), results):
+            port = stack.enter_context(ftpcases.ftp_server(work / "ftp-small"))
+        for index in range(args.rounds):  # in turn, so each round's ratio shares one load
+            with ftcases.client_for(server) as client:
+                seconds = ftcases.small_files_put_seconds(client, files, f"r{index}")
+            results.add("ft-small", "ft put, small files", "files/s", len(files) / seconds)
+            if port is None:
+                continue
+            ftp = ftpcases.connect(port)
+            try:
+                seconds = ftpcases.small_files_put_seconds(ftp, files, f"r{index}")
+            finally:
+                ftp.close()
+            results.add("ftp-small", "pyftpdlib put, small files", "files/s",
+                        len(files) / seconds)
+    shutil.rmtree(work / "small")
+
+
+def many_clients_case(args: argparse.Namespace, work: Path, results: Results) -> None:
+    print(f"{args.clients} clients × {args.client_mib} MiB, {args.rounds} rounds", flush=True)
+    size = args.client_mib * MiB
+    total = args.clients * size
+    source = make_file(work / "many.bin", size)
+    down = work / "down"
+    with contextlib.ExitStack() as stack:
+        contenders: list[tuple[str, str, Callable[[], tuple[float, float]]]] = []
+        for executor in ("thread", "process"):
+            server = stack.enter_context(ftcases.ft_server(work / f"ft-many-{executor}",
+                                                           executor))
+            contenders.append(
+                (f"ft-many-{{}}-{executor}", f"ft {{}}, {args.clients} clients ({executor})",
+                 lambda server=server: ftcases.concurrent_put_get(server, source, down,
+                                                                  args.clients)))
+        if not _skipped(ftpcases.available(), results):
+            port = stack.enter_context(ftpcases.ftp_server(work / "ftp-many"))
+            contenders.append(
+                ("ftp-many-{}", f"pyftpdlib {{}}, {args.clients} clients",
+                 lambda: ftpcases.concurrent_put_get(port, source, down, args.clients)))
+        for _ in range(args.rounds):  # in turn, so each round's ratios share one load
+            for key, label, run_round in contenders:
+                put_s, get_s = run_round()
+                results.add(key.format("put"), label.format("put"), "MB/s",
+                            mb_per_s(total, put_s))
+                results.add(key.format("get"), label.format("get"), "MB/s",
+                            mb_per_s(total, get_s))
+    source.unlink()
+
+
+def rss_case(args: argparse.Namespace, work: Path, results: Results) -> None:
+    print(f"server peak RSS: one {args.rss_mib} MiB upload; {args.rss_clients} uploads of "
+          f"{args.client_mib} MiB at once", flush=True)
+    big = make_file(work / "rss-big.bin", args.rss_mib * MiB)
+    results.add("rss-big", f"RSS, one {args.rss_mib} MiB upload", "MiB",
+                ftcases.rss_after_puts(work / "ft-rss-big", big, 1))
+    big.unlink()
+    small = make_file(work / "rss-many.bin", args.client_mib * MiB)
+    results.add("rss-many", f"RSS, {args.rss_clients} uploads at once", "MiB",
+                ftcases.rss_after_puts(work / "ft-rss-many", small, args.rss_clients))
+    small.unlink()
+
+
+def _skipped(note: str | None, results: Results) -> bool:
+    if note is not None and note not in results.skipped:
+        results.skip(note)
+    return note is not None
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size-mib", type=int, default=1024)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--cases", default=",".join(CASES),
+                        help=f"comma-separated, from: {', '.join(CASES)} (default: all)")
+    parser.add_argument("--size-mib", type=int, default=1024, help="the big file (1024)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds per case (3)")
+    parser.add_argument("--small-count", type=int, default=2000)
+    parser.add_argument("--small-kib", type=int, default=4)
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--client-mib", type=int, default=20)
+    parser.add_argument("--rss-mib", type=int, default=3072, help="the one big upload (3072)")
+    parser.add_argument("--rss-clients", type=int, default=40)
     parser.add_argument("--dir", default="/dev/shm" if os.path.isdir("/dev/shm") else None,
                         help="where data goes (default /dev/shm: tmpfs, so disk noise is out)")
-    parser.add_argument("--executor", choices=("thread", "process"), default="thread")
-    args = parser.parse_args()
-    result = run(args.size_mib, args.rounds, args.dir, args.executor)
-    print(f"ft {args.executor}, {args.size_mib} MiB, median of {args.rounds} on {args.dir}:")
-    print(f"  put {result['put_s']:.2f} s  {result['put_mbs']:.0f} MB/s")
-    print(f"  get {result['get_s']:.2f} s  {result['get_mbs']:.0f} MB/s")
-    print(f"  server peak RSS {result['rss_mib']:.0f} MiB")
-    return 0
+    parser.add_argument("--out", help="folder for benchmarks.md and bench.png (default docs/)")
+    parser.add_argument("--smoke", action="store_true",
+                        help="a tiny run of every case, to check the harness works")
+    args = parser.parse_args(argv)
+    args.cases = [case.strip() for case in args.cases.split(",") if case.strip()]
+    unknown = sorted(set(args.cases) - set(CASES))
+    if unknown:
+        parser.error(f"unknown case(s): {', '.join(unknown)}")
+    if args.smoke:
+        for key, value in SMOKE.items():
+            setattr(args, key, value)
+    if args.out is None:
+        args.out = tempfile.mkdtemp(prefix="ft-bench-out-") if args.smoke else REPO / "docs"
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    command = "python scripts/bench.py " + shlex.join(sys.argv[1:] if argv is None else argv)
+    results = Results()
+    load_at_start = " ".join(f"{load:.1f}" for load in os.getloadavg())
+    work = Path(tempfile.mkdtemp(prefix="ft-bench-", dir=args.dir))
+    groups = [
+        ("big file", big_file_cases,
+         bool(set(args.cases) & {"floor", "tls-floor", "ft", "ft-tls", "ftp", "rsync", "scp"})),
+        ("small files", small_files_case, "small" in args.cases),
+        ("many clients", many_clients_case, "many" in args.cases),
+        ("RSS", rss_case, "rss" in args.cases),
+    ]
+    failed = False
+    try:
+        for name, run_group, wanted in groups:
+            if not wanted:
+                continue
+            try:
+                run_group(args, work, results)
+            except Exception as exc:  # keep the other groups' figures; fail at the end
+                traceback.print_exc()
+                results.skip(f"{name}: the run failed ({type(exc).__name__}: {exc})")
+                failed = True
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    settings = {
+        "big file": f"{args.size_mib} MiB", "rounds": str(args.rounds),
+        "small files": f"{args.small_count} × {args.small_kib} KiB",
+        "many clients": f"{args.clients} × {args.client_mib} MiB",
+        "RSS cases": f"one {args.rss_mib} MiB upload; {args.rss_clients} × "
+                     f"{args.client_mib} MiB at once (thread mode)",
+        "load average at the start (1, 5, 15 min)": load_at_start,
+    }
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    page = markdown(results, settings, command, args.dir or tempfile.gettempdir())
+    (out / "benchmarks.md").write_text(page)
+    chart(results, out / "bench.png")
+    print(page)
+    print(f"wrote {out / 'benchmarks.md'} and {out / 'bench.png'}")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -1,0 +1,220 @@
+"""send_file_hashed and receive_file_hashed over real loopback sockets, plain and TLS.
+
+The sender's digest, the receiver's digest and the bytes written must all agree
+with the file, from offset 0 or a resume offset, on the sendfile path (plain TCP)
+and on the copying path (TLS, which cannot sendfile).
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import os
+import socket
+import ssl
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import partial
+from pathlib import Path
+
+import pytest
+
+from common.channel import Channel
+from common.durable import pwrite_all
+from common.errors import ConnectionLost, SourceChanged
+from common.filereceive import receive_file_hashed
+from common.filesend import can_sendfile, send_file_hashed
+from common.hashpipe import BUFFER_SIZE
+
+MiB = 1 << 20
+
+
+@pytest.fixture(scope="module")
+def tls_contexts(tmp_path_factory: pytest.TempPathFactory
+                 ) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    folder = tmp_path_factory.mktemp("tls")
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=1)).sign(key, hashes.SHA256()))
+    (folder / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (folder / "key.pem").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server.load_cert_chain(folder / "cert.pem", folder / "key.pem")
+    client = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    client.check_hostname = False
+    client.verify_mode = ssl.CERT_NONE  # these tests are about the byte path, not trust
+    return server, client
+
+
+@contextmanager
+def loopback_pair(tls: tuple[ssl.SSLContext, ssl.SSLContext] | None = None
+                  ) -> Iterator[tuple[socket.socket, socket.socket]]:
+    """A connected (sender, receiver) pair on 127.0.0.1, optionally TLS on both ends."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        sender = socket.create_connection(listener.getsockname(), timeout=30)
+        receiver, _ = listener.accept()
+    receiver.settimeout(30)
+    try:
+        if tls is not None:
+            server_context, client_context = tls
+            wrapped: list[ssl.SSLSocket] = []
+            handshake = threading.Thread(target=lambda: wrapped.append(
+                server_context.wrap_socket(receiver, server_side=True)))
+            handshake.start()
+            sender = client_context.wrap_socket(sender)
+            handshake.join(30)
+            receiver = wrapped[0]
+        yield sender, receiver
+    finally:
+        sender.close()
+        receiver.close()
+
+
+def transfer(tmp_path: Path, data: bytes, offset: int,
+             tls: tuple[ssl.SSLContext, ssl.SSLContext] | None = None
+             ) -> tuple[str, str, bytes, list[int]]:
+    """Send ``data[offset:]`` from a file; receive into a file holding ``data[:offset]``."""
+    source, target = tmp_path / "source.bin", tmp_path / "target.bin"
+    source.write_bytes(data)
+    target.write_bytes(data[:offset])
+    positions: list[int] = []
+    received: list[str] = []
+    errors: list[BaseException] = []
+    with loopback_pair(tls) as (sender, receiver):
+        out_fd = os.open(target, os.O_RDWR)
+        in_fd = os.open(source, os.O_RDONLY)
+        try:
+            def receive() -> None:
+                try:
+                    received.append(receive_file_hashed(
+                        Channel(receiver), offset, len(data) - offset,
+                        hashlib.sha256(data[:offset]), partial(pwrite_all, out_fd)))
+                except BaseException as exc:
+                    errors.append(exc)
+            thread = threading.Thread(target=receive)
+            thread.start()
+            sent = send_file_hashed(Channel(sender), in_fd, offset, len(data) - offset,
+                                    hashlib.sha256(data[:offset]), 30.0, positions.append)
+            thread.join(60)
+        finally:
+            os.close(in_fd)
+            os.close(out_fd)
+    assert not errors, errors
+    return sent, received[0], target.read_bytes(), positions
+
+
+SIZES = {"empty": 0, "one-byte": 1, "one-buffer": BUFFER_SIZE,
+         "several-MiB": 3 * MiB + 12345}
+
+
+@pytest.mark.parametrize("size", SIZES.values(), ids=SIZES.keys())
+@pytest.mark.parametrize("use_tls", [False, True], ids=["plain-sendfile", "tls-copy"])
+def test_both_ends_agree_with_the_file(tmp_path: Path, tls_contexts, size: int,
+                                       use_tls: bool) -> None:
+    data = os.urandom(size)
+    sent, received, written, positions = transfer(
+        tmp_path, data, 0, tls_contexts if use_tls else None)
+    expected = hashlib.sha256(data).hexdigest()
+    assert sent == received == expected
+    assert written == data
+    if size:
+        assert positions[-1] == size and positions == sorted(positions)
+
+
+@pytest.mark.parametrize("use_tls", [False, True], ids=["plain-sendfile", "tls-copy"])
+def test_resume_offset_continues_the_prefix_hash(tmp_path: Path, tls_contexts,
+                                                 use_tls: bool) -> None:
+    data = os.urandom(2 * MiB + 999)
+    offset = MiB + 5
+    sent, received, written, positions = transfer(
+        tmp_path, data, offset, tls_contexts if use_tls else None)
+    assert sent == received == hashlib.sha256(data).hexdigest()
+    assert written == data
+    assert positions[0] > offset
+
+
+def test_only_plain_sockets_can_sendfile(tls_contexts) -> None:
+    with loopback_pair() as (plain, _):
+        assert can_sendfile(plain)
+    with loopback_pair(tls_contexts) as (tls, _):
+        assert not can_sendfile(tls)
+
+
+def test_a_file_that_shrank_is_reported_not_padded(tmp_path: Path) -> None:
+    """The sender was told 2 MiB but the file holds 1: SourceChanged, on the sendfile path."""
+    source = tmp_path / "short.bin"
+    source.write_bytes(os.urandom(MiB))
+    with loopback_pair() as (sender, receiver):
+        drain = threading.Thread(target=lambda: _drain(receiver))
+        drain.start()
+        fd = os.open(source, os.O_RDONLY)
+        try:
+            with pytest.raises(SourceChanged):
+                send_file_hashed(Channel(sender), fd, 0, 2 * MiB, hashlib.sha256(), 30.0)
+        finally:
+            os.close(fd)
+            sender.shutdown(socket.SHUT_WR)
+            drain.join(30)
+
+
+def _drain(sock: socket.socket) -> None:
+    while sock.recv(MiB):
+        pass
+
+
+def test_a_writer_error_stops_the_receiver_and_its_thread(tmp_path: Path) -> None:
+    """An error-raising writer (a full disk) surfaces; the hashing thread does not linger."""
+    data = os.urandom(2 * MiB)
+    source = tmp_path / "source.bin"
+    source.write_bytes(data)
+
+    def failing_writer(view: memoryview, position: int) -> None:
+        if position >= MiB:
+            raise OSError(28, "No space left on device")
+
+    before = threading.active_count()
+    with loopback_pair() as (sender, receiver):
+        fd = os.open(source, os.O_RDONLY)
+        try:
+            pusher = threading.Thread(target=lambda: _push(sender, fd, len(data)))
+            pusher.start()
+            with pytest.raises(OSError, match="No space"):
+                receive_file_hashed(Channel(receiver), 0, len(data), hashlib.sha256(),
+                                    failing_writer)
+            receiver.shutdown(socket.SHUT_RDWR)
+            pusher.join(30)
+        finally:
+            os.close(fd)
+    assert threading.active_count() == before
+
+
+def _push(sock: socket.socket, fd: int, size: int) -> None:
+    try:
+        send_file_hashed(Channel(sock), fd, 0, size, hashlib.sha256(), 30.0)
+    except Exception:
+        pass  # the receiver gave up: that is what this test arranges
+
+
+def test_a_file_error_in_sendfile_is_not_blamed_on_the_network(tmp_path: Path) -> None:
+    """sendfile(2) fails on the file (EINVAL for a folder): an OSError for the caller to
+    report as a disk error, not "the connection dropped"."""
+    with loopback_pair() as (sender, _receiver):
+        fd = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            with pytest.raises(OSError) as raised:
+                send_file_hashed(Channel(sender), fd, 0, 2 * MiB, hashlib.sha256(), 30.0)
+        finally:
+            os.close(fd)
+    assert not isinstance(raised.value, ConnectionLost)
