@@ -184,6 +184,15 @@ CHART_GROUPS = (
 )
 
 
+def chart_missing() -> str | None:
+    """None if matplotlib is installed; otherwise the note that replaces the chart."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return "chart: matplotlib is not installed (pip install -e '.[bench]'); no PNG written"
+    return None
+
+
 def chart(results: Results, path: Path) -> None:
     import matplotlib
     matplotlib.use("Agg")
