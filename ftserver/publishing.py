@@ -42,8 +42,14 @@ def make_parents(folder: str) -> None:
         fsync_dir(os.path.dirname(created))
 
 
-def publish(partial: str, fd: int, final: str, mtime: float, staging_dir: str) -> None:
-    """Move the verified partial (open as ``fd``) to ``final``, durably and atomically."""
+def publish(partial: str, fd: int, final: str, mtime: float, staging_dir: str,
+            folder_fd: int | None = None) -> None:
+    """Move the verified partial (open as ``fd``) to ``final``, durably and atomically.
+
+    ``folder_fd``, if given, is the target folder checked by the caller (an O_PATH
+    descriptor): a staged copy is then created and renamed relative to it, so a
+    folder swapped for a symlink after the check cannot redirect it.
+    """
     folder = os.path.dirname(final)
     os.fsync(fd)
     os.utime(fd, (time.time(), mtime))
@@ -52,31 +58,39 @@ def publish(partial: str, fd: int, final: str, mtime: float, staging_dir: str) -
     except OSError as exc:
         if exc.errno != errno.EXDEV:
             raise
-        _publish_by_copy(partial, fd, final, staging_dir)
+        _publish_by_copy(fd, final, staging_dir, folder_fd)
         os.unlink(partial)
     fsync_dir(folder)
 
 
-def _publish_by_copy(partial: str, fd: int, final: str, staging_dir: str) -> None:
-    staged = os.path.join(os.path.dirname(final), f"{STAGED_PREFIX}{uuid.uuid4().hex}")
-    note = os.path.join(staging_dir, os.path.basename(staged))
+def _publish_by_copy(fd: int, final: str, staging_dir: str, folder_fd: int | None) -> None:
+    name = f"{STAGED_PREFIX}{uuid.uuid4().hex}"
+    staged = os.path.join(os.path.dirname(final), name)  # the note needs a lasting path
+    note = os.path.join(staging_dir, name)
     with open(note, "w", encoding="utf-8", errors="surrogateescape") as record:
         record.write(staged)
         record.flush()
         os.fsync(record.fileno())
     fsync_dir(staging_dir)  # the note must outlive a power cut that the copy survives
+    # Relative to the checked folder when there is one; by path otherwise.
+    here = {"dir_fd": folder_fd} if folder_fd is not None else {}
+    source_name = name if folder_fd is not None else staged
+    final_name = os.path.basename(final) if folder_fd is not None else final
     try:
-        with open(staged, "wb") as target:
+        out = os.open(source_name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+                      | os.O_CLOEXEC, 0o600, **here)
+        with open(out, "wb") as target:
             os.lseek(fd, 0, os.SEEK_SET)
             with os.fdopen(os.dup(fd), "rb") as source:
                 shutil.copyfileobj(source, target, COPY_CHUNK)
             target.flush()
+            done = os.fstat(fd)
+            os.utime(target.fileno(), ns=(done.st_atime_ns, done.st_mtime_ns))
             os.fsync(target.fileno())
-        shutil.copystat(partial, staged)
-        os.replace(staged, final)
+        os.replace(source_name, final_name, src_dir_fd=folder_fd, dst_dir_fd=folder_fd)
     except BaseException:
         with contextlib.suppress(OSError):
-            os.unlink(staged)
+            os.unlink(source_name, **here)
         raise
     finally:
         with contextlib.suppress(OSError):

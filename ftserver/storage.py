@@ -278,8 +278,9 @@ class Storage:
             if os.fstat(folder_fd).st_dev == os.stat(self.partials_dir).st_dev:
                 # A rename (not a copy, whose clean-up note must hold a lasting path).
                 final = os.path.join(fd_path(folder_fd), os.path.basename(target.real))
-            publish(partial, fd, final, mtime, self.staging_dir)
-            return os.stat(final)
+            publish(partial, fd, final, mtime, self.staging_dir, folder_fd)
+            return os.stat(os.path.basename(target.real), dir_fd=folder_fd,
+                           follow_symlinks=False)
         except OSError as exc:
             raise storage_error(exc, f"publishing {target.name!r}") from None
         finally:
