@@ -201,8 +201,9 @@ def move(storage: Storage, request: Move) -> None:
             if not lock.try_acquire():
                 raise Locked(f"{entry.name!r} is being uploaded; try again later")
         # Checked again under the locks: the name may have been taken meanwhile. Python
-        # has no renameat2(RENAME_NOREPLACE), so a local writer (not a client: clients
-        # are kept off by the locks) could still slip a name in between check and rename.
+        # has no renameat2(RENAME_NOREPLACE), so this stays a check: the locks keep
+        # uploads and moves off the name, but a local writer (or a client's mkdir, an
+        # empty folder a moved folder may replace) can still slip in before the rename.
         if _lstat_in(destination_fd, destination) is not None:
             raise AlreadyExists(f"{request.dst!r} already exists")
         digest = storage.hashes.get(source.path, source_stat) if not is_folder else None
@@ -269,6 +270,8 @@ def _remove_folder(folder_fd: int, entry: Entry, recursive: bool) -> None:
         os.rmdir(entry.base, dir_fd=folder_fd)
         return
     except OSError as exc:
+        if exc.errno == errno.ENOTDIR:  # no longer the folder it was a moment ago
+            raise BadPath(SWAPPED) from None
         if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
             raise storage_error(exc, f"removing {entry.name!r}") from None
     if not recursive:
