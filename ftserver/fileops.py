@@ -8,6 +8,13 @@ moved nor removed, and the server's own state (partials, locks, hash cache)
 lives outside the share, out of reach. A file being uploaded cannot be moved or
 removed (its name lock is held); a folder is moved or removed only while no
 upload runs at all (treelock.py).
+
+Names are checked by path, but every action is taken relative to a folder
+descriptor opened through confine.py (one component at a time from the root,
+never following a symlink): mkdirat, renameat, unlinkat, rmdir and a recursive
+remove by descriptors, and a walk that enters each folder the same way. A folder
+swapped for a symlink between the check and the action is refused (or, for a
+walk, not entered); it never leads the server outside the share.
 """
 
 from __future__ import annotations
@@ -35,13 +42,15 @@ from common.errors import (
 from common.hashing import content_stamp, hash_prefix
 from common.messages import EntryInfo, MakeDir, Move, Remove, Walk, WalkEntry
 from common.paths import check_component, is_within, join_path, resolve_under, split_path
+from ftserver.confine import SWAPPED, fd_path, make_dirs_beneath, open_path_beneath, reopen
 from ftserver.locks import NameLock
-from ftserver.publishing import make_parents
 from ftserver.storage import Storage, Target, storage_error
 from ftserver.treelock import TreeLock
 
 MAX_WALK_ENTRIES = 200_000
 """A walk stops with an error beyond this many entries (the client holds them all)."""
+
+_FOLDER_FLAGS = os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 @dataclass(frozen=True)
@@ -49,61 +58,109 @@ class Entry:
     """A client-named entry, its parent folder resolved (symlinks followed), itself not."""
 
     name: str
-    path: str
-    """Absolute path of the entry itself: the real parent folder joined with the last name."""
+    folder: str
+    """Real absolute path of the parent folder (checked to be inside the root)."""
+    base: str
+    """The entry's own name within ``folder``."""
+
+    @property
+    def path(self) -> str:
+        """Absolute path of the entry itself: for messages, lock keys and the hash cache only."""
+        return os.path.join(self.folder, self.base)
 
     @property
     def lock_key(self) -> str:
         """The key an upload to this name locks (storage.Target.key for the same name)."""
-        real = os.path.realpath(self.path)
+        real = _realpath(self.path, self.name)
         return hashlib.sha256(real.encode("utf-8", "surrogateescape")).hexdigest()
 
 
 def locate(storage: Storage, name: str) -> Entry:
     parts = split_path(name)
-    parent = resolve_under(storage.root_real, parts[:-1])
-    return Entry(name, os.path.join(parent, parts[-1]))
-
-
-def _lstat(entry: Entry) -> os.stat_result | None:
     try:
-        return os.lstat(entry.path)
+        parent = resolve_under(storage.root_real, parts[:-1])
+    except OSError as exc:
+        raise _resolve_error(exc, name) from None
+    return Entry(name, parent, parts[-1])
+
+
+def _realpath(path: str, name: str) -> str:
+    """``os.path.realpath``, its errors (a link changing while it is read) as ft errors."""
+    try:
+        return os.path.realpath(path)
+    except OSError as exc:
+        raise _resolve_error(exc, name) from None
+
+
+def _resolve_error(exc: OSError, name: str) -> Exception:
+    # realpath saw a symlink that was gone or no longer a link when it read it.
+    if exc.errno in (errno.EINVAL, errno.ENOENT):
+        return BadPath(SWAPPED)
+    return storage_error(exc, repr(name))
+
+
+def _open_folder(storage: Storage, entry: Entry) -> int:
+    """An O_PATH descriptor of the entry's parent folder, reached without following symlinks.
+
+    OSError for a folder that is missing or not a folder (the caller words it),
+    BadPath if a component was swapped for a symlink since ``locate``.
+    """
+    fd = open_path_beneath(storage.root_real, entry.folder)
+    if not stat.S_ISDIR(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR))
+    return fd
+
+
+def _lstat_in(folder_fd: int, entry: Entry) -> os.stat_result | None:
+    try:
+        return os.stat(entry.base, dir_fd=folder_fd, follow_symlinks=False)
     except FileNotFoundError:
         return None
     except OSError as exc:
         raise storage_error(exc, repr(entry.name)) from None
 
 
+def _same_folder(fd_a: int, fd_b: int) -> bool:
+    return os.path.samestat(os.fstat(fd_a), os.fstat(fd_b))
+
+
 # ---------------------------------------------------------------- mkdir
 
 
 def make_dir(storage: Storage, request: MakeDir) -> None:
-    entry = locate(storage, request.path) if not request.parents else None
-    if entry is not None:
-        parent = os.path.dirname(entry.path)
-        if not os.path.isdir(parent):
-            raise NotFound(f"the folder that would hold {request.path!r} does not exist "
-                           "(use -p to create it too)")
-        try:
-            os.mkdir(entry.path)
-        except FileExistsError:
-            raise AlreadyExists(f"{request.path!r} already exists") from None
-        except OSError as exc:
-            raise storage_error(exc, f"creating {request.path!r}") from None
-        fsync_dir(parent)
+    if not request.parents:
+        _make_one_dir(storage, locate(storage, request.path))
         return
     target = storage.resolve(request.path)
-    if os.path.isdir(target.real):
-        return
     try:
-        make_parents(target.real)
+        # Creates what is missing with mkdirat, entering each step with O_NOFOLLOW.
+        make_dirs_beneath(storage.root_real, target.real)
     except (FileExistsError, NotADirectoryError):
         raise AlreadyExists(f"{request.path!r} or one of its parents exists and is not "
                             "a folder") from None
     except OSError as exc:
         raise storage_error(exc, f"creating {request.path!r}") from None
-    if not is_within(storage.root_real, os.path.realpath(target.real)):
-        raise BadPath("path leaves the shared folder")
+
+
+def _make_one_dir(storage: Storage, entry: Entry) -> None:
+    try:
+        folder_fd = _open_folder(storage, entry)
+    except (FileNotFoundError, NotADirectoryError):
+        raise NotFound(f"the folder that would hold {entry.name!r} does not exist "
+                       "(use -p to create it too)") from None
+    except OSError as exc:
+        raise storage_error(exc, f"creating {entry.name!r}") from None
+    try:
+        try:
+            os.mkdir(entry.base, dir_fd=folder_fd)
+        except FileExistsError:
+            raise AlreadyExists(f"{entry.name!r} already exists") from None
+        except OSError as exc:
+            raise storage_error(exc, f"creating {entry.name!r}") from None
+        fsync_dir(fd_path(folder_fd))
+    finally:
+        os.close(folder_fd)
 
 
 # ---------------------------------------------------------------- move
@@ -112,39 +169,56 @@ def make_dir(storage: Storage, request: MakeDir) -> None:
 def move(storage: Storage, request: Move) -> None:
     source = locate(storage, request.src)
     destination = locate(storage, request.dst)
-    source_stat = _lstat(source)
-    if source_stat is None:
-        raise NotFound(f"{request.src!r} does not exist")
-    if _lstat(destination) is not None:
-        raise AlreadyExists(f"{request.dst!r} already exists; remove it first or choose "
-                            "another name")
-    destination_folder = os.path.dirname(destination.path)
-    if not os.path.isdir(destination_folder):
-        raise NotFound(f"the folder that would hold {request.dst!r} does not exist")
-    is_folder = stat.S_ISDIR(source_stat.st_mode)
-    if is_folder and is_within(os.path.realpath(source.path), destination_folder):
-        raise ProtocolError(f"cannot move the folder {request.src!r} into itself")
     with contextlib.ExitStack() as held:
+        try:
+            source_fd = _open_folder(storage, source)
+        except (FileNotFoundError, NotADirectoryError):
+            raise NotFound(f"{request.src!r} does not exist") from None
+        except OSError as exc:
+            raise storage_error(exc, f"moving {request.src!r}") from None
+        held.callback(os.close, source_fd)
+        source_stat = _lstat_in(source_fd, source)
+        if source_stat is None:
+            raise NotFound(f"{request.src!r} does not exist")
+        try:
+            destination_fd = _open_folder(storage, destination)
+        except (FileNotFoundError, NotADirectoryError):
+            raise NotFound(f"the folder that would hold {request.dst!r} does not exist") from None
+        except OSError as exc:
+            raise storage_error(exc, f"moving {request.src!r}") from None
+        held.callback(os.close, destination_fd)
+        if _lstat_in(destination_fd, destination) is not None:
+            raise AlreadyExists(f"{request.dst!r} already exists; remove it first or choose "
+                                "another name")
+        is_folder = stat.S_ISDIR(source_stat.st_mode)
+        if is_folder and is_within(_realpath(source.path, source.name), destination.folder):
+            # The kernel refuses this too (EINVAL); this check only words it better.
+            raise ProtocolError(f"cannot move the folder {request.src!r} into itself")
         if is_folder:
             held.enter_context(TreeLock(storage.locks_dir).exclusive())
         for entry in (source, destination):
             lock = held.enter_context(NameLock(storage.locks_dir, entry.lock_key))
             if not lock.try_acquire():
                 raise Locked(f"{entry.name!r} is being uploaded; try again later")
-        # Checked again under the locks: the name may have been taken meanwhile.
-        if _lstat(destination) is not None:
+        # Checked again under the locks: the name may have been taken meanwhile. Python
+        # has no renameat2(RENAME_NOREPLACE), so this stays a check: the locks keep
+        # uploads and moves off the name, but a local writer (or a client's mkdir, an
+        # empty folder a moved folder may replace) can still slip in before the rename.
+        if _lstat_in(destination_fd, destination) is not None:
             raise AlreadyExists(f"{request.dst!r} already exists")
         digest = storage.hashes.get(source.path, source_stat) if not is_folder else None
         try:
-            os.rename(source.path, destination.path)
+            os.rename(source.base, destination.base,
+                      src_dir_fd=source_fd, dst_dir_fd=destination_fd)
         except OSError as exc:
             raise _move_error(exc, request) from None
-        fsync_dir(destination_folder)
-        if os.path.dirname(source.path) != destination_folder:
-            fsync_dir(os.path.dirname(source.path))
-    if digest is not None:
-        with contextlib.suppress(OSError):  # a rename changes ctime: re-file the digest
-            storage.hashes.put(destination.path, os.lstat(destination.path), digest)
+        fsync_dir(fd_path(destination_fd))
+        if not _same_folder(source_fd, destination_fd):
+            fsync_dir(fd_path(source_fd))
+        if digest is not None:
+            with contextlib.suppress(OSError):  # a rename changes ctime: re-file the digest
+                moved = os.stat(destination.base, dir_fd=destination_fd, follow_symlinks=False)
+                storage.hashes.put(destination.path, moved, digest)
 
 
 def _move_error(exc: OSError, request: Move) -> FtError:
@@ -153,6 +227,8 @@ def _move_error(exc: OSError, request: Move) -> FtError:
                              "different disks of the server")
     if exc.errno in (errno.ENOTEMPTY, errno.EEXIST):
         return AlreadyExists(f"{request.dst!r} already exists")
+    if exc.errno == errno.EINVAL:
+        return ProtocolError(f"cannot move the folder {request.src!r} into itself")
     return storage_error(exc, f"moving {request.src!r}")
 
 
@@ -161,41 +237,55 @@ def _move_error(exc: OSError, request: Move) -> FtError:
 
 def remove(storage: Storage, request: Remove) -> None:
     entry = locate(storage, request.path)
-    entry_stat = _lstat(entry)
-    if entry_stat is None:
-        raise NotFound(f"{request.path!r} does not exist")
-    folder = os.path.dirname(entry.path)
-    if stat.S_ISDIR(entry_stat.st_mode):
-        with TreeLock(storage.locks_dir).exclusive():
-            _remove_folder(entry, request.recursive)
-    else:
-        with NameLock(storage.locks_dir, entry.lock_key) as lock:
-            if not lock.try_acquire():
-                raise Locked(f"{request.path!r} is being uploaded; try again later")
-            try:
-                os.unlink(entry.path)  # a symlink goes itself; its target stays
-            except FileNotFoundError:
-                raise NotFound(f"{request.path!r} does not exist") from None
-            except OSError as exc:
-                raise storage_error(exc, f"removing {request.path!r}") from None
-    fsync_dir(folder)
-
-
-def _remove_folder(entry: Entry, recursive: bool) -> None:
     try:
-        os.rmdir(entry.path)
+        folder_fd = _open_folder(storage, entry)
+    except (FileNotFoundError, NotADirectoryError):
+        raise NotFound(f"{request.path!r} does not exist") from None
+    except OSError as exc:
+        raise storage_error(exc, f"removing {request.path!r}") from None
+    try:
+        entry_stat = _lstat_in(folder_fd, entry)
+        if entry_stat is None:
+            raise NotFound(f"{request.path!r} does not exist")
+        if stat.S_ISDIR(entry_stat.st_mode):
+            with TreeLock(storage.locks_dir).exclusive():
+                _remove_folder(folder_fd, entry, request.recursive)
+        else:
+            with NameLock(storage.locks_dir, entry.lock_key) as lock:
+                if not lock.try_acquire():
+                    raise Locked(f"{request.path!r} is being uploaded; try again later")
+                try:
+                    os.unlink(entry.base, dir_fd=folder_fd)  # a symlink goes; its target stays
+                except FileNotFoundError:
+                    raise NotFound(f"{request.path!r} does not exist") from None
+                except OSError as exc:
+                    raise storage_error(exc, f"removing {request.path!r}") from None
+        fsync_dir(fd_path(folder_fd))
+    finally:
+        os.close(folder_fd)
+
+
+def _remove_folder(folder_fd: int, entry: Entry, recursive: bool) -> None:
+    try:
+        os.rmdir(entry.base, dir_fd=folder_fd)
         return
     except OSError as exc:
+        if exc.errno == errno.ENOTDIR:  # no longer the folder it was a moment ago
+            raise BadPath(SWAPPED) from None
         if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
             raise storage_error(exc, f"removing {entry.name!r}") from None
     if not recursive:
         raise NotEmpty(f"the folder {entry.name!r} is not empty (remove it recursively, "
                        "with -r)")
     failures: list[OSError] = []
-    # rmtree works by file descriptors here (Linux): it removes symlinks inside the
-    # folder as links and never follows one out of it, even if one is swapped in.
-    shutil.rmtree(entry.path, onerror=lambda _func, _path, info: failures.append(info[1]))
+    # By file descriptors (shutil.rmtree.avoids_symlink_attacks on Linux), starting from
+    # the checked parent folder: symlinks inside are removed as links, and one swapped in
+    # for the folder itself or anything below it is never followed.
+    shutil.rmtree(entry.base, dir_fd=folder_fd,
+                  onerror=lambda _func, _path, info: failures.append(info[1]))
     if failures:
+        if failures[0].errno is None:  # "Cannot call rmtree on a symbolic link"
+            raise BadPath(SWAPPED)
         raise storage_error(failures[0], f"removing {entry.name!r} (part of it was removed)")
 
 
@@ -229,51 +319,112 @@ def walk(storage: Storage, request: Walk) -> Iterator[WalkEntry]:
 
     Symlinks are followed only to files inside the share; linked folders are not
     descended into (no loops), special files and reserved names are left out.
+    Each folder is entered from the top by descriptors, never through a symlink,
+    so one swapped in meanwhile is not entered (it lists as nothing).
     """
     top = storage.resolve(request.path, allow_root=True)
-    if not os.path.isdir(top.real):
-        if os.path.exists(top.real):
+    try:
+        top_fd = open_path_beneath(storage.root_real, top.real)
+    except (FileNotFoundError, NotADirectoryError):
+        raise NotFound(f"{request.path!r} does not exist") from None
+    except OSError as exc:
+        raise storage_error(exc, repr(request.path or "/")) from None
+    try:
+        if not stat.S_ISDIR(os.fstat(top_fd).st_mode):
             raise NotADirectory(f"{request.path!r} is not a folder")
-        raise NotFound(f"{request.path!r} does not exist")
+        yield from _walk_below(storage, top_fd, top.real, request.path)
+    finally:
+        os.close(top_fd)
+
+
+def _walk_below(storage: Storage, top_fd: int, top_real: str, name: str
+                ) -> Iterator[WalkEntry]:
     count = 0
     pending: list[tuple[str, ...]] = [()]
     while pending:
         relative = pending.pop()
-        folder = os.path.join(top.real, *relative)
         subfolders = []
-        for name, st, real in _folder_entries(storage, folder):
-            path = relative + (name,)
-            info = storage.entry(name, real, st)
+        for entry_name, st, real, is_link in _folder_entries(storage, top_fd, top_real,
+                                                              relative):
+            path = relative + (entry_name,)
+            info = storage.entry(entry_name, real, st)
             if info is None:
                 continue
             count += 1
             if count > MAX_WALK_ENTRIES:
-                raise ProtocolError(f"{request.path or '/'!r} holds more than "
-                                    f"{MAX_WALK_ENTRIES} entries; fetch its subfolders one "
-                                    "by one")
+                raise ProtocolError(f"{name or '/'!r} holds more than {MAX_WALK_ENTRIES} "
+                                    "entries; fetch its subfolders one by one")
             yield WalkEntry(join_path(path), info.type, info.size, info.mtime, info.sha256)
-            if info.type == "dir" and real == os.path.join(folder, name):
+            if info.type == "dir" and not is_link:
                 subfolders.append(path)
         pending.extend(reversed(subfolders))
 
 
-def _folder_entries(storage: Storage, folder: str) -> Iterator[tuple[str, os.stat_result, str]]:
+def _open_folder_below(top_fd: int, relative: tuple[str, ...]) -> int:
+    """A readable descriptor of the folder ``relative`` to ``top_fd``, entered without
+    following any symlink (one swapped in meanwhile raises OSError)."""
+    fd = os.open(".", _FOLDER_FLAGS, dir_fd=top_fd)
     try:
-        with os.scandir(folder) as scan:
-            names = sorted(entry.name for entry in scan)
+        for part in relative:
+            child = os.open(part, _FOLDER_FLAGS, dir_fd=fd)
+            os.close(fd)
+            fd = child
+        return reopen(fd, os.O_RDONLY | os.O_DIRECTORY)
+    finally:
+        os.close(fd)
+
+
+def _folder_entries(storage: Storage, top_fd: int, top_real: str, relative: tuple[str, ...]
+                    ) -> list[tuple[str, os.stat_result, str, bool]]:
+    """(name, stat, real path, is a symlink) of what one folder shows, sorted by name."""
+    try:
+        folder_fd = _open_folder_below(top_fd, relative)
     except OSError:
-        return  # removed or unreadable meanwhile: nothing to list there
-    for name in names:
-        try:
-            check_component(name)
-        except BadPath:
-            continue
-        path = os.path.join(folder, name)
-        real = os.path.realpath(path)
-        if not is_within(storage.root_real, real):
-            continue
-        try:
-            st = os.stat(real)
-        except OSError:
-            continue
-        yield name, st, real
+        return []  # removed, swapped for a symlink or unreadable meanwhile: nothing there
+    try:
+        names = sorted(os.listdir(folder_fd))
+    except OSError:
+        os.close(folder_fd)
+        return []
+    folder_real = os.path.join(top_real, *relative)
+    found = []
+    try:
+        for name in names:
+            try:
+                check_component(name)
+                st = os.stat(name, dir_fd=folder_fd, follow_symlinks=False)
+            except (BadPath, OSError):
+                continue
+            real = os.path.join(folder_real, name)
+            is_link = stat.S_ISLNK(st.st_mode)
+            if is_link:
+                target = _link_target_stat(storage, real)
+                if target is None:
+                    continue
+                real, st = target
+            found.append((name, st, real, is_link))
+    finally:
+        os.close(folder_fd)
+    return found
+
+
+def _link_target_stat(storage: Storage, link: str) -> tuple[str, os.stat_result] | None:
+    """The real path and stat of what a symlink in the share leads to, if that is inside it.
+
+    The target is reached from the root without following symlinks (confine.py),
+    so a folder swapped for a link on the way is refused rather than followed out.
+    """
+    try:
+        real = os.path.realpath(link)
+    except OSError:
+        return None  # the link changed while it was read
+    if not is_within(storage.root_real, real):
+        return None
+    try:
+        fd = open_path_beneath(storage.root_real, real)
+    except (BadPath, OSError):
+        return None
+    try:
+        return real, os.fstat(fd)
+    finally:
+        os.close(fd)

@@ -1,8 +1,9 @@
-"""Making a verified upload visible: parent folders, durability, and the atomic rename.
+"""Making a verified upload visible: durability and the atomic rename.
 
 The order is fsync the data, set the mtime, rename over the final name, fsync
 the folder, so a name shows either the previous version or the whole new one,
-even after a power cut. New parent folders are made durable the same way.
+even after a power cut. (New parent folders are made, durably and without
+following symlinks, by confine.make_dirs_beneath.)
 
 When the target folder sits on another filesystem than the partials (a disk
 mounted inside the share, or a state_dir elsewhere), a rename cannot cross: the
@@ -28,18 +29,6 @@ log = logging.getLogger("ftserver.publishing")
 
 STAGED_PREFIX = f"{RESERVED_PREFIX}tmp-"
 COPY_CHUNK = 1 << 20
-
-
-def make_parents(folder: str) -> None:
-    """Create ``folder`` and any missing parents, and make each new entry durable."""
-    missing = []
-    probe = folder
-    while not os.path.lexists(probe):
-        missing.append(probe)
-        probe = os.path.dirname(probe)
-    os.makedirs(folder, exist_ok=True)
-    for created in reversed(missing):
-        fsync_dir(os.path.dirname(created))
 
 
 def publish(partial: str, fd: int, final: str, mtime: float, staging_dir: str,
