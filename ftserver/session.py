@@ -189,7 +189,7 @@ class Session:
             else:
                 raise ProtocolError(f"{type(request).OP!r} is not valid here")
         except StreamBroken as exc:
-            self._log_failure(frame, exc.cause, started)
+            self._log_failure(frame, exc.cause, started, exc.moved)
             raise
         except (ConnectionLost, Timeout, FrameError):
             raise
@@ -247,12 +247,12 @@ class Session:
             op, self.peer, result.path, result.size, result.offset, result.moved, seconds,
         )
 
-    def _log_failure(self, frame: dict, error: FtError, started: float) -> None:
+    def _log_failure(self, frame: dict, error: FtError, started: float, moved: int = 0) -> None:
         seconds = time.monotonic() - started
         path = frame.get("path") if isinstance(frame.get("path"), str) else "?"
         transfer_log.info(
-            "op=%s peer=%s path=%r seconds=%.3f result=%s message=%r",
-            frame.get("op"), self.peer, path[:200], seconds, error.code, error.message,
+            "op=%s peer=%s path=%r bytes=%d seconds=%.3f result=%s message=%r",
+            frame.get("op"), self.peer, path[:200], moved, seconds, error.code, error.message,
         )
 
     def _try_send(self, obj: dict) -> None:

@@ -58,9 +58,11 @@ LOCK_WAIT = 2.0
 class StreamBroken(Exception):
     """The byte stream is out of step; the connection must close. Wraps the cause."""
 
-    def __init__(self, cause: FtError) -> None:
+    def __init__(self, cause: FtError, moved: int = 0) -> None:
         super().__init__(cause.message)
         self.cause = cause
+        self.moved = moved
+        """Bytes of file data that crossed before the break (for the transfer's log line)."""
 
 
 @dataclass(frozen=True)
@@ -147,7 +149,7 @@ def _receive_into(
                                      writer.write, timeout, throttle=throttle)
     except FtError as exc:
         _keep_partial(fd)
-        raise StreamBroken(exc) from None
+        raise StreamBroken(exc, moved=max(0, os.fstat(fd).st_size - data.offset)) from None
     if writer.error is not None:
         _keep_partial(fd)
 
@@ -239,19 +241,26 @@ def _send_from(
             offset, hasher = 0, hashlib.sha256()
     channel.send(GetReady(size, before.st_mtime, offset, cached).to_dict())
 
+    reached = offset
+
+    def sent(position: int) -> None:
+        nonlocal reached
+        reached = position
+
     try:
         if cached is not None and can_sendfile(channel.sock):
-            sendfile_range(channel.sock, fd, offset, size - offset, timeout,
+            sendfile_range(channel.sock, fd, offset, size - offset, timeout, sent,
                            throttle=throttle)
             digest = cached
         else:
             # No digest cached (or a socket that must copy): hash alongside the send.
             digest = send_file_hashed(channel, fd, offset, size - offset, hasher, timeout,
-                                      throttle=throttle)
+                                      sent, throttle=throttle)
     except OSError as exc:
-        raise StreamBroken(storage_error(exc, f"reading {request.path!r}")) from None
+        raise StreamBroken(storage_error(exc, f"reading {request.path!r}"),
+                           moved=reached - offset) from None
     except FtError as exc:
-        raise StreamBroken(exc) from None
+        raise StreamBroken(exc, moved=reached - offset) from None
 
     # A rename over the name is harmless (we sent the old file whole); a write into
     # the file we were reading is not.

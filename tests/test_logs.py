@@ -16,13 +16,16 @@ from pathlib import Path
 import pytest
 
 from common.errors import NotFound
+from tests.rawwire import RawConnection
 from tests.serverproc import LISTENING, ServerProcess
 from tests.test_cli_server import assert_config_error, run_server_expecting_exit
 
 OK_LINE = (r"INFO ftserver\.transfer: op={op} peer=127\.0\.0\.1:\d+ path='{path}' "
            r"size={size} offset=0 bytes={size} seconds=\d+\.\d{{3}} result=ok$")
 FAILED_LINE = (r"INFO ftserver\.transfer: op=get peer=127\.0\.0\.1:\d+ path='{path}' "
-               r"seconds=\d+\.\d{{3}} result=not_found message=")
+               r"bytes=0 seconds=\d+\.\d{{3}} result=not_found message=")
+BROKEN_LINE = (r"INFO ftserver\.transfer: op=put peer=127\.0\.0\.1:\d+ path='{path}' "
+               r"bytes=(\d+) seconds=\d+\.\d{{3}} result=connection message=")
 
 
 def wait_for_line(path: Path, pattern: str, timeout: float = 20.0) -> re.Match[str]:
@@ -97,3 +100,15 @@ def test_a_log_file_that_cannot_be_opened_is_a_config_error(tmp_path: Path) -> N
         ["--root", str(tmp_path / "share"), "--state-dir", str(tmp_path / "state"),
          "--port", "0", "--host", "127.0.0.1", "--log-file", str(tmp_path / "no" / "x.log")])
     assert_config_error(result, "log_file", "x.log")
+
+
+def test_a_broken_upload_logs_the_bytes_that_arrived(
+        logging_server: tuple[ServerProcess, Path]) -> None:
+    """A transfer cut short still says how much crossed: 1 MiB of a 4 MiB upload."""
+    server, log_file = logging_server
+    with RawConnection(server.port) as raw:
+        raw.hello()
+        raw.start_put("cut.bin", 4 << 20)
+        raw.send_bytes(b"x" * (1 << 20))
+    line = wait_for_line(log_file, BROKEN_LINE.format(path="cut.bin"))
+    assert int(line.group(1)) == 1 << 20
