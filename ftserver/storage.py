@@ -210,7 +210,13 @@ class Storage:
                 real = os.path.realpath(real)
                 if not is_within(self.root_real, real):
                     return None
-                st = os.stat(real)
+                # Reached from the root without following links: a link swapped in
+                # after realpath cannot make us show an outside file's size or time.
+                target_fd = open_path_beneath(self.root_real, real)
+                try:
+                    st = os.fstat(target_fd)
+                finally:
+                    os.close(target_fd)
         except OSError:
             return None
         return self.entry(name, real, st)

@@ -212,3 +212,25 @@ def test_walk_never_lists_outside(start_server, connect, outside: Path) -> None:
     assert walked, "no walk succeeded at all"
     leaked = [path for path in walked if MARKER in path]
     assert leaked == [], f"walk listed the outside folder: {leaked[:5]}"
+
+
+def test_listing_never_shows_an_outside_file_through_a_link(
+        start_server, connect, outside: Path) -> None:
+    """``link`` points at ``sub/file.bin``; while ``sub`` flips, ls must never show the
+    size of the outside ``file.bin`` that the flipped path leads to."""
+    server = start_server()
+    (server.root / "sub").mkdir()
+    (server.root / "sub" / "file.bin").write_bytes(b"i" * 100)
+    (server.root / "link").symlink_to("sub/file.bin")
+    (outside / "file.bin").write_bytes(b"x" * 7777)
+    (outside / f"{MARKER}.txt").write_bytes(b"marker")
+    sizes: list[int] = []
+
+    def list_top(client: Client, attempt: int) -> None:
+        for entry in client.list(""):
+            if entry.name == "link":
+                sizes.append(entry.size)
+
+    race(server, connect(server), outside, list_top)
+    assert sizes, "the link was never listed"
+    assert 7777 not in sizes, "a listing showed the outside file's size through the link"
