@@ -69,6 +69,20 @@ def read_mtime(obj: dict[str, Any], key: str = "mtime") -> float:
     return float(value)
 
 
+def mtime_ns(seconds: float) -> int:
+    """An mtime as the protocol carries it (float seconds) in whole nanoseconds, nearest.
+
+    A float holds an mtime of today to about 0.24 microseconds, so two mtimes that
+    differ by less than MTIME_TOLERANCE are the same on the wire.
+    """
+    whole = math.floor(seconds)
+    return int(whole) * 1_000_000_000 + round((seconds - whole) * 1e9)
+
+
+MTIME_TOLERANCE = 1e-6
+"""Seconds: mtimes closer than this count as equal (float seconds on the wire)."""
+
+
 def read_text(obj: dict[str, Any], key: str, *, required: bool = True) -> str | None:
     value = _field(obj, key, required)
     if value is None and not required:
@@ -336,17 +350,34 @@ class Walk:
         return {"op": self.OP, "path": self.path}
 
 
+@dataclass(frozen=True)
+class SetMtime:
+    """Set the mtime of an existing file or folder (not the root); a symlink's own, never
+    its target's."""
+
+    OP: ClassVar[str] = "set_mtime"
+    path: str
+    mtime: float
+
+    @classmethod
+    def from_dict(cls, obj: dict[str, Any]) -> SetMtime:
+        return cls(read_path(obj), read_mtime(obj))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"op": self.OP, "path": self.path, "mtime": self.mtime}
+
 
 Request = (Hello | ListDir | Stat | PutRequest | PutData | PutEnd | GetRequest | AuthStart
-           | AuthFinal | MakeDir | Move | Remove | Walk)
+           | AuthFinal | MakeDir | Move | Remove | Walk | SetMtime)
 _REQUESTS: dict[str, Any] = {
     cls.OP: cls for cls in (Hello, ListDir, Stat, PutRequest, PutData, PutEnd, GetRequest,
-                            AuthStart, AuthFinal, MakeDir, Move, Remove, Walk)
+                            AuthStart, AuthFinal, MakeDir, Move, Remove, Walk, SetMtime)
 }
 
 # Operations that change the share. Access control refuses them to read-only users;
 # every new operation that creates, changes or removes anything must be listed here.
-WRITE_OPS: frozenset[str] = frozenset({PutRequest.OP, MakeDir.OP, Move.OP, Remove.OP})
+WRITE_OPS: frozenset[str] = frozenset({PutRequest.OP, MakeDir.OP, Move.OP, Remove.OP,
+                                       SetMtime.OP})
 
 
 def parse_request(obj: dict[str, Any]) -> Request:
@@ -580,7 +611,7 @@ class AuthDone:
 
 @dataclass(frozen=True)
 class Done:
-    """Plain success, for requests that return nothing else (mkdir, move, remove)."""
+    """Plain success, for requests that return nothing else (mkdir, move, remove, set_mtime)."""
 
     @classmethod
     def from_dict(cls, obj: dict[str, Any]) -> Done:

@@ -66,6 +66,7 @@ from common.messages import (
     PutReady,
     PutRequest,
     Remove,
+    SetMtime,
     Stat,
     StatReply,
     Walk,
@@ -300,7 +301,11 @@ class Client:
         """Delete a remote file or empty folder; ``recursive`` deletes a folder's contents too."""
         self._simple(Remove(normalize_remote(path), recursive))
 
-    def _simple(self, request: MakeDir | Move | Remove) -> None:
+    def set_mtime(self, path: str, mtime: float) -> None:
+        """Set the mtime of a remote file or folder (not the root; a symlink's own)."""
+        self._simple(SetMtime(normalize_remote(path), mtime))
+
+    def _simple(self, request: MakeDir | Move | Remove | SetMtime) -> None:
         channel = self._conn()
         channel.send(request.to_dict())
         self._reply(Done, channel)

@@ -4,7 +4,9 @@ Plans which files to send (skipping those whose size and SHA-256 already match
 on the other side, by the digest caches of both sides), then moves small files
 pipelined over the one connection (pipeline.py) and large ones one by one with
 the resumable put and get. Empty folders are created on the other side; files
-keep their mtimes.
+and folders keep their mtimes. A skipped file whose mtime differs on the other
+side gets the source's mtime; folders get theirs after all files are written
+(writing into a folder changes its mtime), deepest first.
 
 Local symlinks are never followed: they are reported as skipped, as are names
 the protocol cannot carry and special files. Every path a server names for
@@ -23,7 +25,7 @@ from dataclasses import dataclass, field
 
 from common.errors import BadPath, FtError, NotADirectory, NotFound
 from common.hashcache import HashCache
-from common.messages import WalkEntry
+from common.messages import MTIME_TOLERANCE, WalkEntry, mtime_ns
 from common.paths import check_component, is_within, split_path
 from ftclient.client import Client, Progress, normalize_remote
 from ftclient.digests import local_digest, remember
@@ -181,11 +183,15 @@ def put_tree(
         if there is not None and there.type == "file" and there.size == st.st_size \
                 and there.sha256 is not None \
                 and local_digest(cache, path, st) == there.sha256:
-            report.unchanged.append(_remote_join(remote_dir, relative))
+            name = _remote_join(remote_dir, relative)
+            report.unchanged.append(name)
+            if _mtimes_differ(there.mtime, st.st_mtime):
+                _set_remote_mtime(client, name, st.st_mtime, report)
             continue
         jobs.append(_Job(path, _remote_join(remote_dir, relative), st.st_size, st))
     # Uploads create the folders they need; only the others are made here.
     needed = _ancestors({os.path.dirname(job.remote) for job in jobs})
+    made: set[str] = set()
     if remote_dir and remote_dir not in needed and not remote:
         client.mkdir(remote_dir, parents=True)
         report.folders_made += 1
@@ -194,8 +200,38 @@ def put_tree(
         if relative not in remote and name not in needed:
             client.mkdir(name, parents=True)
             report.folders_made += 1
+            made.add(name)
     _send(client, jobs, report, cache, progress)
+    # Folders last, deepest first: what was written into a folder changed its mtime.
+    changed = needed | {os.path.dirname(name) for name in made}
+    for relative in sorted(tree.folders, key=lambda name: name.count("/"), reverse=True):
+        name = _remote_join(remote_dir, relative)
+        there = remote.get(relative)
+        if there is not None and there.type != "dir":
+            continue  # a file there: its upload failed already
+        try:
+            mtime = os.lstat(os.path.join(local_dir, relative)).st_mtime
+        except OSError:
+            continue  # gone meanwhile
+        if there is None or name in changed or _mtimes_differ(there.mtime, mtime):
+            _set_remote_mtime(client, name, mtime, report)
+    if remote_dir:  # the walk does not show the top folder itself: always set it
+        try:
+            _set_remote_mtime(client, remote_dir, os.lstat(local_dir).st_mtime, report)
+        except OSError:
+            pass  # gone meanwhile
     return report
+
+
+def _mtimes_differ(one: float, other: float) -> bool:
+    return abs(one - other) >= MTIME_TOLERANCE
+
+
+def _set_remote_mtime(client: Client, name: str, mtime: float, report: TreeReport) -> None:
+    try:
+        client.set_mtime(name, mtime)
+    except FtError as exc:
+        report.failed.append((name, exc))
 
 
 def put_files(
@@ -288,6 +324,7 @@ def get_tree(
     root = os.path.realpath(local_dir)
     report = TreeReport()
     jobs: list[_Job] = []
+    folders: list[tuple[str, float]] = []  # (local folder, the server's mtime)
     folder_inside: dict[str, bool] = {}  # many files share a folder: resolve each once
     for entry in entries:
         parts = split_path(entry.path)  # Client.walk checked it; cheap to be sure
@@ -309,13 +346,44 @@ def get_tree(
                 continue
             if not _inside(root, local, whole=True):
                 report.skipped.append((local, "would leave the destination folder"))
+            else:
+                folders.append((local, entry.mtime))
             continue
         if _unchanged_locally(cache, local, entry):
             report.unchanged.append(local)
+            _set_local_mtime(root, local, entry.mtime, report, cache, entry.sha256)
             continue
         jobs.append(_Job(local, _remote_join(remote_dir, entry.path), entry.size))
     _fetch(client, jobs, report, cache, progress)
+    # Folders last, deepest first: writing into a folder changed its mtime.
+    for local, mtime in sorted(folders, key=lambda item: item[0].count(os.sep), reverse=True):
+        _set_local_mtime(root, local, mtime, report)
+    if remote_dir:
+        try:
+            top = client.stat(remote_dir)
+        except FtError as exc:
+            report.failed.append((root, exc))
+        else:
+            _set_local_mtime(root, root, top.mtime, report, top_level=True)
     return report
+
+
+def _set_local_mtime(root: str, local: str, mtime: float, report: TreeReport,
+                     cache: HashCache | None = None, sha256: str | None = None, *,
+                     top_level: bool = False) -> None:
+    """Give ``local`` (inside ``root``, never a symlink) the mtime ``mtime`` if it differs."""
+    try:
+        st = os.lstat(local)
+        if not _mtimes_differ(st.st_mtime, mtime) or stat.S_ISLNK(st.st_mode):
+            return
+        if not top_level and not _inside(root, local, whole=True):
+            return  # swapped for a way out since it was checked: leave it alone
+        os.utime(local, ns=(st.st_atime_ns, mtime_ns(mtime)), follow_symlinks=False)
+        if sha256 is not None:  # the new mtime (and ctime) must not cost a re-read
+            remember(cache, local, os.lstat(local), sha256)
+    except OSError as exc:
+        report.failed.append((local, NotFound(f"cannot set the mtime of {local!r}: "
+                                              f"{exc.strerror or exc}")))
 
 
 def get_files(

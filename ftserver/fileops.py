@@ -1,17 +1,18 @@
-"""Server side of mkdir, move, remove, walk and stat-with-digest: tidying and surveying the share.
+"""Server side of mkdir, move, remove, set_mtime, walk and stat-with-digest: tidying and
+surveying the share.
 
 Every name goes through the path rules and is confined under the root like any
 other request. Move and remove act on the entry itself, never on what a symlink
 points at (only the parent folders are resolved), so a link that leads out of
 the share can be removed but is never followed. The root itself can be neither
-moved nor removed, and the server's own state (partials, locks, hash cache)
+moved nor removed (nor have its mtime set), and the server's own state (partials, locks, hash cache)
 lives outside the share, out of reach. A file being uploaded cannot be moved or
 removed (its name lock is held); a folder is moved or removed only while no
 upload runs at all (treelock.py).
 
 Names are checked by path, but every action is taken relative to a folder
 descriptor opened through confine.py (one component at a time from the root,
-never following a symlink): mkdirat, renameat, unlinkat, rmdir and a recursive
+never following a symlink): mkdirat, renameat, unlinkat, utimensat, rmdir and a recursive
 remove by descriptors, and a walk that enters each folder the same way. A folder
 swapped for a symlink between the check and the action is refused (or, for a
 walk, not entered); it never leads the server outside the share.
@@ -40,7 +41,16 @@ from common.errors import (
     ProtocolError,
 )
 from common.hashing import content_stamp, hash_prefix
-from common.messages import EntryInfo, MakeDir, Move, Remove, Walk, WalkEntry
+from common.messages import (
+    EntryInfo,
+    MakeDir,
+    Move,
+    Remove,
+    SetMtime,
+    Walk,
+    WalkEntry,
+    mtime_ns,
+)
 from common.paths import check_component, is_within, join_path, resolve_under, split_path
 from ftserver.confine import SWAPPED, fd_path, make_dirs_beneath, open_path_beneath, reopen
 from ftserver.locks import NameLock
@@ -287,6 +297,59 @@ def _remove_folder(folder_fd: int, entry: Entry, recursive: bool) -> None:
         if failures[0].errno is None:  # "Cannot call rmtree on a symbolic link"
             raise BadPath(SWAPPED)
         raise storage_error(failures[0], f"removing {entry.name!r} (part of it was removed)")
+
+
+# ---------------------------------------------------------------- set_mtime
+
+
+def set_mtime(storage: Storage, request: SetMtime) -> None:
+    """Set the mtime of an existing file or folder, keeping its atime.
+
+    A symlink gets its own mtime, never its target's. A file's name lock is taken
+    so this cannot race an upload of that name, and a cached digest is filed again
+    under the new stamp (setting the mtime changes ctime too), so the file still
+    counts as unchanged to the next ``put -r``.
+    """
+    entry = locate(storage, request.path)
+    try:
+        folder_fd = _open_folder(storage, entry)
+    except (FileNotFoundError, NotADirectoryError):
+        raise NotFound(f"{request.path!r} does not exist") from None
+    except OSError as exc:
+        raise storage_error(exc, f"setting the mtime of {request.path!r}") from None
+    try:
+        before = _lstat_in(folder_fd, entry)
+        if before is None:
+            raise NotFound(f"{request.path!r} does not exist")
+        if not stat.S_ISREG(before.st_mode):
+            _utime_in(folder_fd, entry, before, request.mtime)
+            return
+        with NameLock(storage.locks_dir, entry.lock_key) as lock:
+            if not lock.try_acquire():
+                raise Locked(f"{request.path!r} is being uploaded; try again later")
+            before = _lstat_in(folder_fd, entry)  # again, under the lock
+            if before is None:
+                raise NotFound(f"{request.path!r} does not exist")
+            digest = (storage.hashes.get(entry.path, before) if stat.S_ISREG(before.st_mode)
+                      else None)
+            _utime_in(folder_fd, entry, before, request.mtime)
+            if digest is not None:
+                with contextlib.suppress(OSError):
+                    after = os.stat(entry.base, dir_fd=folder_fd, follow_symlinks=False)
+                    if (after.st_ino, after.st_size) == (before.st_ino, before.st_size):
+                        storage.hashes.put(entry.path, after, digest)
+    finally:
+        os.close(folder_fd)
+
+
+def _utime_in(folder_fd: int, entry: Entry, before: os.stat_result, mtime: float) -> None:
+    try:
+        os.utime(entry.base, ns=(before.st_atime_ns, mtime_ns(mtime)), dir_fd=folder_fd,
+                 follow_symlinks=False)
+    except FileNotFoundError:
+        raise NotFound(f"{entry.name!r} does not exist") from None
+    except OSError as exc:
+        raise storage_error(exc, f"setting the mtime of {entry.name!r}") from None
 
 
 # ---------------------------------------------------------------- stat with digest

@@ -42,6 +42,7 @@ from common.messages import (
     Move,
     PutRequest,
     Remove,
+    SetMtime,
     Stat,
     StatReply,
     Walk,
@@ -182,7 +183,7 @@ class Session:
                                                  self.limits.transfer_timeout,
                                                  self.throttles.download),
                                    started)
-            elif isinstance(request, (MakeDir, Move, Remove)):
+            elif isinstance(request, (MakeDir, Move, Remove, SetMtime)):
                 self._file_op(request)
             elif isinstance(request, Walk):
                 self._send_batches(fileops.walk(self.storage, request), WalkReply)
@@ -217,11 +218,13 @@ class Session:
         target = self.storage.resolve(request.path, allow_root=True)
         self._send_batches(self.storage.list_dir(target), ListReply)
 
-    def _file_op(self, request: MakeDir | Move | Remove) -> None:
+    def _file_op(self, request: MakeDir | Move | Remove | SetMtime) -> None:
         if isinstance(request, MakeDir):
             fileops.make_dir(self.storage, request)
         elif isinstance(request, Move):
             fileops.move(self.storage, request)
+        elif isinstance(request, SetMtime):
+            fileops.set_mtime(self.storage, request)
         else:
             fileops.remove(self.storage, request)
         file_log.info("%s peer=%s %s result=ok", request.OP, self.peer, request.to_dict())

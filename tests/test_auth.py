@@ -86,6 +86,11 @@ def test_access_levels_and_home_folders(
         bob.get("shared/report.txt", tmp_path / "bob.txt")
         with pytest.raises(PermissionDenied):
             bob.put(source, "shared/bob-was-here.txt")
+        before = os.stat(server.root / "shared" / "report.txt").st_mtime_ns
+        for name in ("shared/report.txt", "shared"):
+            with pytest.raises(PermissionDenied):
+                bob.set_mtime(name, 1_000_000_000.0)
+        assert os.stat(server.root / "shared" / "report.txt").st_mtime_ns == before
     assert (tmp_path / "bob.txt").read_bytes() == source.read_bytes()
     assert sorted(os.listdir(server.root / "shared")) == ["report.txt"]
 

@@ -1,4 +1,4 @@
-"""mkdir, move, remove and walk against a real server: what they do, and what they refuse.
+"""mkdir, move, remove, set_mtime and walk on a real server: what they do, and what they refuse.
 
 Refusals leave everything as it was; symlinks are removed as links and never
 followed out of the share; the root cannot be moved or removed; a file or
@@ -161,3 +161,61 @@ def test_stat_with_digest_hashes_a_file_copied_in_by_hand_once(share, connect):
     assert client.stat("by-hand.bin").sha256 == entry.sha256
     client.mkdir("folder")
     assert client.stat("folder", digest=True).sha256 is None
+
+
+def test_set_mtime_sets_files_and_folders_and_keeps_the_digest(share, connect, make_file):
+    client = connect(share)
+    client.put(make_file("a.txt", 3000), "docs/a.txt")
+    atime_ns = os.stat(share.root / "docs/a.txt").st_atime_ns
+    digest = client.stat("docs/a.txt").sha256
+    assert digest is not None
+
+    client.set_mtime("docs/a.txt", 1_500_000_000.25)
+    client.set_mtime("docs", 1_400_000_000.5)
+
+    st = os.stat(share.root / "docs/a.txt")
+    assert abs(st.st_mtime_ns - 1_500_000_000_250_000_000) < 1_000
+    assert st.st_atime_ns == atime_ns
+    assert abs(os.stat(share.root / "docs").st_mtime_ns - 1_400_000_000_500_000_000) < 1_000
+    # Setting the mtime changed ctime, yet the server still knows the file's digest.
+    assert client.stat("docs/a.txt").sha256 == digest
+    assert [entry.mtime for entry in client.walk("")] == [1_400_000_000.5, 1_500_000_000.25]
+    with pytest.raises(NotFound):
+        client.set_mtime("docs/missing.txt", 1.0)
+    with pytest.raises(NotFound):
+        client.set_mtime("nowhere/a.txt", 1.0)
+
+
+def test_set_mtime_refuses_escapes_the_root_and_files_being_uploaded(share, connect, tmp_path):
+    client = connect(share)
+    outside = write(tmp_path / "outside" / "precious.txt", b"keep me")
+    os.utime(outside, ns=(1, 2_000_000_000))
+    os.utime(outside.parent, ns=(1, 3_000_000_000))
+    os.symlink(outside.parent, share.root / "link-out")
+    os.symlink(outside, share.root / "file-link-out")
+    write(share.root / "inside.txt")
+
+    with pytest.raises(BadPath):
+        client.set_mtime("link-out/precious.txt", 1_000_000_000.0)
+    client.set_mtime("link-out", 1_000_000_000.0)  # the link itself, never its target
+    client.set_mtime("file-link-out", 1_000_000_000.0)
+    assert os.lstat(share.root / "link-out").st_mtime == 1_000_000_000.0
+    assert os.stat(outside).st_mtime_ns == 2_000_000_000
+    assert os.stat(outside.parent).st_mtime_ns == 3_000_000_000
+
+    with RawConnection(share.port) as raw:  # what the client would refuse to send
+        raw.hello()
+        for path in ("../outside/precious.txt", "a/../inside.txt", "", "/inside.txt"):
+            code = raw.error_code({"op": "set_mtime", "path": path, "mtime": 1.0})
+            assert code == "bad_path", path
+        for mtime in ("1.0", True, None, 2.0**41):
+            code = raw.error_code({"op": "set_mtime", "path": "inside.txt", "mtime": mtime})
+            assert code == "bad_request", mtime
+    assert os.stat(outside).st_mtime_ns == 2_000_000_000
+
+    with RawConnection(share.port) as holder:  # an upload in progress holds that name
+        holder.hello()
+        holder.start_put("inside.txt", 100)
+        with pytest.raises(Locked):
+            client.set_mtime("inside.txt", 1_000_000_000.0)
+    assert os.stat(share.root / "inside.txt").st_mtime != 1_000_000_000.0

@@ -1,6 +1,6 @@
 """Whole folders through a real server: round trips, skip-unchanged re-runs, pipelining.
 
-The round trip compares every name, byte and mtime of a tree with nested and
+The round trip compares every name, byte and (file and folder) mtime of a tree with nested and
 empty folders and awkward names. The re-run test measures what moves twice
 over: by the transfer reports, and by the server's own transfer log, which
 names every file it received or sent with its byte count. The pipelining tests
@@ -35,6 +35,7 @@ NAMES = [
     "big/large.bin",
 ]
 EMPTY_FOLDERS = ["empty folder", "deep/a/b/empty"]
+FOLDER_MTIME_NS = 1_500_000_000_987_654_321
 
 
 def build_tree(root: Path) -> dict[str, bytes]:
@@ -50,6 +51,10 @@ def build_tree(root: Path) -> dict[str, bytes]:
         contents[name] = data
     for folder in EMPTY_FOLDERS:
         (root / folder).mkdir(parents=True)
+    # Distinct old folder mtimes, set last (writing into a folder changes its mtime).
+    folders = sorted(str(Path(folder).relative_to(root)) for folder, _, _ in os.walk(root))
+    for index, folder in enumerate(name for name in folders if name != "."):
+        os.utime(root / folder, ns=(FOLDER_MTIME_NS, FOLDER_MTIME_NS - index * 86_400 * 10**9))
     return contents
 
 
@@ -59,7 +64,7 @@ def snapshot(root: Path) -> dict[str, tuple[str, bytes | None, int | None]]:
     for folder, dirs, files in os.walk(root):
         for name in dirs:
             path = Path(folder) / name
-            found[str(path.relative_to(root))] = ("dir", None, None)
+            found[str(path.relative_to(root))] = ("dir", None, path.stat().st_mtime_ns)
         for name in files:
             path = Path(folder) / name
             assert not path.is_symlink(), path
@@ -74,8 +79,9 @@ def assert_same_tree(a: Path, b: Path) -> None:
     for name, (kind, data, mtime_ns) in left.items():
         other = right[name]
         assert (kind, data) == other[:2], name
-        if kind == "file":  # the wire carries seconds as a double: sub-microsecond is lost
-            assert abs(mtime_ns - other[2]) < 2_000, name
+        # Files and folders alike; the wire carries seconds as a double: sub-microsecond
+        # is lost.
+        assert abs(mtime_ns - other[2]) < 2_000, name
 
 
 LOGGED_PUT = re.compile(
@@ -170,6 +176,52 @@ def test_rerun_moves_nothing_and_a_changed_file_alone_is_resent(start_server, co
         fetched = get_tree(client, "tree", str(down), cache=cache)
         assert fetched.sent == [str(down / "plain.txt")]
         assert (down / "plain.txt").read_bytes() == b"edited on the server"
+    finally:
+        cache.close()
+
+
+def test_a_touched_file_or_folder_gets_its_new_mtime_without_moving_bytes(
+        start_server, connect, tmp_path):
+    server = start_server()
+    source = tmp_path / "source"
+    build_tree(source)
+    cache = HashCache(str(tmp_path / "client-cache.sqlite3"))
+    client = connect(server)
+    try:
+        put_tree(client, str(source), "tree", cache=cache)
+        logged = len(puts_logged(server, client, "first"))
+        touched = source / "deep/a/b/c/d/leaf.txt"
+        os.utime(touched, ns=(MTIME_NS, MTIME_NS + 5 * 10**9))  # same bytes, new mtime
+        os.utime(source / "with space", ns=(MTIME_NS, MTIME_NS + 7 * 10**9))
+
+        again = put_tree(client, str(source), "tree", cache=cache)
+
+        assert again.sent == [] and again.bytes_moved == 0 and again.failed == []
+        assert "tree/deep/a/b/c/d/leaf.txt" in again.unchanged
+        assert len(puts_logged(server, client, "again")) == logged  # no file data went out
+        assert_same_tree(source, server.root / "tree")
+        # The server kept its digest through the new mtime: a third run is still a no-op.
+        assert all(entry.sha256 for entry in client.walk("tree") if entry.type == "file")
+        assert put_tree(client, str(source), "tree", cache=cache).sent == []
+
+        down = tmp_path / "down"
+        get_tree(client, "tree", str(down), cache=cache)
+        assert_same_tree(source, down)
+        on_server = server.root / "tree/plain.txt"
+        os.utime(on_server, ns=(MTIME_NS, MTIME_NS + 9 * 10**9))
+        os.utime(server.root / "tree/deep/a", ns=(MTIME_NS, MTIME_NS + 11 * 10**9))
+        client.stat("tree/plain.txt", digest=True)  # the server learns the digest again
+        gets_before = server.log.count(" get peer=")
+
+        rerun = get_tree(client, "tree", str(down), cache=cache)
+
+        assert rerun.sent == [] and rerun.bytes_moved == 0 and rerun.failed == []
+        assert str(down / "plain.txt") in rerun.unchanged
+        puts_logged(server, client, "regets")
+        assert server.log.count(" get peer=") == gets_before
+        assert_same_tree(server.root / "tree", down)
+        assert (down / "plain.txt").stat().st_mtime_ns - (MTIME_NS + 9 * 10**9) in range(
+            -2_000, 2_000)
     finally:
         cache.close()
 

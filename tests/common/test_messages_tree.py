@@ -1,4 +1,4 @@
-"""The folder messages: mkdir, move, remove, walk, streamed put, stat with digest.
+"""The folder messages: mkdir, move, remove, set_mtime, walk, streamed put, stat with digest.
 
 Same rules as every other message: exact types (a flag is a JSON boolean, never
 "true" or 1), paths under the name rules, and what goes out comes back equal.
@@ -18,11 +18,13 @@ from common.messages import (
     Move,
     PutRequest,
     Remove,
+    SetMtime,
     Stat,
     Walk,
     WalkEntry,
     WalkReply,
     error_reply,
+    mtime_ns,
     parse_request,
 )
 
@@ -35,6 +37,8 @@ DIGEST = "ab" * 32
     ({"op": "move", "src": "a", "dst": "b/c"}, Move("a", "b/c")),
     ({"op": "remove", "path": "a", "recursive": True}, Remove("a", True)),
     ({"op": "walk", "path": ""}, Walk("")),
+    ({"op": "set_mtime", "path": "a/b", "mtime": 1795798696.1}, SetMtime("a/b", 1795798696.1)),
+    ({"op": "set_mtime", "path": "a", "mtime": 7}, SetMtime("a", 7.0)),
     ({"op": "stat", "path": "x", "digest": True}, Stat("x", True)),
     ({"op": "put", "path": "x", "size": 3, "mtime": 1.5, "stream": True},
      PutRequest("x", 3, 1.5, None, True)),
@@ -52,6 +56,12 @@ def test_folder_requests_parse_and_round_trip(obj: dict[str, Any], expected: Any
     {"op": "stat", "path": "x", "digest": "yes"},
     {"op": "move", "src": "a"},
     {"op": "move", "src": "a", "dst": 5},
+    {"op": "set_mtime", "path": "a"},
+    {"op": "set_mtime", "path": "a", "mtime": "1.5"},
+    {"op": "set_mtime", "path": "a", "mtime": True},
+    {"op": "set_mtime", "path": "a", "mtime": float("nan")},
+    {"op": "set_mtime", "path": "a", "mtime": 2.0**41},
+    {"op": "set_mtime", "path": 5, "mtime": 1.0},
 ])
 def test_flags_and_fields_are_type_exact(obj: dict[str, Any]) -> None:
     with pytest.raises(ProtocolError):
@@ -66,6 +76,8 @@ def test_flags_and_fields_are_type_exact(obj: dict[str, Any]) -> None:
     {"op": "move", "src": "a", "dst": "/etc/x"},
     {"op": "walk", "path": "a/../.."},
     {"op": "mkdir", "path": ".ft-state"},
+    {"op": "set_mtime", "path": "", "mtime": 1.0},
+    {"op": "set_mtime", "path": "a/../../x", "mtime": 1.0},
 ])
 def test_the_root_and_escapes_cannot_be_named(obj: dict[str, Any]) -> None:
     with pytest.raises(BadPath):
@@ -73,8 +85,14 @@ def test_the_root_and_escapes_cannot_be_named(obj: dict[str, Any]) -> None:
 
 
 def test_every_operation_that_changes_the_share_is_a_write_op() -> None:
-    assert {"put", "mkdir", "move", "remove"} <= WRITE_OPS
+    assert {"put", "mkdir", "move", "remove", "set_mtime"} <= WRITE_OPS
     assert not {"walk", "stat", "list", "get"} & WRITE_OPS
+
+
+@pytest.mark.parametrize("ns", [0, 1, 999_999_999, 1_600_000_000_123_456_789,
+                                -1_000_000_001, 1_795_798_696_100_000_000])
+def test_mtime_ns_recovers_the_nanoseconds_a_float_carries(ns: int) -> None:
+    assert abs(mtime_ns(ns / 1e9) - ns) <= 256  # a double's step near 2**31 s is ~238 ns
 
 
 def test_walk_reply_round_trips_and_checks_every_path() -> None:
