@@ -131,6 +131,38 @@ def _lstat_in(folder_fd: int, entry: Entry) -> os.stat_result | None:
         raise storage_error(exc, repr(entry.name)) from None
 
 
+@contextlib.contextmanager
+def _parent_of(storage: Storage, entry: Entry, doing: str) -> Iterator[int]:
+    """The entry's parent folder, open through confine, closed afterwards; NotFound if gone."""
+    try:
+        folder_fd = _open_folder(storage, entry)
+    except (FileNotFoundError, NotADirectoryError):
+        raise NotFound(f"{entry.name!r} does not exist") from None
+    except OSError as exc:
+        raise storage_error(exc, f"{doing} {entry.name!r}") from None
+    try:
+        yield folder_fd
+    finally:
+        os.close(folder_fd)
+
+
+def _existing(folder_fd: int, entry: Entry) -> os.stat_result:
+    """The entry's own lstat; NotFound if it is not there."""
+    found = _lstat_in(folder_fd, entry)
+    if found is None:
+        raise NotFound(f"{entry.name!r} does not exist")
+    return found
+
+
+@contextlib.contextmanager
+def _name_locked(storage: Storage, entry: Entry) -> Iterator[None]:
+    """Hold the lock an upload to this name takes; Locked if an upload holds it now."""
+    with NameLock(storage.locks_dir, entry.lock_key) as lock:
+        if not lock.try_acquire():
+            raise Locked(f"{entry.name!r} is being uploaded; try again later")
+        yield
+
+
 def _same_folder(fd_a: int, fd_b: int) -> bool:
     return os.path.samestat(os.fstat(fd_a), os.fstat(fd_b))
 
@@ -180,16 +212,8 @@ def move(storage: Storage, request: Move) -> None:
     source = locate(storage, request.src)
     destination = locate(storage, request.dst)
     with contextlib.ExitStack() as held:
-        try:
-            source_fd = _open_folder(storage, source)
-        except (FileNotFoundError, NotADirectoryError):
-            raise NotFound(f"{request.src!r} does not exist") from None
-        except OSError as exc:
-            raise storage_error(exc, f"moving {request.src!r}") from None
-        held.callback(os.close, source_fd)
-        source_stat = _lstat_in(source_fd, source)
-        if source_stat is None:
-            raise NotFound(f"{request.src!r} does not exist")
+        source_fd = held.enter_context(_parent_of(storage, source, "moving"))
+        source_stat = _existing(source_fd, source)
         try:
             destination_fd = _open_folder(storage, destination)
         except (FileNotFoundError, NotADirectoryError):
@@ -207,9 +231,7 @@ def move(storage: Storage, request: Move) -> None:
         if is_folder:
             held.enter_context(TreeLock(storage.locks_dir).exclusive())
         for entry in (source, destination):
-            lock = held.enter_context(NameLock(storage.locks_dir, entry.lock_key))
-            if not lock.try_acquire():
-                raise Locked(f"{entry.name!r} is being uploaded; try again later")
+            held.enter_context(_name_locked(storage, entry))
         # Checked again under the locks: the name may have been taken meanwhile. Python
         # has no renameat2(RENAME_NOREPLACE), so this stays a check: the locks keep
         # uploads and moves off the name, but a local writer (or a client's mkdir, an
@@ -247,23 +269,12 @@ def _move_error(exc: OSError, request: Move) -> FtError:
 
 def remove(storage: Storage, request: Remove) -> None:
     entry = locate(storage, request.path)
-    try:
-        folder_fd = _open_folder(storage, entry)
-    except (FileNotFoundError, NotADirectoryError):
-        raise NotFound(f"{request.path!r} does not exist") from None
-    except OSError as exc:
-        raise storage_error(exc, f"removing {request.path!r}") from None
-    try:
-        entry_stat = _lstat_in(folder_fd, entry)
-        if entry_stat is None:
-            raise NotFound(f"{request.path!r} does not exist")
-        if stat.S_ISDIR(entry_stat.st_mode):
+    with _parent_of(storage, entry, "removing") as folder_fd:
+        if stat.S_ISDIR(_existing(folder_fd, entry).st_mode):
             with TreeLock(storage.locks_dir).exclusive():
                 _remove_folder(folder_fd, entry, request.recursive)
         else:
-            with NameLock(storage.locks_dir, entry.lock_key) as lock:
-                if not lock.try_acquire():
-                    raise Locked(f"{request.path!r} is being uploaded; try again later")
+            with _name_locked(storage, entry):
                 try:
                     os.unlink(entry.base, dir_fd=folder_fd)  # a symlink goes; its target stays
                 except FileNotFoundError:
@@ -271,8 +282,6 @@ def remove(storage: Storage, request: Remove) -> None:
                 except OSError as exc:
                     raise storage_error(exc, f"removing {request.path!r}") from None
         fsync_dir(fd_path(folder_fd))
-    finally:
-        os.close(folder_fd)
 
 
 def _remove_folder(folder_fd: int, entry: Entry, recursive: bool) -> None:
@@ -311,25 +320,13 @@ def set_mtime(storage: Storage, request: SetMtime) -> None:
     counts as unchanged to the next ``put -r``.
     """
     entry = locate(storage, request.path)
-    try:
-        folder_fd = _open_folder(storage, entry)
-    except (FileNotFoundError, NotADirectoryError):
-        raise NotFound(f"{request.path!r} does not exist") from None
-    except OSError as exc:
-        raise storage_error(exc, f"setting the mtime of {request.path!r}") from None
-    try:
-        before = _lstat_in(folder_fd, entry)
-        if before is None:
-            raise NotFound(f"{request.path!r} does not exist")
+    with _parent_of(storage, entry, "setting the mtime of") as folder_fd:
+        before = _existing(folder_fd, entry)
         if not stat.S_ISREG(before.st_mode):
             _utime_in(folder_fd, entry, before, request.mtime)
             return
-        with NameLock(storage.locks_dir, entry.lock_key) as lock:
-            if not lock.try_acquire():
-                raise Locked(f"{request.path!r} is being uploaded; try again later")
-            before = _lstat_in(folder_fd, entry)  # again, under the lock
-            if before is None:
-                raise NotFound(f"{request.path!r} does not exist")
+        with _name_locked(storage, entry):
+            before = _existing(folder_fd, entry)  # again, under the lock
             digest = (storage.hashes.get(entry.path, before) if stat.S_ISREG(before.st_mode)
                       else None)
             _utime_in(folder_fd, entry, before, request.mtime)
@@ -338,8 +335,6 @@ def set_mtime(storage: Storage, request: SetMtime) -> None:
                     after = os.stat(entry.base, dir_fd=folder_fd, follow_symlinks=False)
                     if (after.st_ino, after.st_size) == (before.st_ino, before.st_size):
                         storage.hashes.put(entry.path, after, digest)
-    finally:
-        os.close(folder_fd)
 
 
 def _utime_in(folder_fd: int, entry: Entry, before: os.stat_result, mtime: float) -> None:
