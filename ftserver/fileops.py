@@ -132,12 +132,16 @@ def _lstat_in(folder_fd: int, entry: Entry) -> os.stat_result | None:
 
 
 @contextlib.contextmanager
-def _parent_of(storage: Storage, entry: Entry, doing: str) -> Iterator[int]:
-    """The entry's parent folder, open through confine, closed afterwards; NotFound if gone."""
+def _parent_of(storage: Storage, entry: Entry, doing: str,
+               missing: str | None = None) -> Iterator[int]:
+    """The entry's parent folder, open through confine, closed afterwards.
+
+    NotFound (worded ``missing``, or "does not exist") if that folder is gone.
+    """
     try:
         folder_fd = _open_folder(storage, entry)
     except (FileNotFoundError, NotADirectoryError):
-        raise NotFound(f"{entry.name!r} does not exist") from None
+        raise NotFound(missing or f"{entry.name!r} does not exist") from None
     except OSError as exc:
         raise storage_error(exc, f"{doing} {entry.name!r}") from None
     try:
@@ -186,14 +190,9 @@ def make_dir(storage: Storage, request: MakeDir) -> None:
 
 
 def _make_one_dir(storage: Storage, entry: Entry) -> None:
-    try:
-        folder_fd = _open_folder(storage, entry)
-    except (FileNotFoundError, NotADirectoryError):
-        raise NotFound(f"the folder that would hold {entry.name!r} does not exist "
-                       "(use -p to create it too)") from None
-    except OSError as exc:
-        raise storage_error(exc, f"creating {entry.name!r}") from None
-    try:
+    missing = (f"the folder that would hold {entry.name!r} does not exist "
+               "(use -p to create it too)")
+    with _parent_of(storage, entry, "creating", missing) as folder_fd:
         try:
             os.mkdir(entry.base, dir_fd=folder_fd)
         except FileExistsError:
@@ -201,8 +200,6 @@ def _make_one_dir(storage: Storage, entry: Entry) -> None:
         except OSError as exc:
             raise storage_error(exc, f"creating {entry.name!r}") from None
         fsync_dir(fd_path(folder_fd))
-    finally:
-        os.close(folder_fd)
 
 
 # ---------------------------------------------------------------- move
@@ -214,13 +211,9 @@ def move(storage: Storage, request: Move) -> None:
     with contextlib.ExitStack() as held:
         source_fd = held.enter_context(_parent_of(storage, source, "moving"))
         source_stat = _existing(source_fd, source)
-        try:
-            destination_fd = _open_folder(storage, destination)
-        except (FileNotFoundError, NotADirectoryError):
-            raise NotFound(f"the folder that would hold {request.dst!r} does not exist") from None
-        except OSError as exc:
-            raise storage_error(exc, f"moving {request.src!r}") from None
-        held.callback(os.close, destination_fd)
+        destination_fd = held.enter_context(_parent_of(
+            storage, destination, "moving into",
+            missing=f"the folder that would hold {request.dst!r} does not exist"))
         if _lstat_in(destination_fd, destination) is not None:
             raise AlreadyExists(f"{request.dst!r} already exists; remove it first or choose "
                                 "another name")
