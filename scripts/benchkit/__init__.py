@@ -6,4 +6,5 @@ ftpcases.py pyftpdlib with ftplib (the bench extra)
 external.py rsync's daemon and scp to a local sshd, when they are installed
 report.py   targets, the Markdown page and the bar chart
 figures.py  measured values, medians and spreads; data files; timing
+procs.py    stopping helper servers by pid
 """

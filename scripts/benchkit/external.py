@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -19,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from benchkit.figures import timed
+from benchkit.procs import stop_by_pid
 
 
 def free_port() -> int:
@@ -46,13 +46,7 @@ def daemon(args: list[str], port: int) -> Iterator[None]:
         wait_port(port)
         yield
     finally:
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.kill(proc.pid, signal.SIGKILL)
-                proc.wait(10)
+        stop_by_pid(proc)
 
 
 def rsync_missing() -> str | None:

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import ftplib
-import os
 import shutil
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -19,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from benchkit.figures import concurrent_seconds, timed
+from benchkit.procs import stop_by_pid
 
 BLOCK = 256 * 1024
 SERVE = Path(__file__).resolve().parent / "ftpserve.py"
@@ -46,13 +45,7 @@ def ftp_server(root: Path) -> Iterator[int]:
             raise RuntimeError("the pyftpdlib server did not start")
         yield int(line)
     finally:
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.kill(proc.pid, signal.SIGKILL)
-                proc.wait(10)
+        stop_by_pid(proc)
         if proc.stdout is not None:
             proc.stdout.close()
         shutil.rmtree(root, ignore_errors=True)
