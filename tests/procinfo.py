@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 
 
 def _stat_fields(pid: int) -> list[str] | None:
@@ -73,3 +74,13 @@ def usage(pid: int) -> tuple[int, int]:
         except OSError:
             continue
     return fds, threads
+
+
+def settle(pid: int, baseline: tuple[int, int], timeout: float = 15.0) -> tuple[int, int]:
+    """``usage(pid)`` once it is back at ``baseline``, or as it is when ``timeout`` runs out."""
+    deadline = time.monotonic() + timeout
+    now = usage(pid)
+    while now != baseline and time.monotonic() < deadline:
+        time.sleep(0.1)
+        now = usage(pid)
+    return now

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import socket
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,20 +17,11 @@ import pytest
 
 from common.errors import ConnectionLost
 from ftclient import Client
-from tests.procinfo import open_files, usage
+from tests.procinfo import open_files, settle, usage
 from tests.proxy import cutting_proxy
 from tests.serverproc import ServerProcess
 
 MiB = 1 << 20
-
-
-def settle(pid: int, baseline: tuple[int, int], timeout: float = 15.0) -> tuple[int, int]:
-    deadline = time.monotonic() + timeout
-    now = usage(pid)
-    while now != baseline and time.monotonic() < deadline:
-        time.sleep(0.1)
-        now = usage(pid)
-    return now
 
 
 @pytest.mark.parametrize("executor", ["thread", "process"])

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import random
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from ftclient import Client
-from tests.procinfo import children_of, usage
+from tests.procinfo import children_of, settle, usage
 from tests.proxy import cutting_proxy
 from tests.serverproc import ServerProcess
 
@@ -46,15 +45,6 @@ def rss(pid: int) -> int:
         except (OSError, StopIteration):
             continue
     return total
-
-
-def settle(pid: int, baseline: tuple[int, int], timeout: float = 15.0) -> tuple[int, int]:
-    deadline = time.monotonic() + timeout
-    now = usage(pid)
-    while now != baseline and time.monotonic() < deadline:
-        time.sleep(0.1)
-        now = usage(pid)
-    return now
 
 
 def run_clients(work: Callable[[int], None]) -> list[BaseException]:
