@@ -18,17 +18,21 @@ from ftserver.locks import NameLock
 log = logging.getLogger("ftserver.partials")
 
 SUFFIX = ".part"
+STREAM_SUFFIX = "-stream" + SUFFIX
+"""A streamed put's partial (never resumed): ``KEY-stream.part`` beside ``KEY.part``."""
 
 
 @dataclass(frozen=True)
-class _Partial:
+class Partial:
     key: str
+    """The name-lock key of the upload it belongs to."""
     path: str
     size: int
     mtime: float
 
 
-def _partials(partials_dir: str) -> list[_Partial]:
+def partials(partials_dir: str) -> list[Partial]:
+    """Every partial upload in ``partials_dir``, with the lock key its upload holds."""
     found = []
     with os.scandir(partials_dir) as scan:
         for entry in scan:
@@ -38,8 +42,8 @@ def _partials(partials_dir: str) -> list[_Partial]:
                 st = entry.stat()
             except OSError:
                 continue
-            found.append(_Partial(entry.name[: -len(SUFFIX)], entry.path, st.st_size,
-                                  st.st_mtime))
+            key = entry.name.removesuffix(STREAM_SUFFIX).removesuffix(SUFFIX)
+            found.append(Partial(key, entry.path, st.st_size, st.st_mtime))
     return found
 
 
@@ -50,10 +54,10 @@ def evict_over_cap(partials_dir: str, locks_dir: str, cap: int, incoming: int = 
     """
     if cap <= 0:
         return 0
-    partials = _partials(partials_dir)
-    excess = sum(partial.size for partial in partials) + incoming - cap
+    found = partials(partials_dir)
+    excess = sum(partial.size for partial in found) + incoming - cap
     freed = 0
-    for partial in sorted(partials, key=lambda p: p.mtime):
+    for partial in sorted(found, key=lambda p: p.mtime):
         if excess <= 0:
             break
         if partial.size == 0:

@@ -38,7 +38,7 @@ from common.paths import (
 )
 from ftserver.confine import SWAPPED, fd_path, make_dirs_beneath, open_path_beneath, reopen
 from ftserver.locks import NameLock
-from ftserver.partialcap import evict_over_cap
+from ftserver.partialcap import evict_over_cap, partials
 from ftserver.publishing import publish, remove_leftover_staging
 
 log = logging.getLogger("ftserver.storage")
@@ -299,15 +299,14 @@ class Storage:
         """
         removed = 0
         cutoff = time.time() - max_age
-        with os.scandir(self.partials_dir) as scan:
-            stale = [entry for entry in scan
-                     if entry.name.endswith(".part") and _mtime(entry) < cutoff]
-        for entry in stale:
-            with NameLock(self.locks_dir, entry.name[: -len(".part")]) as lock:
+        for partial in partials(self.partials_dir):
+            if partial.mtime >= cutoff:
+                continue
+            with NameLock(self.locks_dir, partial.key) as lock:
                 if not lock.try_acquire():
                     continue
                 with contextlib.suppress(OSError):
-                    os.unlink(entry.path)
+                    os.unlink(partial.path)
                     removed += 1
         return removed
 
@@ -324,10 +323,3 @@ class Storage:
                 NameLock(self.locks_dir, key).remove_if_free()
         self.hashes.prune()
         return remove_leftover_staging(self.staging_dir)
-
-
-def _mtime(entry: os.DirEntry[str]) -> float:
-    try:
-        return entry.stat().st_mtime
-    except OSError:
-        return float("inf")

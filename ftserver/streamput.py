@@ -35,6 +35,7 @@ from common.messages import (
 )
 from common.ratelimit import UNLIMITED, Throttle
 from ftserver.locks import NameLock
+from ftserver.partialcap import STREAM_SUFFIX
 from ftserver.storage import Storage, Target, storage_error
 from ftserver.transfers import StreamBroken, TransferResult
 from ftserver.treelock import TreeLock
@@ -42,7 +43,6 @@ from ftserver.treelock import TreeLock
 log = logging.getLogger("ftserver.streamput")
 
 CHUNK = 256 * 1024
-STREAM_PARTIAL_SUFFIX = "-stream.part"
 
 
 def is_streamed_put(frame: dict[str, Any]) -> bool:
@@ -82,7 +82,7 @@ def receive_streamed_upload(
         storage.check_free_space(target, request.size, 0)
         if not lock.try_acquire():
             raise Locked(f"another upload to {request.path!r} is in progress; try again later")
-        partial = os.path.join(storage.partials_dir, target.key + STREAM_PARTIAL_SUFFIX)
+        partial = os.path.join(storage.partials_dir, target.key + STREAM_SUFFIX)
         try:
             fd = os.open(partial, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
         except OSError as exc:

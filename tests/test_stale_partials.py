@@ -107,3 +107,30 @@ def test_partial_max_bytes_evicts_the_oldest_but_never_one_in_use(
     assert (server.root / "new.bin").read_bytes() == new_src.read_bytes()
     assert server_holds(server.port, "old.bin", len(old_data)) == 0
     assert server.wait_for_log(r"evicted \d+ bytes of the oldest partial uploads"), server.log
+
+
+def test_the_cap_never_evicts_a_streamed_put_in_progress(
+        start_server: Callable[..., ServerProcess], connect: Callable,
+        make_file: Callable) -> None:
+    """A streamed put's partial (KEY-stream.part) is locked under its upload's key too."""
+    server = start_server("thread", name="capstream", partial_max_bytes=2 * MiB)
+    data = random.Random(3).randbytes(MiB)
+    with RawConnection(server.port) as streaming:
+        streaming.hello()
+        streaming.send({"op": "put", "path": "small.bin", "size": len(data),
+                        "mtime": 1_600_000_000.5, "stream": True})
+        streaming.send_bytes(data[: MiB // 2])
+        partials = server.state_dir / "partials"
+        deadline = time.monotonic() + 15
+        while not list(partials.glob("*-stream.part")) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        (stream_partial,) = partials.glob("*-stream.part")
+        wait_for_size(stream_partial, MiB // 2)
+        age(stream_partial, 2 * HOUR)  # the oldest, and over the cap with the next upload
+
+        connect(server).put(make_file("big.bin", 2 * MiB), "big.bin")
+        assert stream_partial.exists(), "the cap evicted a streamed put that was running"
+
+        reply = streaming.finish_put(data[MiB // 2:], data)
+        assert reply.get("ok") is True, reply
+    assert (server.root / "small.bin").read_bytes() == data
