@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import os
 import shutil
 import stat
@@ -54,7 +53,7 @@ from common.messages import (
 from common.paths import check_component, is_within, join_path, resolve_under, split_path
 from ftserver.confine import SWAPPED, fd_path, make_dirs_beneath, open_path_beneath, reopen
 from ftserver.locks import NameLock
-from ftserver.storage import Storage, Target, storage_error
+from ftserver.storage import Storage, Target, lock_key, storage_error
 from ftserver.treelock import TreeLock
 
 MAX_WALK_ENTRIES = 200_000
@@ -82,7 +81,7 @@ class Entry:
     def lock_key(self) -> str:
         """The key an upload to this name locks (storage.Target.key for the same name)."""
         real = _realpath(self.path, self.name)
-        return hashlib.sha256(real.encode("utf-8", "surrogateescape")).hexdigest()
+        return lock_key(real)
 
 
 def locate(storage: Storage, name: str) -> Entry:

@@ -82,7 +82,8 @@ class Storage:
         self.min_free_bytes = min_free_bytes
         self.partial_max_bytes = partial_max_bytes
         """Cap on all partials together (0: none); see partialcap.py."""
-        self.same_filesystem = os.stat(self.root_real).st_dev == os.stat(self.partials_dir).st_dev
+        self.partials_dev = os.stat(self.partials_dir).st_dev
+        self.same_filesystem = os.stat(self.root_real).st_dev == self.partials_dev
         """False: every publish copies (see publishing.py); worth a warning at start-up."""
 
     def confined_to(self, home: str) -> Storage:
@@ -119,7 +120,7 @@ class Storage:
         if real != self.root_real:
             # A symlink inside the share may point at a reserved name; refuse that too.
             check_component(os.path.basename(real))
-        key = hashlib.sha256(real.encode("utf-8", "surrogateescape")).hexdigest()
+        key = lock_key(real)
         return Target(name, real, key)
 
     # ------------------------------------------------------------ reading
@@ -217,7 +218,7 @@ class Storage:
                     st = os.fstat(target_fd)
                 finally:
                     os.close(target_fd)
-        except OSError:
+        except (OSError, BadPath):  # gone, or a link swapped in meanwhile: not shown
             return None
         return self.entry(name, real, st)
 
@@ -248,7 +249,7 @@ class Storage:
         self._require(self.partials_dir, size - held)
         folder = os.path.dirname(target.real)
         with contextlib.suppress(OSError):
-            if os.stat(folder).st_dev != os.stat(self.partials_dir).st_dev:
+            if os.stat(folder).st_dev != self.partials_dev:
                 self._require(folder, size)
 
     def _require(self, folder: str, needed: int) -> None:
@@ -281,7 +282,7 @@ class Storage:
             raise storage_error(exc, f"publishing {target.name!r}") from None
         try:
             final = target.real
-            if os.fstat(folder_fd).st_dev == os.stat(self.partials_dir).st_dev:
+            if os.fstat(folder_fd).st_dev == self.partials_dev:
                 # A rename (not a copy, whose clean-up note must hold a lasting path).
                 final = os.path.join(fd_path(folder_fd), os.path.basename(target.real))
             publish(partial, fd, final, mtime, self.staging_dir, folder_fd)
@@ -323,3 +324,8 @@ class Storage:
                 NameLock(self.locks_dir, key).remove_if_free()
         self.hashes.prune()
         return remove_leftover_staging(self.staging_dir)
+
+
+def lock_key(real: str) -> str:
+    """The key naming the partial and the lock file of an upload to the real path ``real``."""
+    return hashlib.sha256(real.encode("utf-8", "surrogateescape")).hexdigest()

@@ -26,12 +26,12 @@ from common.channel import Channel
 from common.durable import pwrite_all
 from common.errors import FtError, IntegrityError, Locked, ProtocolError
 from common.messages import (
-    MAX_FILE_SIZE,
     PutDone,
     PutEnd,
     PutRequest,
     error_reply,
     parse_request,
+    read_int,
 )
 from common.ratelimit import UNLIMITED, Throttle
 from ftserver.locks import NameLock
@@ -54,10 +54,11 @@ def refuse_streamed_put(
     channel: Channel, frame: dict[str, Any], error: FtError, timeout: float
 ) -> None:
     """Consume a refused streamed put's bytes and closing frame, then answer ``error``."""
-    size = frame.get("size")
-    if type(size) is not int or not 0 <= size <= MAX_FILE_SIZE:
+    try:
+        size = read_int(frame, "size")
+    except ProtocolError:
         _try_send(channel, error_reply(error))
-        raise StreamBroken(ProtocolError("a streamed put without a valid size; closing"))
+        raise StreamBroken(ProtocolError("a streamed put without a valid size; closing")) from None
     try:
         _drain(channel, size, timeout)
         _expect_end(channel, timeout)
