@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from typing import Any
 
 DISCOVERY_VERSION = 1
+DEFAULT_DISCOVERY_PORT = 9021
+"""The UDP port servers answer on unless configured otherwise (the TCP port's number)."""
 QUERY_OP = "ft-discover"
 REPLY_OP = "ft-server"
 QUERY_SIZE = 512

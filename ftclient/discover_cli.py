@@ -15,6 +15,7 @@ import sys
 from typing import Any
 
 from ftclient.discovery import DEFAULT_BROADCAST, DEFAULT_DISCOVERY_PORT, FoundServer, discover
+from ftclient.trust import server_key
 
 MAX_WAIT = 60.0
 _UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
@@ -85,8 +86,7 @@ def _as_dict(server: FoundServer) -> dict[str, Any]:
 
 
 def _as_line(server: FoundServer) -> str:
-    address = f"[{server.host}]:{server.port}" if ":" in server.host else \
-        f"{server.host}:{server.port}"
+    address = server_key(server.host, server.port)
     security = "tls" if server.tls else "plain"
     return (f"{_safe(server.name):<24} {address:<22} {security:<5} "
             f"{server.fingerprint or '-'}")

@@ -15,11 +15,10 @@ import socket
 import time
 from dataclasses import dataclass
 
-from common.discovery import DiscoveryError, encode_query, parse_reply
+from common.discovery import DEFAULT_DISCOVERY_PORT, DiscoveryError, encode_query, parse_reply
 from common.errors import ConnectionLost
 
 DEFAULT_BROADCAST = "255.255.255.255"
-DEFAULT_DISCOVERY_PORT = 9021
 SENDS = 3
 """The query goes out this many times, spread over the first half of the wait (UDP may drop)."""
 MAX_SERVERS = 256

@@ -37,7 +37,7 @@ from common.errors import (
     SourceChanged,
 )
 from common.frames import encode_frame
-from common.hashing import content_stamp
+from common.hashing import unchanged_while_open
 from common.messages import (
     GetEnd,
     GetReady,
@@ -190,7 +190,7 @@ def _stream_one(
         position += got
         if moved:
             moved(item.remote, got)
-    if problem is None and content_stamp(os.fstat(fd)) != content_stamp(before):
+    if problem is None and not unchanged_while_open(before, os.fstat(fd)):
         problem = SourceChanged(f"{item.local!r} changed while it was sent; "
                                 "nothing was published")
     digest = hasher.hexdigest()

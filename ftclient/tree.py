@@ -27,9 +27,9 @@ from common.errors import BadPath, FtError, NotADirectory, NotFound
 from common.hashcache import HashCache
 from common.messages import MTIME_TOLERANCE, WalkEntry, mtime_ns
 from common.paths import check_component, is_within, split_path
-from ftclient.client import Client, Progress, normalize_remote
+from ftclient.client import Client, Progress, local_error, normalize_remote
 from ftclient.digests import local_digest, remember
-from ftclient.localfiles import partial_path_for
+from ftclient.localfiles import partial_path_for, remote_basename
 from ftclient.pipeline import PIPELINE_MAX_SIZE, PipedFile, PipedResult
 
 
@@ -245,9 +245,11 @@ def put_files(
     for path in local_files:
         try:
             st = os.stat(path)
+        except FileNotFoundError as exc:
+            report.failed.append((path, NotFound(f"local file {path!r}: {exc.strerror}")))
+            continue
         except OSError as exc:
-            report.failed.append((path, NotFound(f"local file {path!r}: "
-                                                 f"{exc.strerror or exc}")))
+            report.failed.append((path, local_error(exc, f"local file {path!r}")))
             continue
         if stat.S_ISDIR(st.st_mode):
             report.skipped.append((path, "a folder (use put -r)"))
@@ -364,26 +366,24 @@ def get_tree(
         except FtError as exc:
             report.failed.append((root, exc))
         else:
-            _set_local_mtime(root, root, top.mtime, report, top_level=True)
+            _set_local_mtime(root, root, top.mtime, report)
     return report
 
 
 def _set_local_mtime(root: str, local: str, mtime: float, report: TreeReport,
-                     cache: HashCache | None = None, sha256: str | None = None, *,
-                     top_level: bool = False) -> None:
+                     cache: HashCache | None = None, sha256: str | None = None) -> None:
     """Give ``local`` (inside ``root``, never a symlink) the mtime ``mtime`` if it differs."""
     try:
         st = os.lstat(local)
         if not _mtimes_differ(st.st_mtime, mtime) or stat.S_ISLNK(st.st_mode):
             return
-        if not top_level and not _inside(root, local, whole=True):
+        if not _inside(root, local, whole=True):
             return  # swapped for a way out since it was checked: leave it alone
         os.utime(local, ns=(st.st_atime_ns, mtime_ns(mtime)), follow_symlinks=False)
         if sha256 is not None:  # the new mtime (and ctime) must not cost a re-read
             remember(cache, local, os.lstat(local), sha256)
     except OSError as exc:
-        report.failed.append((local, NotFound(f"cannot set the mtime of {local!r}: "
-                                              f"{exc.strerror or exc}")))
+        report.failed.append((local, local_error(exc, f"cannot set the mtime of {local!r}")))
 
 
 def get_files(
@@ -395,10 +395,10 @@ def get_files(
         raise NotFound(f"local folder {local_dir!r} does not exist")
     report = TreeReport()
     jobs = []
+    folder = os.path.abspath(local_dir)
     for name in remote_names:
         remote = normalize_remote(name)
-        local = os.path.join(os.path.abspath(local_dir), split_path(remote)[-1])
-        jobs.append(_Job(local, remote, 0))
+        jobs.append(_Job(os.path.join(folder, remote_basename(remote)), remote, 0))
     _fetch(client, jobs, report, cache, progress)
     return report
 
@@ -422,7 +422,7 @@ def _unchanged_locally(cache: HashCache | None, local: str, entry: WalkEntry) ->
 
 
 def _local_failure(local: str, exc: OSError) -> FtError:
-    return NotFound(f"cannot create {local!r}: {exc.strerror or exc}")
+    return local_error(exc, f"cannot create {local!r}")
 
 
 def _fetch(client: Client, jobs: list[_Job], report: TreeReport, cache: HashCache | None,

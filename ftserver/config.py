@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from common.discovery import DEFAULT_DISCOVERY_PORT
 from common.ratelimit import RateError, parse_rate
 from ftserver.securityconfig import (
     SecuritySettingError,
@@ -55,7 +56,7 @@ class Discovery:
     """The UDP responder that lets ``ftclient discover`` find this server."""
 
     enabled: bool = True
-    port: int = 9021
+    port: int = DEFAULT_DISCOVERY_PORT
 
 
 def default_state_dir() -> Path:
