@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import re
 import sys
@@ -26,6 +25,7 @@ from common.ratelimit import RateError, parse_rate
 from common.tls import normalize_fingerprint
 from ftclient import __version__
 from ftclient.client import DEFAULT_PORT, MAX_TIMEOUT, Client, Progress
+from ftclient.cliutil import UsageError, human_size, safe, seconds_up_to
 from ftclient.commands import (
     FILE_COMMANDS,
     add_file_commands,
@@ -41,7 +41,6 @@ from ftclient.tree import TreeCallback, TreeProgress
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 SERVER_ENV = "FTCLIENT_SERVER"
-_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _RAW_IN_JSON = re.compile(r"[\x7f-\x9f]")  # the controls json.dumps(ensure_ascii=False) keeps
 
 EXAMPLES = """examples:
@@ -64,15 +63,6 @@ EXAMPLES = """examples:
 An interrupted put or get resumes when you run the same command again; a dropped
 connection is retried (--retries, default 3) and resumes by itself.
 """
-
-
-def safe(text: str) -> str:
-    """Escape control characters so a hostile name cannot drive the terminal."""
-    return _UNPRINTABLE.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
-
-
-class UsageError(Exception):
-    pass
 
 
 def parse_server(value: str) -> tuple[str, int]:
@@ -101,16 +91,8 @@ def _port(text: str, whole: str) -> int:
     return int(text)
 
 
-def positive_seconds(text: str) -> float:
-    """An argparse type: seconds above 0 and at most MAX_TIMEOUT (not negative, nan or inf)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not (math.isfinite(value) and 0 < value <= MAX_TIMEOUT):
-        raise argparse.ArgumentTypeError(
-            f"must be a number of seconds above 0 and at most {MAX_TIMEOUT:g}, not {text!r}")
-    return value
+positive_seconds = seconds_up_to(MAX_TIMEOUT)
+"""An argparse type: seconds above 0 and at most MAX_TIMEOUT (not negative, nan or inf)."""
 
 
 def rate(text: str) -> int:
@@ -241,7 +223,7 @@ class TransferDisplay:
         if self.bar is None:
             label = f"{self.verb} {safe(progress.path)}"
             if progress.resumed_from:
-                label += f" (resumed at {_human(progress.resumed_from)})"
+                label += f" (resumed at {human_size(progress.resumed_from)})"
             self.bar = tqdm(total=progress.total, initial=progress.done, unit="B",
                             unit_scale=True, unit_divisor=1024, desc=label, file=sys.stderr,
                             leave=True, dynamic_ncols=True, disable=self.quiet)
@@ -277,14 +259,6 @@ def _retried(count: int) -> str:
     return f", after {count} {'retry' if count == 1 else 'retries'}"
 
 
-def _human(size: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if size < 1024 or unit == "TiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size} B"
-
-
 def _note(quiet: bool, text: str) -> None:
     if not quiet:
         print(text, file=sys.stderr)
@@ -318,7 +292,7 @@ def run(args: argparse.Namespace) -> int:
             with progress_bar("put", quiet) as bar:
                 result = client.put(args.paths[0], _second(args.paths), progress=bar,
                                     on_retry=bar.on_retry)
-            _note(quiet, f"put {safe(result.remote)}: {_human(result.size)} in "
+            _note(quiet, f"put {safe(result.remote)}: {human_size(result.size)} in "
                          f"{time.monotonic() - started:.1f} s, sha256 {result.sha256} verified"
                          f"{_retried(result.retries)}")
         elif args.command == "get":
@@ -326,7 +300,7 @@ def run(args: argparse.Namespace) -> int:
             with progress_bar("get", quiet) as bar:
                 result = client.get(args.paths[0], _second(args.paths), progress=bar,
                                     on_retry=bar.on_retry)
-            _note(quiet, f"got {safe(result.local)}: {_human(result.size)} in "
+            _note(quiet, f"got {safe(result.local)}: {human_size(result.size)} in "
                          f"{time.monotonic() - started:.1f} s, sha256 {result.sha256} verified"
                          f"{_retried(result.retries)}")
         elif args.command == "ls":
@@ -355,7 +329,7 @@ def print_listing(entries: list[EntryInfo], as_json: bool, long: bool = False) -
         if entry.type == "dir":
             print(f"{'-':>10}  {when}  {safe(entry.name)}/")
         else:
-            print(f"{_human(entry.size):>10}  {when}  {safe(entry.name)}")
+            print(f"{human_size(entry.size):>10}  {when}  {safe(entry.name)}")
 
 
 def print_stat(entry: EntryInfo) -> None:

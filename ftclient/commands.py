@@ -14,29 +14,18 @@ import sys
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from types import ModuleType
 
 from common.errors import NotADirectory, NotFound
 from common.hashcache import HashCache
 from common.messages import EntryInfo
 from ftclient.client import Client
+from ftclient.cliutil import UsageError, human_size, safe
 from ftclient.digests import open_cache
 from ftclient.tree import TreeCallback, TreeReport, get_files, get_tree, put_files, put_tree
 
 FILE_COMMANDS = ("mkdir", "mv", "rm")
 EXIT_OK, EXIT_FAILED = 0, 1
 BarFactory = Callable[[str, bool], AbstractContextManager[TreeCallback]]
-
-
-def _cli() -> ModuleType:
-    """cli.py, for its escaping, sizes and usage error (it imports this module at load)."""
-    from ftclient import cli
-
-    return cli
-
-
-def _safe(text: str) -> str:
-    return _cli().safe(text)
 
 
 def add_file_commands(commands: argparse._SubParsersAction, quiet: argparse.ArgumentParser
@@ -108,14 +97,14 @@ def _transfer(client: Client, args: argparse.Namespace, cache: HashCache | None,
     paths: list[str] = args.paths
     if args.recursive:
         if len(paths) > 2:
-            raise _cli().UsageError(f"{args.command} -r takes one folder and, optionally, where "
+            raise UsageError(f"{args.command} -r takes one folder and, optionally, where "
                                "it goes")
         source = paths[0]
         name = os.path.basename(os.path.normpath(source)) if args.command == "put" \
             else source.strip("/").rsplit("/", 1)[-1]
         target = paths[1] if len(paths) > 1 else name
         if not target:
-            raise _cli().UsageError("say where the folder goes")
+            raise UsageError("say where the folder goes")
         if args.command == "put":
             return put_tree(client, source, target, cache=cache, progress=progress)
         return get_tree(client, source, target, cache=cache, progress=progress)
@@ -131,11 +120,11 @@ def _transfer(client: Client, args: argparse.Namespace, cache: HashCache | None,
 def _summarize(verb: str, report: TreeReport, quiet: bool, seconds: float) -> int:
     for name, reason in report.skipped:
         if not quiet:
-            print(f"skipped {_safe(name)}: {_safe(reason)}", file=sys.stderr)
+            print(f"skipped {safe(name)}: {safe(reason)}", file=sys.stderr)
     for name, error in report.failed:
-        print(f"ftclient: {_safe(name)}: {_safe(error.message)}", file=sys.stderr)
+        print(f"ftclient: {safe(name)}: {safe(error.message)}", file=sys.stderr)
     if not quiet:
-        print(f"{verb}: {len(report.sent)} transferred ({_cli()._human(report.bytes_moved)}), "
+        print(f"{verb}: {len(report.sent)} transferred ({human_size(report.bytes_moved)}), "
               f"{len(report.unchanged)} unchanged, {len(report.skipped)} skipped, "
               f"{len(report.failed)} failed in {seconds:.1f} s", file=sys.stderr)
     return EXIT_FAILED if report.failed else EXIT_OK
@@ -146,4 +135,4 @@ def print_long_listing(entries: list[EntryInfo]) -> None:
     for entry in entries:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(entry.mtime))
         kind, suffix = ("d", "/") if entry.type == "dir" else ("-", "")
-        print(f"{kind} {entry.size:>14}  {when}  {_safe(entry.name)}{suffix}")
+        print(f"{kind} {entry.size:>14}  {when}  {safe(entry.name)}{suffix}")
