@@ -25,7 +25,14 @@ from common.ratelimit import RateError, parse_rate
 from common.tls import normalize_fingerprint
 from ftclient import __version__
 from ftclient.client import DEFAULT_PORT, MAX_TIMEOUT, Client, Progress
-from ftclient.cliutil import UsageError, human_size, safe, seconds_up_to
+from ftclient.cliutil import (
+    UsageError,
+    human_size,
+    retry_line,
+    retry_notice,
+    safe,
+    seconds_up_to,
+)
 from ftclient.commands import (
     FILE_COMMANDS,
     add_file_commands,
@@ -116,8 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
     quiet.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
                        help="no progress bars or summary lines")
     quiet.add_argument("--retries", type=retry_count, default=argparse.SUPPRESS, metavar="N",
-                       help=f"retry a transfer N times after a lost connection, a timeout or "
-                            f"a server shutting down, resuming each time "
+                       help=f"retry N times after a lost connection, a timeout or a server "
+                            f"shutting down; transfers resume each time, and rm, mv and "
+                            f"mkdir without -p are retried only until sent "
                             f"(default {DEFAULT_RETRIES}; 0: fail at the first error)")
     parser = argparse.ArgumentParser(
         prog="ftclient", parents=[quiet],
@@ -236,7 +244,7 @@ class TransferDisplay:
         if self.bar is not None:
             self.bar.set_postfix_str(str(note))
         else:
-            print(f"{self.verb} {safe(note.path)}: {note}", file=sys.stderr)
+            print(retry_line(self.verb, note), file=sys.stderr)
 
     def close(self) -> None:
         if self.bar is not None:
@@ -286,7 +294,7 @@ def run(args: argparse.Namespace) -> int:
         if args.command in ("put", "get") and (args.recursive or len(args.paths) > 2):
             return run_many(client, args, quiet, tree_progress_bar)
         if args.command in FILE_COMMANDS:
-            return run_file_command(client, args)
+            return run_file_command(client, args, quiet)
         if args.command == "put":
             started = time.monotonic()
             with progress_bar("put", quiet) as bar:
@@ -304,9 +312,11 @@ def run(args: argparse.Namespace) -> int:
                          f"{time.monotonic() - started:.1f} s, sha256 {result.sha256} verified"
                          f"{_retried(result.retries)}")
         elif args.command == "ls":
-            print_listing(client.list(args.path), args.json, args.long)
+            print_listing(client.list(args.path, on_retry=retry_notice("ls", quiet)),
+                          args.json, args.long)
         elif args.command == "stat":
-            print_stat(client.stat(args.path, digest=True))
+            print_stat(client.stat(args.path, digest=True,
+                                   on_retry=retry_notice("stat", quiet)))
     return EXIT_OK
 
 

@@ -1,8 +1,10 @@
-"""Small helpers every ``ftclient`` command module shares: escaping, sizes, argument types.
+"""Small helpers every ``ftclient`` command module shares: escaping, sizes, argument types,
+the retry notice.
 
-A leaf: it imports nothing of ours, so cli.py, commands.py and discover_cli.py
-can all import it at load time without a cycle. It owns no terminal state and
-prints nothing; the modules that print decide where its strings go.
+A leaf: of ours it imports only retry.py's RetryNote (and retry.py only common/),
+so cli.py, commands.py and discover_cli.py can all import it at load time without
+a cycle. It owns no terminal state; the one thing it prints is a retry notice, on
+stderr, for the commands that draw no bar to carry it.
 """
 
 from __future__ import annotations
@@ -10,7 +12,10 @@ from __future__ import annotations
 import argparse
 import math
 import re
+import sys
 from collections.abc import Callable
+
+from ftclient.retry import RetryCallback, RetryNote
 
 _UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
@@ -47,3 +52,18 @@ def seconds_up_to(limit: float) -> Callable[[str], float]:
         return value
 
     return seconds
+
+
+def retry_line(verb: str, note: RetryNote) -> str:
+    """``ls reports: retry 1/3 in 1 s: connection lost``."""
+    return f"{verb} {safe(note.path)}: {note}"
+
+
+def retry_notice(verb: str, quiet: bool) -> RetryCallback:
+    """An ``on_retry`` callback printing each retry's line on stderr (nothing if ``quiet``)."""
+
+    def notice(note: RetryNote) -> None:
+        if not quiet:
+            print(retry_line(verb, note), file=sys.stderr)
+
+    return notice

@@ -19,8 +19,9 @@ from common.errors import NotADirectory, NotFound
 from common.hashcache import HashCache
 from common.messages import EntryInfo
 from ftclient.client import Client
-from ftclient.cliutil import UsageError, human_size, safe
+from ftclient.cliutil import UsageError, human_size, retry_notice, safe
 from ftclient.digests import open_cache
+from ftclient.retry import RetryCallback
 from ftclient.tree import TreeCallback, TreeReport, get_files, get_tree, put_files, put_tree
 
 FILE_COMMANDS = ("mkdir", "mv", "rm")
@@ -55,25 +56,28 @@ def add_file_commands(commands: argparse._SubParsersAction, quiet: argparse.Argu
     rm.add_argument("paths", metavar="REMOTE", nargs="+")
 
 
-def run_file_command(client: Client, args: argparse.Namespace) -> int:
+def run_file_command(client: Client, args: argparse.Namespace, quiet: bool) -> int:
+    """mkdir, mv or rm; each retried as Client retries it, with a line on stderr per retry."""
+    on_retry = retry_notice(args.command, quiet)
     if args.command == "mkdir":
         for path in args.paths:
-            client.mkdir(path, parents=args.parents)
+            client.mkdir(path, parents=args.parents, on_retry=on_retry)
     elif args.command == "mv":
-        client.move(args.src, _move_target(client, args.src, args.dst))
+        target = _move_target(client, args.src, args.dst, on_retry)
+        client.move(args.src, target, on_retry=on_retry)
     elif args.command == "rm":
         for path in args.paths:
-            client.remove(path, recursive=args.recursive)
+            client.remove(path, recursive=args.recursive, on_retry=on_retry)
     return EXIT_OK
 
 
-def _move_target(client: Client, src: str, dst: str) -> str:
+def _move_target(client: Client, src: str, dst: str, on_retry: RetryCallback) -> str:
     """Like mv(1): a DST ending in / or naming an existing folder receives SRC by its name."""
     name = src.rstrip("/").rsplit("/", 1)[-1]
     if dst.endswith("/"):
         return dst + name
     try:
-        is_folder = client.stat(dst).type == "dir"
+        is_folder = client.stat(dst, on_retry=on_retry).type == "dir"
     except NotFound:
         return dst
     return f"{dst}/{name}" if is_folder else dst
