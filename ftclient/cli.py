@@ -98,10 +98,6 @@ def _port(text: str, whole: str) -> int:
     return int(text)
 
 
-positive_seconds = seconds_up_to(MAX_TIMEOUT)
-"""An argparse type: seconds above 0 and at most MAX_TIMEOUT (not negative, nan or inf)."""
-
-
 def rate(text: str) -> int:
     """An argparse type: bytes per second, as curl's --limit-rate reads them."""
     try:
@@ -134,7 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--server", metavar="HOST[:PORT]",
                         help=f"server address (default: ${SERVER_ENV} or localhost:{DEFAULT_PORT})")
-    parser.add_argument("--timeout", type=positive_seconds, default=60.0, metavar="SECONDS",
+    parser.add_argument("--timeout", type=seconds_up_to(MAX_TIMEOUT), default=60.0,
+                        metavar="SECONDS",
                         help="give up on a silent server after this long (default 60)")
     parser.add_argument("--limit-rate", type=rate, default=0, metavar="RATE",
                         help="move at most RATE bytes/s, e.g. 500K or 10M (default: no limit)")

@@ -102,7 +102,7 @@ def _transfer(client: Client, args: argparse.Namespace, cache: HashCache | None,
     if args.recursive:
         if len(paths) > 2:
             raise UsageError(f"{args.command} -r takes one folder and, optionally, where "
-                               "it goes")
+                             "it goes")
         source = paths[0]
         name = os.path.basename(os.path.normpath(source)) if args.command == "put" \
             else source.strip("/").rsplit("/", 1)[-1]

@@ -38,7 +38,7 @@ def _components(root_real: str, real: str) -> list[str]:
     return parts
 
 
-def swapped_for_link(parts: list[str], index: int) -> BadPath:
+def _swapped_for_link(parts: list[str], index: int) -> BadPath:
     """The error for ``parts[index]`` found to be a symlink where the check saw none.
 
     It names the component by its path inside the share (never an absolute path),
@@ -59,7 +59,7 @@ def _enter(fd: int, parts: list[str], index: int, flags: int) -> int:
     except OSError as exc:
         if exc.errno == errno.ELOOP or (
                 exc.errno == errno.ENOTDIR and _is_link(fd, parts[index])):
-            raise swapped_for_link(parts, index) from None
+            raise _swapped_for_link(parts, index) from None
         raise
 
 
@@ -86,7 +86,7 @@ def open_path_beneath(root_real: str, real: str) -> int:
             os.close(fd)
             fd = child
         if parts and stat.S_ISLNK(os.fstat(fd).st_mode):
-            raise swapped_for_link(parts, len(parts) - 1)
+            raise _swapped_for_link(parts, len(parts) - 1)
     except BaseException:
         os.close(fd)
         raise
