@@ -126,6 +126,12 @@ class ConnectionLost(FtError):
     code = "connection"
 
 
+class OutcomeUnknown(ConnectionLost):
+    """The connection dropped after a request that must not run twice (move, remove) was
+    sent, before its answer came: it may or may not have been done, so it is not retried
+    (client side only, never on the wire)."""
+
+
 _BY_CODE: dict[str, type[FtError]] = {
     cls.code: cls
     for cls in (

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import re
 import sys
@@ -26,6 +25,14 @@ from common.ratelimit import RateError, parse_rate
 from common.tls import normalize_fingerprint
 from ftclient import __version__
 from ftclient.client import DEFAULT_PORT, MAX_TIMEOUT, Client, Progress
+from ftclient.cliutil import (
+    UsageError,
+    human_size,
+    retry_line,
+    retry_notice,
+    safe,
+    seconds_up_to,
+)
 from ftclient.commands import (
     FILE_COMMANDS,
     add_file_commands,
@@ -41,7 +48,6 @@ from ftclient.tree import TreeCallback, TreeProgress
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 SERVER_ENV = "FTCLIENT_SERVER"
-_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _RAW_IN_JSON = re.compile(r"[\x7f-\x9f]")  # the controls json.dumps(ensure_ascii=False) keeps
 
 EXAMPLES = """examples:
@@ -64,15 +70,6 @@ EXAMPLES = """examples:
 An interrupted put or get resumes when you run the same command again; a dropped
 connection is retried (--retries, default 3) and resumes by itself.
 """
-
-
-def safe(text: str) -> str:
-    """Escape control characters so a hostile name cannot drive the terminal."""
-    return _UNPRINTABLE.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
-
-
-class UsageError(Exception):
-    pass
 
 
 def parse_server(value: str) -> tuple[str, int]:
@@ -101,18 +98,6 @@ def _port(text: str, whole: str) -> int:
     return int(text)
 
 
-def positive_seconds(text: str) -> float:
-    """An argparse type: seconds above 0 and at most MAX_TIMEOUT (not negative, nan or inf)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not (math.isfinite(value) and 0 < value <= MAX_TIMEOUT):
-        raise argparse.ArgumentTypeError(
-            f"must be a number of seconds above 0 and at most {MAX_TIMEOUT:g}, not {text!r}")
-    return value
-
-
 def rate(text: str) -> int:
     """An argparse type: bytes per second, as curl's --limit-rate reads them."""
     try:
@@ -134,8 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
     quiet.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
                        help="no progress bars or summary lines")
     quiet.add_argument("--retries", type=retry_count, default=argparse.SUPPRESS, metavar="N",
-                       help=f"retry a transfer N times after a lost connection, a timeout or "
-                            f"a server shutting down, resuming each time "
+                       help=f"retry N times after a lost connection, a timeout or a server "
+                            f"shutting down; transfers resume each time, and rm, mv and "
+                            f"mkdir without -p are retried only until sent "
                             f"(default {DEFAULT_RETRIES}; 0: fail at the first error)")
     parser = argparse.ArgumentParser(
         prog="ftclient", parents=[quiet],
@@ -144,7 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--server", metavar="HOST[:PORT]",
                         help=f"server address (default: ${SERVER_ENV} or localhost:{DEFAULT_PORT})")
-    parser.add_argument("--timeout", type=positive_seconds, default=60.0, metavar="SECONDS",
+    parser.add_argument("--timeout", type=seconds_up_to(MAX_TIMEOUT), default=60.0,
+                        metavar="SECONDS",
                         help="give up on a silent server after this long (default 60)")
     parser.add_argument("--limit-rate", type=rate, default=0, metavar="RATE",
                         help="move at most RATE bytes/s, e.g. 500K or 10M (default: no limit)")
@@ -241,7 +228,7 @@ class TransferDisplay:
         if self.bar is None:
             label = f"{self.verb} {safe(progress.path)}"
             if progress.resumed_from:
-                label += f" (resumed at {_human(progress.resumed_from)})"
+                label += f" (resumed at {human_size(progress.resumed_from)})"
             self.bar = tqdm(total=progress.total, initial=progress.done, unit="B",
                             unit_scale=True, unit_divisor=1024, desc=label, file=sys.stderr,
                             leave=True, dynamic_ncols=True, disable=self.quiet)
@@ -254,7 +241,7 @@ class TransferDisplay:
         if self.bar is not None:
             self.bar.set_postfix_str(str(note))
         else:
-            print(f"{self.verb} {safe(note.path)}: {note}", file=sys.stderr)
+            print(retry_line(self.verb, note), file=sys.stderr)
 
     def close(self) -> None:
         if self.bar is not None:
@@ -275,14 +262,6 @@ def _retried(count: int) -> str:
     if not count:
         return ""
     return f", after {count} {'retry' if count == 1 else 'retries'}"
-
-
-def _human(size: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if size < 1024 or unit == "TiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size} B"
 
 
 def _note(quiet: bool, text: str) -> None:
@@ -312,13 +291,13 @@ def run(args: argparse.Namespace) -> int:
         if args.command in ("put", "get") and (args.recursive or len(args.paths) > 2):
             return run_many(client, args, quiet, tree_progress_bar)
         if args.command in FILE_COMMANDS:
-            return run_file_command(client, args)
+            return run_file_command(client, args, quiet)
         if args.command == "put":
             started = time.monotonic()
             with progress_bar("put", quiet) as bar:
                 result = client.put(args.paths[0], _second(args.paths), progress=bar,
                                     on_retry=bar.on_retry)
-            _note(quiet, f"put {safe(result.remote)}: {_human(result.size)} in "
+            _note(quiet, f"put {safe(result.remote)}: {human_size(result.size)} in "
                          f"{time.monotonic() - started:.1f} s, sha256 {result.sha256} verified"
                          f"{_retried(result.retries)}")
         elif args.command == "get":
@@ -326,13 +305,15 @@ def run(args: argparse.Namespace) -> int:
             with progress_bar("get", quiet) as bar:
                 result = client.get(args.paths[0], _second(args.paths), progress=bar,
                                     on_retry=bar.on_retry)
-            _note(quiet, f"got {safe(result.local)}: {_human(result.size)} in "
+            _note(quiet, f"got {safe(result.local)}: {human_size(result.size)} in "
                          f"{time.monotonic() - started:.1f} s, sha256 {result.sha256} verified"
                          f"{_retried(result.retries)}")
         elif args.command == "ls":
-            print_listing(client.list(args.path), args.json, args.long)
+            print_listing(client.list(args.path, on_retry=retry_notice("ls", quiet)),
+                          args.json, args.long)
         elif args.command == "stat":
-            print_stat(client.stat(args.path, digest=True))
+            print_stat(client.stat(args.path, digest=True,
+                                   on_retry=retry_notice("stat", quiet)))
     return EXIT_OK
 
 
@@ -355,7 +336,7 @@ def print_listing(entries: list[EntryInfo], as_json: bool, long: bool = False) -
         if entry.type == "dir":
             print(f"{'-':>10}  {when}  {safe(entry.name)}/")
         else:
-            print(f"{_human(entry.size):>10}  {when}  {safe(entry.name)}")
+            print(f"{human_size(entry.size):>10}  {when}  {safe(entry.name)}")
 
 
 def print_stat(entry: EntryInfo) -> None:

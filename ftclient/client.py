@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TypeVar
 
 from common.channel import Channel
 from common.durable import pwrite_all
@@ -38,6 +39,7 @@ from common.errors import (
     Locked,
     NoSpace,
     NotFound,
+    OutcomeUnknown,
     PermissionDenied,
     ProtocolError,
     SourceChanged,
@@ -97,6 +99,7 @@ LOCK_ATTEMPTS = 5
 """How often ``get`` reopens a partial that was renamed away while it waited to lock it."""
 MAX_WALK_ENTRIES = 1_000_000
 """A server listing more entries than this in one walk is refused (memory stays bounded)."""
+T = TypeVar("T")
 _PERMISSION_ERRNOS = frozenset({errno.EACCES, errno.EPERM, errno.EROFS})
 _NO_SPACE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 
@@ -183,7 +186,7 @@ class Client:
         self.busy_wait = busy_wait
         check_retry_settings(retries, retry_delay)
         self.retries = retries
-        """How often put and get try again after a lost connection, a timeout or "busy"."""
+        """How often a request tries again after a lost connection, a timeout or "busy"."""
         self.retry_delay = retry_delay
         self.server_name = ""
         self.access: str | None = None
@@ -264,11 +267,18 @@ class Client:
         self.close()
 
     # ------------------------------------------------------------ simple requests
+    # Retried as put and get are (self.retries, retry.py): whole when running twice ends
+    # the same as once (reads, mkdir -p, set_mtime); only until sent when it may not.
 
-    def list(self, path: str = "") -> list[EntryInfo]:
+    def list(self, path: str = "", *, on_retry: RetryCallback | None = None
+             ) -> list[EntryInfo]:
         """Entries of a remote folder ("" is the share's root), sorted by name."""
+        name = normalize_remote(path, allow_root=True)
+        return self._retrying(lambda: self._list_once(name), name or "/", on_retry)
+
+    def _list_once(self, name: str) -> list[EntryInfo]:
         channel = self._conn()
-        channel.send(ListDir(normalize_remote(path, allow_root=True)).to_dict())
+        channel.send(ListDir(name).to_dict())
         entries: list[EntryInfo] = []
         while True:
             batch = self._reply(ListReply, channel)
@@ -276,47 +286,105 @@ class Client:
             if batch.done:
                 return entries
 
-    def stat(self, path: str, *, digest: bool = False) -> EntryInfo:
+    def stat(self, path: str, *, digest: bool = False, on_retry: RetryCallback | None = None
+             ) -> EntryInfo:
         """A remote entry; ``digest`` has the server compute a file's SHA-256 if unknown."""
+        name = normalize_remote(path)
+        return self._retrying(lambda: self._stat_once(name, digest), name, on_retry)
+
+    def _stat_once(self, name: str, digest: bool) -> EntryInfo:
         channel = self._conn()
-        channel.send(Stat(normalize_remote(path)).to_dict())
+        channel.send(Stat(name).to_dict())
         entry = self._reply(StatReply, channel).entry
         if digest and entry.type == "file" and entry.sha256 is None:
             channel = self._conn()
-            channel.send(Stat(normalize_remote(path), digest=True).to_dict())
+            channel.send(Stat(name, digest=True).to_dict())
             entry = self._reply(StatReply, channel, self._deadline_after(entry.size)).entry
         return entry
 
     # Folders, file operations, and many small files at once (pipeline.py).
 
-    def mkdir(self, path: str, *, parents: bool = False) -> None:
-        """Create a remote folder; ``parents`` makes missing parents and accepts an existing one."""
-        self._simple(MakeDir(normalize_remote(path), parents))
+    def mkdir(self, path: str, *, parents: bool = False,
+              on_retry: RetryCallback | None = None) -> None:
+        """Create a remote folder; ``parents`` makes missing parents and accepts an existing one.
 
-    def move(self, src: str, dst: str) -> None:
-        """Rename a remote file or folder; an existing ``dst`` is refused, never replaced."""
-        self._simple(Move(normalize_remote(src), normalize_remote(dst)))
+        Without ``parents`` a second run would answer "exists" for the folder the
+        first made, so a cut after sending is not retried (OutcomeUnknown).
+        """
+        request = MakeDir(normalize_remote(path), parents)
+        if parents:
+            self._retrying(lambda: self._simple(request), request.path, on_retry)
+        else:
+            self._once(request, request.path, "created", request.path, on_retry)
 
-    def remove(self, path: str, *, recursive: bool = False) -> None:
-        """Delete a remote file or empty folder; ``recursive`` deletes a folder's contents too."""
-        self._simple(Remove(normalize_remote(path), recursive))
+    def move(self, src: str, dst: str, *, on_retry: RetryCallback | None = None) -> None:
+        """Rename a remote file or folder; an existing ``dst`` is refused, never replaced.
 
-    def set_mtime(self, path: str, mtime: float) -> None:
+        Retried only until sent: a cut after that raises OutcomeUnknown.
+        """
+        request = Move(normalize_remote(src), normalize_remote(dst))
+        self._once(request, request.src, "moved", request.dst, on_retry)
+
+    def remove(self, path: str, *, recursive: bool = False,
+               on_retry: RetryCallback | None = None) -> None:
+        """Delete a remote file or empty folder; ``recursive`` deletes a folder's contents too.
+
+        Retried only until sent: a cut after that raises OutcomeUnknown.
+        """
+        request = Remove(normalize_remote(path), recursive)
+        self._once(request, request.path, "removed", request.path, on_retry)
+
+    def set_mtime(self, path: str, mtime: float, *,
+                  on_retry: RetryCallback | None = None) -> None:
         """Set the mtime of a remote file or folder (not the root; a symlink's own)."""
-        self._simple(SetMtime(normalize_remote(path), mtime))
+        request = SetMtime(normalize_remote(path), mtime)
+        self._retrying(lambda: self._simple(request), request.path, on_retry)
 
     def _simple(self, request: MakeDir | Move | Remove | SetMtime) -> None:
         channel = self._conn()
         channel.send(request.to_dict())
         self._reply(Done, channel)
 
-    def walk(self, path: str = "") -> list[WalkEntry]:
+    def _once(self, request: MakeDir | Move | Remove, path: str, done: str, check: str,
+              on_retry: RetryCallback | None) -> None:
+        """Send a request that must not run twice, retrying it only until it is sent whole.
+
+        The server acts only on a whole frame, so a failure to connect or to send is
+        retried; once it is sent, a cut leaves unknown whether it was ``done``.
+        """
+        def attempt() -> None:
+            channel = self._conn()
+            channel.send(request.to_dict())
+            try:
+                self._reply(Done, channel)
+            except (ConnectionLost, Timeout) as exc:
+                raise OutcomeUnknown(
+                    f"{path!r}: {exc.message}, after the request was sent, so whether it "
+                    f"was {done} is unknown; check with `ftclient stat {shlex.quote(check)}`"
+                ) from None
+
+        self._retrying(attempt, path, on_retry)
+
+    def _retrying(self, action: Callable[[], T], path: str,
+                  on_retry: RetryCallback | None) -> T:
+        """``action`` under the retry policy of put and get; ``on_retry`` hears of each retry."""
+        result, _ = run_with_retries(action, path=path, retries=self.retries,
+                                     first_delay=self.retry_delay, before_retry=self._drop,
+                                     on_retry=on_retry)
+        return result
+
+    def walk(self, path: str = "", *, on_retry: RetryCallback | None = None
+             ) -> list[WalkEntry]:
         """Every file and folder below a remote folder, parents first, paths relative to it.
 
         Each path has passed the path rules (no ``..``, nothing absolute, no controls).
         """
+        name = normalize_remote(path, allow_root=True)
+        return self._retrying(lambda: self._walk_once(name), name or "/", on_retry)
+
+    def _walk_once(self, name: str) -> list[WalkEntry]:
         channel = self._conn()
-        channel.send(Walk(normalize_remote(path, allow_root=True)).to_dict())
+        channel.send(Walk(name).to_dict())
         entries: list[WalkEntry] = []
         while True:
             batch = self._reply(WalkReply, channel)

@@ -14,29 +14,19 @@ import sys
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from types import ModuleType
 
 from common.errors import NotADirectory, NotFound
 from common.hashcache import HashCache
 from common.messages import EntryInfo
 from ftclient.client import Client
+from ftclient.cliutil import UsageError, human_size, retry_notice, safe
 from ftclient.digests import open_cache
+from ftclient.retry import RetryCallback
 from ftclient.tree import TreeCallback, TreeReport, get_files, get_tree, put_files, put_tree
 
 FILE_COMMANDS = ("mkdir", "mv", "rm")
 EXIT_OK, EXIT_FAILED = 0, 1
 BarFactory = Callable[[str, bool], AbstractContextManager[TreeCallback]]
-
-
-def _cli() -> ModuleType:
-    """cli.py, for its escaping, sizes and usage error (it imports this module at load)."""
-    from ftclient import cli
-
-    return cli
-
-
-def _safe(text: str) -> str:
-    return _cli().safe(text)
 
 
 def add_file_commands(commands: argparse._SubParsersAction, quiet: argparse.ArgumentParser
@@ -66,25 +56,28 @@ def add_file_commands(commands: argparse._SubParsersAction, quiet: argparse.Argu
     rm.add_argument("paths", metavar="REMOTE", nargs="+")
 
 
-def run_file_command(client: Client, args: argparse.Namespace) -> int:
+def run_file_command(client: Client, args: argparse.Namespace, quiet: bool) -> int:
+    """mkdir, mv or rm; each retried as Client retries it, with a line on stderr per retry."""
+    on_retry = retry_notice(args.command, quiet)
     if args.command == "mkdir":
         for path in args.paths:
-            client.mkdir(path, parents=args.parents)
+            client.mkdir(path, parents=args.parents, on_retry=on_retry)
     elif args.command == "mv":
-        client.move(args.src, _move_target(client, args.src, args.dst))
+        target = _move_target(client, args.src, args.dst, on_retry)
+        client.move(args.src, target, on_retry=on_retry)
     elif args.command == "rm":
         for path in args.paths:
-            client.remove(path, recursive=args.recursive)
+            client.remove(path, recursive=args.recursive, on_retry=on_retry)
     return EXIT_OK
 
 
-def _move_target(client: Client, src: str, dst: str) -> str:
+def _move_target(client: Client, src: str, dst: str, on_retry: RetryCallback) -> str:
     """Like mv(1): a DST ending in / or naming an existing folder receives SRC by its name."""
     name = src.rstrip("/").rsplit("/", 1)[-1]
     if dst.endswith("/"):
         return dst + name
     try:
-        is_folder = client.stat(dst).type == "dir"
+        is_folder = client.stat(dst, on_retry=on_retry).type == "dir"
     except NotFound:
         return dst
     return f"{dst}/{name}" if is_folder else dst
@@ -108,14 +101,14 @@ def _transfer(client: Client, args: argparse.Namespace, cache: HashCache | None,
     paths: list[str] = args.paths
     if args.recursive:
         if len(paths) > 2:
-            raise _cli().UsageError(f"{args.command} -r takes one folder and, optionally, where "
-                               "it goes")
+            raise UsageError(f"{args.command} -r takes one folder and, optionally, where "
+                             "it goes")
         source = paths[0]
         name = os.path.basename(os.path.normpath(source)) if args.command == "put" \
             else source.strip("/").rsplit("/", 1)[-1]
         target = paths[1] if len(paths) > 1 else name
         if not target:
-            raise _cli().UsageError("say where the folder goes")
+            raise UsageError("say where the folder goes")
         if args.command == "put":
             return put_tree(client, source, target, cache=cache, progress=progress)
         return get_tree(client, source, target, cache=cache, progress=progress)
@@ -131,11 +124,11 @@ def _transfer(client: Client, args: argparse.Namespace, cache: HashCache | None,
 def _summarize(verb: str, report: TreeReport, quiet: bool, seconds: float) -> int:
     for name, reason in report.skipped:
         if not quiet:
-            print(f"skipped {_safe(name)}: {_safe(reason)}", file=sys.stderr)
+            print(f"skipped {safe(name)}: {safe(reason)}", file=sys.stderr)
     for name, error in report.failed:
-        print(f"ftclient: {_safe(name)}: {_safe(error.message)}", file=sys.stderr)
+        print(f"ftclient: {safe(name)}: {safe(error.message)}", file=sys.stderr)
     if not quiet:
-        print(f"{verb}: {len(report.sent)} transferred ({_cli()._human(report.bytes_moved)}), "
+        print(f"{verb}: {len(report.sent)} transferred ({human_size(report.bytes_moved)}), "
               f"{len(report.unchanged)} unchanged, {len(report.skipped)} skipped, "
               f"{len(report.failed)} failed in {seconds:.1f} s", file=sys.stderr)
     return EXIT_FAILED if report.failed else EXIT_OK
@@ -146,4 +139,4 @@ def print_long_listing(entries: list[EntryInfo]) -> None:
     for entry in entries:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(entry.mtime))
         kind, suffix = ("d", "/") if entry.type == "dir" else ("-", "")
-        print(f"{kind} {entry.size:>14}  {when}  {_safe(entry.name)}{suffix}")
+        print(f"{kind} {entry.size:>14}  {when}  {safe(entry.name)}{suffix}")

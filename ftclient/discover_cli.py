@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
-import re
 import sys
 from typing import Any
 
+from ftclient.cliutil import safe, seconds_up_to
 from ftclient.discovery import DEFAULT_BROADCAST, DEFAULT_DISCOVERY_PORT, FoundServer, discover
 from ftclient.trust import server_key
 
 MAX_WAIT = 60.0
-_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 EXAMPLES = f"""examples:
   ftclient discover                            ask the local network ({DEFAULT_BROADCAST})
@@ -32,16 +30,6 @@ def _udp_port(text: str) -> int:
     if not text.isdigit() or not 0 < int(text) < 65536:
         raise argparse.ArgumentTypeError(f"not a UDP port: {text!r}")
     return int(text)
-
-
-def _wait(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not (math.isfinite(value) and 0 < value <= MAX_WAIT):
-        raise argparse.ArgumentTypeError(f"must be above 0 and at most {MAX_WAIT:g} seconds")
-    return value
 
 
 def add_discover_command(commands: Any) -> None:
@@ -59,7 +47,7 @@ def add_discover_command(commands: Any) -> None:
         "--port", type=_udp_port, default=DEFAULT_DISCOVERY_PORT, metavar="P",
         help=f"the servers' discovery UDP port (default {DEFAULT_DISCOVERY_PORT})")
     discover_parser.add_argument(
-        "--timeout", dest="wait", type=_wait, default=2.0, metavar="S",
+        "--timeout", dest="wait", type=seconds_up_to(MAX_WAIT), default=2.0, metavar="S",
         help="seconds to wait for answers (default 2)")
     discover_parser.add_argument(
         "--json", action="store_true",
@@ -75,7 +63,7 @@ def run_discover(args: argparse.Namespace) -> int:
             print(_as_line(server))
     if not servers:
         print(f"ftclient: no server answered on UDP port {args.port} within {args.wait:g} s "
-              f"(query sent to {_safe(args.broadcast)})", file=sys.stderr)
+              f"(query sent to {safe(args.broadcast)})", file=sys.stderr)
         return 1
     return 0
 
@@ -88,9 +76,5 @@ def _as_dict(server: FoundServer) -> dict[str, Any]:
 def _as_line(server: FoundServer) -> str:
     address = server_key(server.host, server.port)
     security = "tls" if server.tls else "plain"
-    return (f"{_safe(server.name):<24} {address:<22} {security:<5} "
+    return (f"{safe(server.name):<24} {address:<22} {security:<5} "
             f"{server.fingerprint or '-'}")
-
-
-def _safe(text: str) -> str:
-    return _UNPRINTABLE.sub(lambda m: f"\\x{ord(m.group()):02x}", text)

@@ -3,7 +3,11 @@
 Only failures of the link or of the moment are retried: the connection dropped
 or could not be made, a deadline passed, the server was shutting down, and
 ``locked`` right after a cut (the server may still be closing the session that
-was cut). A server at its connection limit ("busy") is already waited out by
+was cut). A request that must not run twice (``Client.move``, ``remove``, a
+``mkdir`` without ``parents``) is retried only while it has not been sent whole:
+a cut after that raises ``OutcomeUnknown``, which is never retried, since the
+server may have done it already (a retried remove would answer ``not_found``
+for a file it had just removed). A server at its connection limit ("busy") is already waited out by
 ``Client.connect`` for up to ``busy_wait`` seconds, so it is not retried again.
 Everything that would fail the same way again (a bad name, a missing file,
 permissions, a full disk, a changed source, a checksum mismatch) is reported at
@@ -20,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from common.errors import Busy, ConnectionLost, FtError, Locked, Timeout
+from common.errors import Busy, ConnectionLost, FtError, Locked, OutcomeUnknown, Timeout
 
 DEFAULT_RETRIES = 3
 DEFAULT_RETRY_DELAY = 1.0
@@ -76,7 +80,7 @@ def reason_to_retry(error: FtError, after_cut: bool) -> str | None:
     ``after_cut``: the previous attempt of this transfer lost its connection, so a
     ``locked`` now is most likely our own cut session not yet closed by the server.
     """
-    if isinstance(error, Locked) and not after_cut:
+    if isinstance(error, OutcomeUnknown) or (isinstance(error, Locked) and not after_cut):
         return None
     if isinstance(error, Busy):
         return "server shutting down" if SHUTTING_DOWN in error.message else None

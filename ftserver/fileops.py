@@ -7,8 +7,8 @@ points at (only the parent folders are resolved), so a link that leads out of
 the share can be removed but is never followed. The root itself can be neither
 moved nor removed (nor have its mtime set), and the server's own state (partials, locks, hash cache)
 lives outside the share, out of reach. A file being uploaded cannot be moved or
-removed (its name lock is held); a folder is moved or removed only while no
-upload runs at all (treelock.py).
+removed (its name lock is held), nor have a folder made in its place; a folder
+is moved or removed only while no upload or mkdir runs at all (treelock.py).
 
 Names are checked by path, but every action is taken relative to a folder
 descriptor opened through confine.py (one component at a time from the root,
@@ -58,6 +58,9 @@ from ftserver.treelock import TreeLock
 
 MAX_WALK_ENTRIES = 200_000
 """A walk stops with an error beyond this many entries (the client holds them all)."""
+
+MKDIR_LOCK_WAIT = 2.0
+"""How long a mkdir waits for its name (held by another mkdir for a moment, or an upload)."""
 
 _FOLDER_FLAGS = os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
@@ -158,10 +161,11 @@ def _existing(folder_fd: int, entry: Entry) -> os.stat_result:
 
 
 @contextlib.contextmanager
-def _name_locked(storage: Storage, entry: Entry) -> Iterator[None]:
-    """Hold the lock an upload to this name takes; Locked if an upload holds it now."""
+def _name_locked(storage: Storage, entry: Entry, wait: float = 0.0) -> Iterator[None]:
+    """Hold the lock an upload to this name takes; Locked if an upload holds it now
+    (or still after ``wait`` seconds)."""
     with NameLock(storage.locks_dir, entry.lock_key) as lock:
-        if not lock.try_acquire():
+        if not lock.acquire_within(wait):
             raise Locked(f"{entry.name!r} is being uploaded; try again later")
         yield
 
@@ -174,18 +178,35 @@ def _same_folder(fd_a: int, fd_b: int) -> bool:
 
 
 def make_dir(storage: Storage, request: MakeDir) -> None:
-    if not request.parents:
-        _make_one_dir(storage, locate(storage, request.path))
-        return
-    target = storage.resolve(request.path)
-    try:
-        # Creates what is missing with mkdirat, entering each step with O_NOFOLLOW.
-        make_dirs_beneath(storage.root_real, target.real)
-    except (FileExistsError, NotADirectoryError):
-        raise AlreadyExists(f"{request.path!r} or one of its parents exists and is not "
-                            "a folder") from None
-    except OSError as exc:
-        raise storage_error(exc, f"creating {request.path!r}") from None
+    """Create a folder (``parents``: and what is missing above it), holding what an upload holds.
+
+    A folder is a writer of its name as much as an upload is: without the name
+    lock, a mkdir landing while an upload of that name runs would make the upload
+    fail only at publishing, after every byte was sent (and a mkdir could slip
+    into the name a move has just checked is free). So it takes the name lock of
+    the folder it creates (``locked`` while an upload or move holds it) and, as
+    uploads do, the tree lock shared, so that a folder move or ``rm -r`` never
+    runs while a mkdir is creating folders inside the tree it moves or removes.
+    Two ``mkdir -p`` of one folder at once are both fine: the second waits for
+    the first (MKDIR_LOCK_WAIT). Parents made by ``parents`` are not locked one by
+    one: an upload to one of those names is refused when it publishes
+    (``is_a_directory``), and nothing already there is lost.
+    """
+    entry = locate(storage, request.path)
+    with (TreeLock(storage.locks_dir).shared(),
+          _name_locked(storage, entry, wait=MKDIR_LOCK_WAIT)):
+        if not request.parents:
+            _make_one_dir(storage, entry)
+            return
+        target = storage.resolve(request.path)
+        try:
+            # Creates what is missing with mkdirat, entering each step with O_NOFOLLOW.
+            make_dirs_beneath(storage.root_real, target.real)
+        except (FileExistsError, NotADirectoryError):
+            raise AlreadyExists(f"{request.path!r} or one of its parents exists and is not "
+                                "a folder") from None
+        except OSError as exc:
+            raise storage_error(exc, f"creating {request.path!r}") from None
 
 
 def _make_one_dir(storage: Storage, entry: Entry) -> None:
@@ -226,8 +247,9 @@ def move(storage: Storage, request: Move) -> None:
             held.enter_context(_name_locked(storage, entry))
         # Checked again under the locks: the name may have been taken meanwhile. Python
         # has no renameat2(RENAME_NOREPLACE), so this stays a check: the locks keep
-        # uploads and moves off the name, but a local writer (or a client's mkdir, an
-        # empty folder a moved folder may replace) can still slip in before the rename.
+        # uploads, moves and mkdirs of that name off it, but a local writer (or a
+        # client's mkdir -p creating it as a parent, an empty folder a moved folder
+        # may replace) can still slip in before the rename.
         if _lstat_in(destination_fd, destination) is not None:
             raise AlreadyExists(f"{request.dst!r} already exists")
         digest = storage.hashes.get(source.path, source_stat) if not is_folder else None

@@ -305,7 +305,7 @@ def test_server_from_env_and_flag_wins(srv: ServerProcess, tmp_path: Path) -> No
     assert "x.txt" in flag_wins.stdout
 
     # ...and the flag really is used: a bad flag fails even with a good env.
-    flag_bad = ftclient("ls", server=bad, env=client_env(good))
+    flag_bad = ftclient("--retries", "0", "ls", server=bad, env=client_env(good))
     one_error_line(flag_bad)
 
 

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from common.errors import FtError
+from common.errors import BadPath, FtError
+from ftserver.confine import SWAPPED_TO_LINK, make_dirs_beneath, open_path_beneath
 from tests.rawwire import RawConnection
 from tests.serverproc import ServerProcess
 
@@ -170,3 +171,45 @@ def test_fifos_and_devices_are_never_opened_or_served(
     with pytest.raises(OSError) as no_reader:
         os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
     assert no_reader.value.errno == errno.ENXIO
+
+
+@pytest.mark.parametrize("leads_to", ["an existing folder", "nothing"])
+def test_a_folder_found_swapped_for_a_link_mid_walk_is_a_bad_path_naming_it(
+        tmp_path: Path, leads_to: str) -> None:
+    """The walk from the root meets ``a/b`` as a symlink where the check saw a folder:
+    ``bad_path`` naming ``a/b`` inside the share, worded the same wherever the link leads
+    (so the answer tells nothing of what exists outside), never ``not_found``."""
+    root = tmp_path / "share"
+    (root / "a").mkdir(parents=True)
+    outside = tmp_path / "outside"
+    if leads_to == "an existing folder":
+        (outside / "c").mkdir(parents=True)
+        (outside / "c" / "file.txt").write_bytes(SECRET)
+    os.symlink(outside, root / "a" / "b")
+    messages = []
+    for deep in ("a/b/c/file.txt", "a/b/c", "a/b/file.txt"):
+        with pytest.raises(BadPath) as refused:
+            os.close(open_path_beneath(str(root), str(root / deep)))
+        messages.append(refused.value.message)
+    with pytest.raises(BadPath) as refused:
+        make_dirs_beneath(str(root), str(root / "a" / "b" / "new"))
+    messages.append(refused.value.message)
+    assert set(messages) == {f"'a/b' {SWAPPED_TO_LINK}"}
+    assert str(tmp_path) not in messages[0]
+    assert not (outside / "new").exists()
+    # The link itself, last on the path, is refused the same way.
+    with pytest.raises(BadPath) as last:
+        os.close(open_path_beneath(str(root), str(root / "a" / "b")))
+    assert last.value.message == f"'a/b' {SWAPPED_TO_LINK}"
+
+
+def test_a_file_or_a_gap_on_the_path_is_still_not_found(tmp_path: Path) -> None:
+    """Only a symlink is a bad path: a file where a folder was, or nothing, keeps its
+    OSError for the caller to word as ``not_found``."""
+    root = tmp_path / "share"
+    root.mkdir()
+    (root / "file.txt").write_bytes(b"x")
+    with pytest.raises(NotADirectoryError):
+        open_path_beneath(str(root), str(root / "file.txt" / "below"))
+    with pytest.raises(FileNotFoundError):
+        open_path_beneath(str(root), str(root / "gone" / "below"))

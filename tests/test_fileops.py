@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
 from common.errors import AlreadyExists, BadPath, Locked, NotEmpty, NotFound, ProtocolError
+from ftserver.treelock import TreeLock
 from tests.rawwire import RawConnection
 
 
@@ -134,6 +137,66 @@ def test_a_file_being_uploaded_cannot_be_moved_or_removed(share, connect):
     client.move("busy", "moved")
     client.remove("moved", recursive=True)
     assert not (share.root / "moved").exists()
+
+
+def test_mkdir_of_a_name_being_uploaded_is_locked_and_the_upload_wins_whole(share, connect):
+    """Two writers to one name: the upload holds it, so mkdir (with or without -p) is
+    told ``locked`` at once, instead of the upload failing at publishing after every
+    byte; a mkdir of another name goes ahead meanwhile."""
+    client = connect(share)
+    data = b"the upload" * 100
+    with RawConnection(share.port) as raw:
+        raw.hello()
+        raw.start_put("inbox/report", len(data))
+        raw.send_bytes(data[:10])  # in progress, holding the name
+        with pytest.raises(Locked, match="being uploaded"):
+            client.mkdir("inbox/report")
+        with pytest.raises(Locked):
+            client.mkdir("inbox/report", parents=True)
+        client.mkdir("inbox/elsewhere")  # the tree lock is shared with uploads
+        assert raw.finish_put(data[10:], data)["ok"] is True
+    assert (share.root / "inbox/report").read_bytes() == data
+    assert (share.root / "inbox/elsewhere").is_dir()
+    with pytest.raises(AlreadyExists):
+        client.mkdir("inbox/report")
+
+
+def test_mkdir_p_of_one_folder_from_many_clients_at_once_all_succeed(share, connect):
+    """The name lock must not turn an idempotent ``mkdir -p`` racing itself into
+    ``locked``: each waits its turn for the moment the other holds the name."""
+    clients = [connect(share) for _ in range(4)]
+    failures: list[BaseException] = []
+
+    def make(client) -> None:
+        try:
+            for attempt in range(15):
+                client.mkdir(f"same/{attempt}", parents=True)
+        except BaseException as exc:  # reported below, not lost in the thread
+            failures.append(exc)
+
+    threads = [threading.Thread(target=make, args=(client,)) for client in clients]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not any(thread.is_alive() for thread in threads)
+    assert failures == []
+    assert sorted(os.listdir(share.root / "same")) == sorted(str(n) for n in range(15))
+
+
+def test_mkdir_waits_for_a_folder_move_or_removal_to_finish(share, connect):
+    """mkdir holds the tree lock shared, as uploads do: while a folder move or ``rm -r``
+    holds it exclusively (here this test, as a second process would), mkdir creates
+    nothing; once it is released, the mkdir goes ahead and answers ok."""
+    connect(share).list("")  # the server is up and has made its locks folder
+    with RawConnection(share.port, timeout=20) as raw:
+        raw.hello()
+        with TreeLock(str(share.state_dir / "locks")).exclusive():
+            raw.send({"op": "mkdir", "path": "during/removal", "parents": True})
+            time.sleep(0.3)
+            assert not (share.root / "during").exists()
+        assert raw.receive() == {"ok": True}
+    assert (share.root / "during/removal").is_dir()
 
 
 def test_walk_lists_the_subtree_with_relative_paths(share, connect, tmp_path):

@@ -35,7 +35,7 @@ def test_killed_workers_are_replaced_and_their_slots_freed(
     assert wait_for(lambda: len(worker_pids(server.proc.pid)) == 2)
     first = worker_pids(server.proc.pid)
 
-    held = Client(server.host, server.port, busy_wait=0)
+    held = Client(server.host, server.port, busy_wait=0, retries=0)  # to see the cut
     held.connect()
     for pid in first:
         os.kill(pid, signal.SIGKILL)

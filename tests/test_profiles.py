@@ -164,7 +164,8 @@ def test_profile_reaches_the_server(tmp_path: Path,
     listed = run_client(["--profile", "office", "ls"], environ)
     assert listed.returncode == 0, listed.stderr
     assert "hello.txt" in listed.stdout
-    refused = run_client(["ls"], environ)  # the top level names a port nobody listens on
+    # the top level names a port nobody listens on (--retries 0: one line, at once)
+    refused = run_client(["--retries", "0", "ls"], environ)
     assert "127.0.0.1:1" in one_error_line(refused, 1)
 
 

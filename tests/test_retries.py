@@ -23,6 +23,7 @@ from common.errors import (
     Locked,
     NoSpace,
     NotFound,
+    OutcomeUnknown,
     PermissionDenied,
     SourceChanged,
     StorageError,
@@ -75,6 +76,7 @@ def test_the_default_retries_give_up_well_within_half_a_minute() -> None:
     (Locked("another upload to 'a' is in progress"), True, "name still locked"),
     (Locked("another upload to 'a' is in progress"), False, None),
     (NotFound("'a': not found"), True, None),
+    (OutcomeUnknown("cut after the remove was sent"), True, None),
     (BadPath("path leaves the shared folder"), True, None),
     (PermissionDenied("permission denied"), True, None),
     (IntegrityError("'a' arrived with a different SHA-256"), True, None),
@@ -195,3 +197,122 @@ def test_cli_gives_up_on_a_dead_server_after_the_retries(tmp_path: Path) -> None
         "retry 1/2 in 1 s: connection lost", "retry 2/2 in 2 s: connection lost"]
     assert lines[-1].startswith("ftclient: ") and lines[-1].endswith("(gave up after 2 retries)")
     assert list(tmp_path.iterdir()) == []  # no partial, no file
+
+
+# ------------------------------------------------------------ ls, stat, mkdir, mv, rm
+
+
+@pytest.fixture(scope="module")
+def hello_bytes(shared_server: ServerProcess) -> int:
+    """How many bytes the server sends before its first reply to a request: its hello."""
+    with cutting_proxy(shared_server.port) as probe:
+        with RawConnection(probe.port) as raw:
+            raw.hello()
+    return probe.forwarded["s2c"]
+
+
+def cut_in_reply(shared_server: ServerProcess, hello_bytes: int):  # noqa: ANN201
+    """A proxy that cuts the first connection 5 bytes into the reply to its first request:
+    the request reached the server whole and was served; its answer never arrives."""
+    return cutting_proxy(shared_server.port, cut_after=hello_bytes + 5, direction="s2c",
+                         cut_first=1)
+
+
+def test_ls_stat_walk_and_mkdir_p_cut_in_the_reply_are_retried(
+        shared_server, hello_bytes, connect) -> None:
+    (shared_server.root / "simple").mkdir()
+    (shared_server.root / "simple" / "a.txt").write_bytes(b"a" * 10)
+    calls = [
+        lambda client, notes: [e.name for e in client.list("simple", on_retry=notes.append)],
+        lambda client, notes: client.stat("simple/a.txt", digest=True,
+                                          on_retry=notes.append).size,
+        lambda client, notes: [e.path for e in client.walk("simple", on_retry=notes.append)],
+        lambda client, notes: client.mkdir("simple/made/deep", parents=True,
+                                           on_retry=notes.append),
+        lambda client, notes: client.set_mtime("simple/a.txt", 1_500_000_000.0,
+                                               on_retry=notes.append),
+    ]
+    results = []
+    for call in calls:
+        notes: list[RetryNote] = []
+        with cut_in_reply(shared_server, hello_bytes) as proxy:
+            results.append(call(connect(shared_server, port=proxy.port, retries=2), notes))
+            assert proxy.cuts == 1
+        assert [(note.attempt, note.reason) for note in notes] == [(1, "connection lost")]
+    assert results[:3] == [["a.txt"], 10, ["a.txt"]]
+    assert (shared_server.root / "simple/made/deep").is_dir()
+    assert (shared_server.root / "simple/a.txt").stat().st_mtime == 1_500_000_000.0
+
+
+def test_rm_mv_and_mkdir_cut_after_sending_are_not_retried_and_say_so(
+        shared_server, hello_bytes, connect) -> None:
+    """Run twice, these would not end as once (a retried rm of what the first removed
+    answers not_found): a cut after the request went out is reported as unknown."""
+    (shared_server.root / "gone.txt").write_bytes(b"x")
+    (shared_server.root / "from.txt").write_bytes(b"x")
+    calls = [
+        (lambda client, notes: client.remove("gone.txt", on_retry=notes.append),
+         "removed", "gone.txt"),
+        (lambda client, notes: client.move("from.txt", "to.txt", on_retry=notes.append),
+         "moved", "to.txt"),
+        (lambda client, notes: client.mkdir("new-folder", on_retry=notes.append),
+         "created", "new-folder"),
+    ]
+    for call, done, check in calls:
+        notes: list[RetryNote] = []
+        with cut_in_reply(shared_server, hello_bytes) as proxy:
+            with pytest.raises(OutcomeUnknown) as caught:
+                call(connect(shared_server, port=proxy.port, retries=3), notes)
+            assert proxy.cuts == 1
+        assert notes == []
+        assert f"whether it was {done} is unknown" in caught.value.message
+        assert f"`ftclient stat {check}`" in caught.value.message
+        assert "gave up" not in caught.value.message
+    # The server did each one: that is why none was sent again.
+    assert not (shared_server.root / "gone.txt").exists()
+    assert (shared_server.root / "to.txt").exists()
+    assert (shared_server.root / "new-folder").is_dir()
+
+
+def test_rm_mv_and_mkdir_are_retried_until_the_request_is_sent(shared_server, connect
+                                                                 ) -> None:
+    """A connection cut before the request went out whole cannot have done it: retried."""
+    (shared_server.root / "early.txt").write_bytes(b"x")
+    (shared_server.root / "early-from.txt").write_bytes(b"x")
+    calls = [
+        lambda client, notes: client.remove("early.txt", on_retry=notes.append),
+        lambda client, notes: client.move("early-from.txt", "early-to.txt",
+                                          on_retry=notes.append),
+        lambda client, notes: client.mkdir("early-folder", on_retry=notes.append),
+    ]
+    for call in calls:
+        notes: list[RetryNote] = []
+        # the first connection is reset at once, before even the hello
+        with cutting_proxy(shared_server.port, cut_after=0, cut_first=1) as proxy:
+            call(connect(shared_server, port=proxy.port, retries=2), notes)
+            assert proxy.cuts == 1
+        assert [(note.attempt, note.reason) for note in notes] == [(1, "connection lost")]
+    assert not (shared_server.root / "early.txt").exists()
+    assert (shared_server.root / "early-to.txt").exists()
+    assert (shared_server.root / "early-folder").is_dir()
+
+
+def test_cli_ls_and_stat_show_each_retry_and_rm_an_unknown_outcome(
+        shared_server, hello_bytes) -> None:
+    (shared_server.root / "cli-ls").mkdir()
+    (shared_server.root / "cli-ls" / "seen.txt").write_bytes(b"seen")
+    with cut_in_reply(shared_server, hello_bytes) as proxy:
+        listed = ftclient("--server", f"127.0.0.1:{proxy.port}", "ls", "cli-ls")
+    assert listed.returncode == 0, listed.stderr
+    assert "seen.txt" in listed.stdout
+    assert listed.stderr.splitlines() == ["ls cli-ls: retry 1/3 in 1 s: connection lost"]
+    with cut_in_reply(shared_server, hello_bytes) as proxy:
+        stat = ftclient("--server", f"127.0.0.1:{proxy.port}", "-q", "stat", "cli-ls/seen.txt")
+    assert stat.returncode == 0, stat.stderr
+    assert stat.stderr == ""  # -q: no retry lines either
+    assert "size:   4" in stat.stdout
+    with cut_in_reply(shared_server, hello_bytes) as proxy:
+        removed = ftclient("--server", f"127.0.0.1:{proxy.port}", "rm", "cli-ls/seen.txt")
+    line = one_error_line(removed)
+    assert "unknown; check with `ftclient stat cli-ls/seen.txt`" in line, line
+    assert not (shared_server.root / "cli-ls" / "seen.txt").exists()

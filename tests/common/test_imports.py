@@ -90,6 +90,19 @@ def test_only_the_client_cli_imports_tqdm(imports: dict[str, set[str]]) -> None:
     assert set(users) <= {"ftclient/cli.py"}, users
 
 
+def test_the_client_cli_helpers_sit_in_one_leaf(imports: dict[str, set[str]]) -> None:
+    """cliutil.py imports of ours only retry.py (which imports only common/), and nothing
+    but the entry point imports cli.py (commands.py once reached back into it lazily for
+    the helpers cliutil.py now holds)."""
+    ours = {name for name in imports["ftclient/cliutil.py"] if top_levels({name}) & OURS}
+    assert {name for name in ours if not name.startswith("ftclient.retry.")} == {
+        "ftclient.retry"}
+    assert top_levels(imports["ftclient/retry.py"]) & OURS <= {"common"}
+    back = sorted(path for path, mods in imports.items()
+                  if "ftclient.cli" in mods and path != "ftclient/__main__.py")
+    assert back == []
+
+
 # ------------------------------------------------------------------ the scanner itself
 
 
