@@ -15,7 +15,6 @@ connection. Like the rest of the library it prints nothing.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import os
 import stat
@@ -36,6 +35,7 @@ from common.errors import (
     ProtocolError,
     SourceChanged,
 )
+from common.filereceive import receive_file_hashed
 from common.frames import encode_frame
 from common.hashing import unchanged_while_open
 from common.messages import (
@@ -48,7 +48,7 @@ from common.messages import (
     check_reply,
 )
 from common.ratelimit import UNLIMITED, Throttle
-from ftclient.localfiles import partial_path_for, publish
+from ftclient.localfiles import lock_partial, partial_path_for, publish
 
 WINDOW = 32
 """Files in flight: small replies only, so both sides' socket buffers hold them all."""
@@ -258,28 +258,14 @@ def _receive_one(
     partial = partial_path_for(item.local)
     fd, problem = _open_partial(partial, item.local)
     try:
-        hasher = hashlib.sha256()
-        channel.expect_raw(ready.size)
-        buffer = bytearray(min(throttle.chunk_size(CHUNK), max(ready.size, 1)))
-        view = memoryview(buffer)
-        position = 0
-        while position < ready.size:
-            chunk = view[: min(ready.size - position, len(buffer))]
-            channel.recv_raw_exactly(chunk, deadline=time.monotonic() + timeout)
-            hasher.update(chunk)
-            if fd is not None and problem is None:
-                try:
-                    pwrite_all(fd, chunk, position)
-                except OSError as exc:
-                    problem = _write_error(exc, item.local)
-            position += len(chunk)
-            throttle.wait(len(chunk))
-            if moved:
-                moved(item.remote, len(chunk))
+        sink = _DiscardAfterFailure(fd, item.local, problem)
+        progress = _Progress(item.remote, moved)
+        digest = receive_file_hashed(channel, 0, ready.size, hashlib.sha256(), sink.write,
+                                     timeout, progress.reached if moved else None, throttle)
+        problem = sink.problem
         frame = channel.receive(deadline=time.monotonic() + timeout)
         error = _reply_error(frame)
         end = None if error is not None else GetEnd.from_dict(frame)
-        digest = hasher.hexdigest()
         if error is None and problem is None and end is not None and (
                 digest != end.sha256 or (ready.sha256 is not None and digest != ready.sha256)):
             error = IntegrityError(f"{item.remote!r} arrived with a different SHA-256 than "
@@ -300,19 +286,48 @@ def _receive_one(
             os.close(fd)
 
 
+class _DiscardAfterFailure:
+    """Writes a download into its partial until a write fails; after that, drops the bytes
+    (they must still be read off the stream to keep it in step)."""
+
+    def __init__(self, fd: int | None, destination: str, problem: FtError | None) -> None:
+        self.fd = fd
+        self.destination = destination
+        self.problem = problem
+
+    def write(self, chunk: memoryview, position: int) -> None:
+        if self.fd is None or self.problem is not None:
+            return
+        try:
+            pwrite_all(self.fd, chunk, position)
+        except OSError as exc:
+            self.problem = _write_error(exc, self.destination)
+
+
+class _Progress:
+    """Turns the positions receive_file_hashed reports into the byte counts ``moved`` wants."""
+
+    def __init__(self, remote: str, moved: BytesCallback | None) -> None:
+        self.remote = remote
+        self.moved = moved
+        self.position = 0
+
+    def reached(self, position: int) -> None:
+        if self.moved:
+            self.moved(self.remote, position - self.position)
+        self.position = position
+
+
 def _open_partial(partial: str, destination: str) -> tuple[int | None, FtError | None]:
-    """Open and lock the partial for a fresh download (its bytes arrive regardless)."""
+    """Open, lock and empty the partial for a fresh download (its bytes arrive regardless)."""
     try:
-        # O_NOFOLLOW: a symlink planted under the partial's name must not redirect the write.
-        fd = os.open(partial, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
+        fd = lock_partial(partial, destination)
+    except Locked as exc:
+        return None, exc
     except OSError as exc:
         return None, _write_error(exc, destination)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         os.ftruncate(fd, 0)
-    except BlockingIOError:
-        os.close(fd)
-        return None, Locked(f"another download to {destination!r} is in progress")
     except OSError as exc:
         os.close(fd)
         return None, _write_error(exc, destination)
