@@ -52,6 +52,8 @@ from ftclient.localfiles import lock_partial, partial_path_for, publish
 
 WINDOW = 32
 """Files in flight: small replies only, so both sides' socket buffers hold them all."""
+FLUSH_FILES = 8
+"""Files queued before a send at most, so that the server works while we read more."""
 PIPELINE_MAX_SIZE = 1 << 20
 """Larger files go one by one through the resumable put and get instead."""
 CHUNK = 256 * 1024
@@ -79,6 +81,17 @@ class PipedResult:
     error: FtError | None = None
 
 
+@dataclass(frozen=True)
+class _Sent:
+    """A file whose streamed put went out (or was given up before it was announced)."""
+
+    item: PipedFile
+    size: int
+    digest: str | None
+    """Its SHA-256 as sent; None if it was never announced, so no reply will come."""
+    problem: FtError | None
+
+
 BytesCallback = Callable[[str, int], None]
 """Called with a remote name and a count of bytes that just moved (0 when a file starts)."""
 
@@ -103,12 +116,14 @@ def put_pipelined(
 ) -> list[PipedResult]:
     """Upload ``files`` (each at most PIPELINE_MAX_SIZE) as streamed puts; one result each."""
     results: list[PipedResult] = []
-    waiting: deque[tuple[PipedFile, int, str | None, FtError | None]] = deque()
+    waiting: deque[_Sent] = deque()
     outbox = _Outbox(channel)
     for item in files:
         if len(waiting) >= WINDOW:
             outbox.flush()  # the server may be waiting for the rest of a file
-            results.append(_put_outcome(channel, waiting.popleft(), timeout))
+            # One reply, then every reply already here: the server answers in bursts,
+            # and the files that take their places then go out together.
+            _take_replies(channel, waiting, results, timeout, wait=True)
         try:
             fd = os.open(item.local, os.O_RDONLY | os.O_CLOEXEC)
         except OSError as exc:
@@ -118,10 +133,31 @@ def put_pipelined(
             waiting.append(_stream_one(outbox, fd, item, moved, throttle))
         finally:
             os.close(fd)
+        if outbox.files >= FLUSH_FILES:
+            outbox.flush()  # let the server start on these while we read the next ones
     outbox.flush()
     while waiting:
-        results.append(_put_outcome(channel, waiting.popleft(), timeout))
+        _take_replies(channel, waiting, results, timeout, wait=True)
     return results
+
+
+def _take_replies(channel: Channel, waiting: deque[_Sent], results: list[PipedResult],
+                  timeout: float, wait: bool) -> None:
+    """Match replies to the oldest files sent: the first one waited for if ``wait``, then
+    as many as have already arrived whole."""
+    while waiting:
+        sent = waiting[0]
+        frame = None
+        if sent.digest is not None:  # announced: it has a reply coming
+            if wait:
+                frame = channel.receive(deadline=time.monotonic() + timeout)
+                wait = False
+            else:
+                frame = channel.receive_buffered()
+                if frame is None:
+                    return
+        waiting.popleft()
+        results.append(_put_outcome(sent, frame))
 
 
 class _Outbox:
@@ -130,6 +166,8 @@ class _Outbox:
     def __init__(self, channel: Channel) -> None:
         self.channel = channel
         self.pending = bytearray()
+        self.files = 0
+        """Files (streamed puts or gets) whose requests are pending."""
 
     def frame(self, obj: dict[str, Any]) -> None:
         self.pending += encode_frame(obj, self.channel.max_frame)
@@ -147,6 +185,7 @@ class _Outbox:
         if self.pending:
             self.channel.send_raw(self.pending)
             self.pending = bytearray()
+        self.files = 0
 
 
 def _unreadable(item: PipedFile, exc: OSError) -> FtError:
@@ -157,11 +196,11 @@ def _unreadable(item: PipedFile, exc: OSError) -> FtError:
 
 def _stream_one(
     outbox: _Outbox, fd: int, item: PipedFile, moved: BytesCallback | None, throttle: Throttle
-) -> tuple[PipedFile, int, str | None, FtError | None]:
+) -> _Sent:
     """Queue request, bytes and put_end for one file; return what to match its reply with."""
     before = os.fstat(fd)
     if not stat.S_ISREG(before.st_mode):
-        return item, 0, None, PermissionDenied(f"{item.local!r} is not a regular file")
+        return _Sent(item, 0, None, PermissionDenied(f"{item.local!r} is not a regular file"))
     size = before.st_size
     outbox.frame(PutRequest(item.remote, size, before.st_mtime, stream=True).to_dict())
     if moved:
@@ -195,16 +234,15 @@ def _stream_one(
                                 "nothing was published")
     digest = hasher.hexdigest()
     outbox.frame(PutEnd(ABANDONED_SHA256 if problem else digest).to_dict())
-    return item, size, digest, problem
+    outbox.files += 1
+    return _Sent(item, size, digest, problem)
 
 
-def _put_outcome(
-    channel: Channel, sent: tuple[PipedFile, int, str | None, FtError | None], timeout: float
-) -> PipedResult:
-    item, size, digest, problem = sent
-    if digest is None:  # never announced: no reply to wait for
+def _put_outcome(sent: _Sent, frame: dict[str, Any] | None) -> PipedResult:
+    """The result of one file sent, from its reply (None: it was never announced)."""
+    item, size, digest, problem = sent.item, sent.size, sent.digest, sent.problem
+    if frame is None or digest is None:
         return PipedResult(item.local, item.remote, size, None, problem)
-    frame = channel.receive(deadline=time.monotonic() + timeout)
     error = _reply_error(frame)
     if problem is not None:
         return PipedResult(item.local, item.remote, size, None, problem)
