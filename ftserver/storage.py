@@ -234,17 +234,20 @@ class Storage:
 
     def prepare_parent(self, target: Target) -> None:
         """Make the target's parent folders (inside the root) exist, durably."""
-        parent = os.path.dirname(target.real)
-        if os.path.isdir(target.real):
-            raise IsADirectory(f"{target.name!r} is a folder")
+        parent = self.open_parent(target)
         try:
-            make_dirs_beneath(self.root_real, parent)
-        except (FileExistsError, NotADirectoryError):
-            raise NotADirectory(f"a parent of {target.name!r} is not a folder") from None
-        except OSError as exc:
-            raise storage_error(exc, f"creating the folder for {target.name!r}") from None
-        if not is_within(self.root_real, os.path.realpath(parent)):
-            raise BadPath("path leaves the shared folder")
+            self.refuse_folder_name(parent, target)
+        finally:
+            os.close(parent.fd)
+
+    def refuse_folder_name(self, parent: OpenFolder, target: Target) -> None:
+        """IsADirectory if the target names a folder (in ``parent``, from ``open_parent``)."""
+        try:
+            st = os.stat(os.path.basename(target.real), dir_fd=parent.fd)
+        except OSError:
+            return  # a new name (or one the rename will answer for)
+        if stat.S_ISDIR(st.st_mode):
+            raise IsADirectory(f"{target.name!r} is a folder")
 
     def check_free_space(self, target: Target, size: int, held: int) -> None:
         """Refuse up front an upload that cannot fit (keeping ``min_free_bytes`` spare).

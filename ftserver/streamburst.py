@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import time
 from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
@@ -40,7 +41,10 @@ from ftserver.treelock import TreeLock
 log = logging.getLogger("ftserver.streamburst")
 
 MAX_FILES = 64
-"""Replies held back at most: bounds the wait for the first, and what a burst holds open."""
+"""Replies held back at most: bounds what a burst holds open."""
+MAX_SECONDS = 0.25
+"""A burst older than this ends after its current file: bounds how long its first reply
+waits, and how long it holds the tree lock (a folder move waits for it, see treelock.py)."""
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,7 @@ class StreamBurst:
         self._tree_locked = False
         self._folders: dict[str, OpenFolder] = {}
         self._entries: list[tuple[dict[str, Any], Published | FtError, float]] = []
+        self._began = 0.0
 
     @property
     def pending(self) -> int:
@@ -79,7 +84,9 @@ class StreamBurst:
 
     @property
     def full(self) -> bool:
-        return len(self._entries) >= MAX_FILES
+        """True when the burst must end before it takes another file."""
+        return (len(self._entries) >= MAX_FILES
+                or (bool(self._entries) and time.monotonic() - self._began > MAX_SECONDS))
 
     def hold_tree_lock(self, storage: Storage) -> None:
         """Hold the tree lock shared until ``finish`` (a folder cannot move meanwhile)."""
@@ -97,10 +104,17 @@ class StreamBurst:
         return folder
 
     def published(self, frame: dict[str, Any], item: Published, started: float) -> None:
-        self._entries.append((frame, item, started))
+        """A file renamed into place: answered ok once its folder's fsync is done."""
+        self._add(frame, item, started)
 
     def refused(self, frame: dict[str, Any], error: FtError, started: float) -> None:
-        self._entries.append((frame, error, started))
+        """A file answered with ``error`` (its bytes already consumed)."""
+        self._add(frame, error, started)
+
+    def _add(self, frame: dict[str, Any], item: Published | FtError, started: float) -> None:
+        if not self._entries:
+            self._began = started
+        self._entries.append((frame, item, started))
 
     def finish(self, channel: Channel | None, storage: Storage) -> list[Answered]:
         """Fsync the burst's folders, send its replies (unless ``channel`` is None: the

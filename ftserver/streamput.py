@@ -20,13 +20,12 @@ import contextlib
 import hashlib
 import logging
 import os
-import stat
 import time
 from typing import Any
 
 from common.channel import Channel
 from common.durable import pwrite_all
-from common.errors import FtError, IntegrityError, IsADirectory, Locked, ProtocolError
+from common.errors import FtError, IntegrityError, Locked, ProtocolError
 from common.filereceive import receive_file_hashed
 from common.messages import PutDone, PutEnd, PutRequest, parse_request, read_int
 from common.ratelimit import UNLIMITED, Throttle
@@ -82,7 +81,7 @@ def receive_streamed_upload(
     # Held from before the folders are made: a folder removal cannot slip in between.
     burst.hold_tree_lock(storage)
     parent = burst.folder(storage, target)
-    _refuse_folder_name(parent, target)
+    storage.refuse_folder_name(parent, target)
     storage.check_stream_space(parent, request.size)
     with NameLock(storage.locks_dir, target.key) as lock:
         if not lock.try_acquire():
@@ -105,15 +104,6 @@ def receive_streamed_upload(
             burst.refused(frame, outcome, started)
         else:
             burst.published(frame, outcome, started)
-
-
-def _refuse_folder_name(parent: OpenFolder, target: Target) -> None:
-    try:
-        st = os.stat(os.path.basename(target.real), dir_fd=parent.fd)
-    except OSError:
-        return  # a new name (or one the rename will answer for)
-    if stat.S_ISDIR(st.st_mode):
-        raise IsADirectory(f"{target.name!r} is a folder")
 
 
 def _receive_and_publish(
