@@ -138,8 +138,8 @@ class Session:
             log.exception("%s: internal error", self.peer)
             self._try_send(error_reply(InternalError("internal server error")))
         finally:
-            self._try_send(None)  # replies a burst still holds, if the peer still listens
-            self.burst.abandon(self.storage)  # a burst's folders are synced all the same
+            self._try_send(None)  # a burst's files made durable, and replied to if heard
+            self.burst.abandon()
             try:
                 self.sock.close()
             except OSError:
@@ -156,11 +156,15 @@ class Session:
         return frame
 
     def _finish_burst(self) -> None:
-        for answered in self.burst.finish(self.channel, self.storage):
+        """Make a burst's files durable, log them, then send their replies together."""
+        answers, replies = self.burst.finish(self.storage)
+        for answered in answers:
             if isinstance(answered.outcome, FtError):
                 self._log_failure(answered.frame, answered.outcome, answered.started)
             else:
                 self._log_transfer("put", answered.outcome, answered.started)
+        if replies:
+            self.channel.send_raw(replies)
 
     def _greet(self, deadline: float) -> None:
         # A deadline for the whole TLS handshake and hello, not a timeout per read: a

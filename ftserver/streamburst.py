@@ -28,7 +28,6 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
 
-from common.channel import Channel
 from common.durable import fsync_dir
 from common.errors import FtError
 from common.frames import encode_frame
@@ -116,33 +115,30 @@ class StreamBurst:
             self._began = started
         self._entries.append((frame, item, started))
 
-    def finish(self, channel: Channel | None, storage: Storage) -> list[Answered]:
-        """Fsync the burst's folders, send its replies (unless ``channel`` is None: the
-        connection is gone) and store its digests; return what to log. Never raises for
-        a disk failure: that becomes the files' answers."""
+    def finish(self, storage: Storage) -> tuple[list[Answered], bytes]:
+        """End the burst: fsync its folders and store its digests; return what to log and
+        the replies to send, in order. A disk failure never raises: it becomes the
+        answers of the files it concerns."""
         if not self._entries and not self._folders and not self._tree_locked:
-            return []
+            return [], b""
         try:
+            used = {item.folder for _, item, _ in self._entries if isinstance(item, Published)}
             unsynced = sync_folders({key: folder.fd for key, folder in self._folders.items()
-                                     if any(isinstance(item, Published) and item.folder == key
-                                            for _, item, _ in self._entries)})
+                                     if key in used})
             answers, replies = settle(self._entries, unsynced)
-            rows = [(item.target.real, item.stat, item.done.sha256)
-                    for _, item, _ in self._entries
-                    if isinstance(item, Published) and item.folder not in unsynced]
+            storage.hashes.put_many([(item.target.real, item.stat, item.done.sha256)
+                                     for _, item, _ in self._entries
+                                     if isinstance(item, Published)
+                                     and item.folder not in unsynced])
             self._entries = []
         finally:
             self._close()
-        storage.hashes.put_many(rows)
-        if channel is not None and replies:
-            channel.send_raw(b"".join(replies))
-        return answers
+        return answers, b"".join(replies)
 
-    def abandon(self, storage: Storage) -> None:
-        """The connection broke: nobody reads the replies, but what was published is made
-        durable all the same, and its digests are kept."""
-        with contextlib.suppress(Exception):
-            self.finish(None, storage)
+    def abandon(self) -> None:
+        """Let go of what a burst that could not finish still holds (locks, descriptors)."""
+        self._entries = []
+        self._close()
 
     def _close(self) -> None:
         for folder in self._folders.values():
