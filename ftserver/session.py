@@ -106,6 +106,7 @@ class Session:
             self._greet(deadline)
             while True:
                 frame = self._next_streamed_put() if self.burst.pending else None
+                buffered = frame is not None
                 if frame is None:
                     self._finish_burst()  # before we wait: its replies may be awaited
                     # The whole next request must arrive within idle_timeout, however it
@@ -118,7 +119,8 @@ class Session:
                     self._try_send(error_reply(Busy("the server is shutting down; retry soon")))
                     return
                 self.in_request = True
-                self.sock.settimeout(self.limits.transfer_timeout)
+                if not buffered:  # a streamed put of a burst sets its own deadlines
+                    self.sock.settimeout(self.limits.transfer_timeout)
                 self._handle(frame)
                 self.in_request = False
         except FrameError as exc:
