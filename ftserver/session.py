@@ -106,7 +106,7 @@ class Session:
             self._greet(deadline)
             while True:
                 frame = self._next_streamed_put() if self.burst.pending else None
-                buffered = frame is not None
+                buffered = frame is not None and is_streamed_put(frame)
                 if frame is None:
                     self._finish_burst()  # before we wait: its replies may be awaited
                     # The whole next request must arrive within idle_timeout, however it

@@ -15,7 +15,10 @@ fsync fails, every file of the burst published into it is answered with an
 error instead (the file is complete and verified, but not known durable: the same
 answer a single put gives when its folder fsync fails). A burst ends when no
 whole request is buffered, when a request other than a streamed put comes, when
-it holds MAX_FILES files, or when the connection ends; the session ends it.
+it holds MAX_FILES files or is MAX_SECONDS old, or when the connection ends; the
+session ends it. Within a burst a folder's descriptor is reused, so a folder
+swapped for a symlink meanwhile is not followed: the rename still lands in the
+folder that the walk from the root reached.
 """
 
 from __future__ import annotations

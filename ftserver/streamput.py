@@ -11,7 +11,8 @@ its connection is closed.
 
 A streamed upload never resumes: it writes to a partial of its own (so it
 cannot disturb a resumable partial of a normal ``put`` of the same name) and is
-published exactly as a normal upload is, after its SHA-256 is checked.
+published as a normal upload is, after its SHA-256 is checked. Its answer joins
+the session's burst (streamburst.py), which sends it once the folder's fsync is done.
 """
 
 from __future__ import annotations
