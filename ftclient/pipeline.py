@@ -123,7 +123,7 @@ def put_pipelined(
             outbox.flush()  # the server may be waiting for the rest of a file
             # One reply, then every reply already here: the server answers in bursts,
             # and the files that take their places then go out together.
-            _take_replies(channel, waiting, results, timeout, wait=True)
+            _take_replies(channel, waiting, results, timeout)
         try:
             fd = os.open(item.local, os.O_RDONLY | os.O_CLOEXEC)
         except OSError as exc:
@@ -137,14 +137,15 @@ def put_pipelined(
             outbox.flush()  # let the server start on these while we read the next ones
     outbox.flush()
     while waiting:
-        _take_replies(channel, waiting, results, timeout, wait=True)
+        _take_replies(channel, waiting, results, timeout)
     return results
 
 
 def _take_replies(channel: Channel, waiting: deque[_Sent], results: list[PipedResult],
-                  timeout: float, wait: bool) -> None:
-    """Match replies to the oldest files sent: the first one waited for if ``wait``, then
-    as many as have already arrived whole."""
+                  timeout: float) -> None:
+    """Match replies to the oldest files sent: wait for one, then take every one that has
+    already arrived whole."""
+    wait = True
     while waiting:
         sent = waiting[0]
         frame = None
@@ -167,7 +168,7 @@ class _Outbox:
         self.channel = channel
         self.pending = bytearray()
         self.files = 0
-        """Files (streamed puts or gets) whose requests are pending."""
+        """Streamed puts queued since the last send."""
 
     def frame(self, obj: dict[str, Any]) -> None:
         self.pending += encode_frame(obj, self.channel.max_frame)
