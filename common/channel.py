@@ -39,6 +39,10 @@ class Channel:
             raise ConnectionLost("the connection was closed by the other side")
         return frame
 
+    def receive_buffered(self) -> dict[str, Any] | None:
+        """The next dict header if it has already arrived whole, else None; never reads."""
+        return self.decoder.next_frame()
+
     def receive_or_eof(self, deadline: float | None = None) -> dict[str, Any] | None:
         """Return the next dict header, or None if the peer closed cleanly between frames.
 

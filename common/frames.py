@@ -41,11 +41,13 @@ def _finite_float(text: str) -> float:
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise ValueError(f"duplicate key {key!r}")
-        result[key] = value
+    result = dict(pairs)
+    if len(result) != len(pairs):  # rare: only then look for which key came twice
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise ValueError(f"duplicate key {key!r}")
+            seen.add(key)
     return result
 
 
@@ -63,12 +65,14 @@ def decode_json_object(payload: bytes) -> dict[str, Any]:
         raise FrameError(f"frame is not valid UTF-8 JSON: {exc}") from None
     if not isinstance(obj, dict):
         raise FrameError("frame must hold a JSON object")
-    try:
-        # A lone surrogate escape ("\\ud800") decodes to text no UTF-8 can hold; such a
-        # string would break logging and re-encoding later, so refuse the frame now.
-        json.dumps(obj, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError:
-        raise FrameError("frame holds a lone surrogate escape") from None
+    # A lone surrogate escape ("\\ud800") decodes to text no UTF-8 can hold; such a
+    # string would break logging and re-encoding later, so refuse the frame now. Valid
+    # UTF-8 never decodes to a surrogate, so only a frame with a \\u escape can hold one.
+    if b"\\u" in payload:
+        try:
+            json.dumps(obj, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise FrameError("frame holds a lone surrogate escape") from None
     return obj
 
 

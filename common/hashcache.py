@@ -14,10 +14,12 @@ be set by anyone: every write or utime moves it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sqlite3
 import threading
+from collections.abc import Sequence
 
 from common.hashing import content_stamp
 
@@ -100,15 +102,31 @@ class HashCache:
         return str(row[4])
 
     def put(self, real_path: str, st: os.stat_result, digest: str) -> None:
-        try:
-            with self._lock:
-                self._conn.execute(
+        self.put_many([(real_path, st, digest)])
+
+    def put_many(self, rows: Sequence[tuple[str, os.stat_result, str]]) -> None:
+        """Store several digests in one transaction (one commit, not one per file).
+
+        Each row carries the stat it was computed for, so a row written after its
+        file was replaced again can never match that file: it is a miss, never stale.
+        """
+        if not rows:
+            return
+        values = [(path, *_identity(st), digest) for path, st, digest in rows]
+        with self._lock:
+            try:
+                self._conn.execute("BEGIN")
+                self._conn.executemany(
                     "INSERT OR REPLACE INTO digests_v2 "
                     "(path, size, mtime_ns, ctime_ns, inode, sha256) VALUES (?, ?, ?, ?, ?, ?)",
-                    (real_path, *_identity(st), digest),
+                    values,
                 )
-        except sqlite3.Error as exc:
-            log.warning("hash cache write failed: %s", exc)
+                self._conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                log.warning("hash cache write failed: %s", exc)
+                with contextlib.suppress(sqlite3.Error):
+                    if self._conn.in_transaction:
+                        self._conn.execute("ROLLBACK")
 
 
 def _identity(st: os.stat_result) -> tuple[int, int, int, int]:

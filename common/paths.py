@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 
 from common.errors import BadPath
 
@@ -90,8 +91,27 @@ def resolve_under(root_real: str, parts: tuple[str, ...]) -> str:
     Symlinks are followed; a result outside ``root_real`` raises BadPath. The
     last component need not exist (a new upload); its parent is resolved instead.
     """
-    candidate = os.path.join(root_real, *parts)
-    real = os.path.realpath(candidate)
+    real = _real_beneath(root_real, parts)
     if not is_within(root_real, real):
         raise BadPath("path leaves the shared folder")
     return real
+
+
+def _real_beneath(root_real: str, parts: tuple[str, ...]) -> str:
+    """``os.path.realpath`` of ``parts`` under ``root_real``, which is real already.
+
+    Only the parts are looked at, one lstat each; realpath itself (which re-checks
+    every component from ``/``) runs only when one of them is a symlink. Past a part
+    that cannot be looked at (missing), realpath keeps the rest as named, and so
+    does this.
+    """
+    path = root_real
+    for part in parts:
+        path = os.path.join(path, part)
+        try:
+            mode = os.lstat(path).st_mode
+        except OSError:
+            return os.path.join(root_real, *parts)
+        if stat.S_ISLNK(mode):
+            return os.path.realpath(os.path.join(root_real, *parts))
+    return path

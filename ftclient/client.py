@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import functools
 import hashlib
 import math
@@ -36,7 +35,6 @@ from common.errors import (
     FtError,
     IntegrityError,
     IsADirectory,
-    Locked,
     NoSpace,
     NotFound,
     OutcomeUnknown,
@@ -79,7 +77,7 @@ from common.paths import split_path
 from common.ratelimit import Throttle, TokenBucket, parse_rate
 from common.tls import normalize_fingerprint
 from ftclient import pipeline
-from ftclient.localfiles import choose_destination, partial_path_for, publish
+from ftclient.localfiles import choose_destination, lock_partial, partial_path_for, publish
 from ftclient.pipeline import BytesCallback, PipedFile, PipedResult
 from ftclient.retry import (
     DEFAULT_RETRIES,
@@ -95,8 +93,6 @@ DEFAULT_PORT = 9021
 BUSY_BACKOFF = (0.2, 0.5, 1.0, 2.0, 3.0)
 MAX_TIMEOUT = 1e9
 """Largest timeout in seconds (about 31 years): far longer ones overflow the socket layer."""
-LOCK_ATTEMPTS = 5
-"""How often ``get`` reopens a partial that was renamed away while it waited to lock it."""
 MAX_WALK_ENTRIES = 1_000_000
 """A server listing more entries than this in one walk is refused (memory stays bounded)."""
 T = TypeVar("T")
@@ -565,7 +561,10 @@ class Client:
         if os.path.isdir(destination):
             raise IsADirectory(f"{destination!r} is a folder")
         partial = partial_path_for(destination)
-        fd = self._lock_partial(partial, destination)
+        try:
+            fd = lock_partial(partial, destination)
+        except OSError as exc:
+            raise local_error(exc, f"cannot write {partial!r}") from None
         try:
             return self._get_into(fd, remote, partial, destination, progress)
         except BaseException as exc:
@@ -582,38 +581,6 @@ class Client:
             raise
         finally:
             os.close(fd)
-
-    @staticmethod
-    def _lock_partial(partial: str, destination: str) -> int:
-        """Open the partial download and hold an exclusive lock on it (until the fd is closed).
-
-        Two downloads to one destination would otherwise share the partial and could
-        splice two sources; the second is refused with Locked. The lock is taken on the
-        open file, so a partial that the holder renamed into place (or removed) meanwhile
-        is no longer the one at ``partial``: then open again.
-        """
-        for _ in range(LOCK_ATTEMPTS):
-            try:
-                fd = os.open(partial, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-            except OSError as exc:
-                raise local_error(exc, f"cannot write {partial!r}") from None
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                held = os.fstat(fd)
-                try:
-                    named = os.stat(partial)
-                except FileNotFoundError:
-                    named = None
-            except BlockingIOError:
-                os.close(fd)
-                raise Locked(f"another download to {destination!r} is in progress") from None
-            except OSError as exc:
-                os.close(fd)
-                raise local_error(exc, f"cannot lock {partial!r}") from None
-            if named is not None and (named.st_dev, named.st_ino) == (held.st_dev, held.st_ino):
-                return fd
-            os.close(fd)
-        raise Locked(f"another download to {destination!r} is in progress")
 
     def _get_into(
         self, fd: int, remote: str, partial: str, destination: str,

@@ -3,18 +3,23 @@
 A download in progress lives beside its destination under a hidden name
 (``.NAME.ftpart``), never under the final name. Publishing is fsync, set mtime,
 rename over the destination, fsync the folder: the same order the server uses.
+Each partial is held under an exclusive flock while it is written (``lock_partial``),
+so two downloads to one destination never splice two sources.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import time
 
 from common.durable import fsync_dir
-from common.errors import NotFound
+from common.errors import Locked, NotFound
 from common.paths import check_component
 
 PARTIAL_SUFFIX = ".ftpart"
+LOCK_ATTEMPTS = 5
+"""Opens of a partial that another download renamed away between our open and lock."""
 
 
 def partial_path_for(destination: str) -> str:
@@ -44,3 +49,34 @@ def publish(partial: str, fd: int, destination: str, mtime: float) -> None:
     os.utime(fd, (time.time(), mtime))
     os.replace(partial, destination)
     fsync_dir(os.path.dirname(destination) or ".")
+
+
+def lock_partial(partial: str, destination: str) -> int:
+    """Open the partial download and hold an exclusive lock on it (until the fd is closed).
+
+    Two downloads to one destination would otherwise share the partial and could
+    splice two sources; the second is refused with Locked. O_NOFOLLOW: a symlink
+    planted under the partial's name must not redirect the write. The lock is taken
+    on the open file, so a partial that the holder renamed into place (or removed)
+    meanwhile is no longer the one at ``partial``: then open again. Local disk
+    failures are raised as OSError, for the caller to word.
+    """
+    for _ in range(LOCK_ATTEMPTS):
+        fd = os.open(partial, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            held = os.fstat(fd)
+            try:
+                named = os.stat(partial, follow_symlinks=False)
+            except FileNotFoundError:
+                named = None
+        except BlockingIOError:
+            os.close(fd)
+            raise Locked(f"another download to {destination!r} is in progress") from None
+        except BaseException:
+            os.close(fd)
+            raise
+        if named is not None and (named.st_dev, named.st_ino) == (held.st_dev, held.st_ino):
+            return fd
+        os.close(fd)
+    raise Locked(f"another download to {destination!r} is in progress")

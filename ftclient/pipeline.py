@@ -15,7 +15,6 @@ connection. Like the rest of the library it prints nothing.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import os
 import stat
@@ -36,6 +35,7 @@ from common.errors import (
     ProtocolError,
     SourceChanged,
 )
+from common.filereceive import receive_file_hashed
 from common.frames import encode_frame
 from common.hashing import unchanged_while_open
 from common.messages import (
@@ -48,10 +48,12 @@ from common.messages import (
     check_reply,
 )
 from common.ratelimit import UNLIMITED, Throttle
-from ftclient.localfiles import partial_path_for, publish
+from ftclient.localfiles import lock_partial, partial_path_for, publish
 
 WINDOW = 32
 """Files in flight: small replies only, so both sides' socket buffers hold them all."""
+FLUSH_FILES = 8
+"""Files queued before a send at most, so that the server works while we read more."""
 PIPELINE_MAX_SIZE = 1 << 20
 """Larger files go one by one through the resumable put and get instead."""
 CHUNK = 256 * 1024
@@ -79,6 +81,17 @@ class PipedResult:
     error: FtError | None = None
 
 
+@dataclass(frozen=True)
+class _Sent:
+    """A file whose streamed put went out (or was given up before it was announced)."""
+
+    item: PipedFile
+    size: int
+    digest: str | None
+    """Its SHA-256 as sent; None if it was never announced, so no reply will come."""
+    problem: FtError | None
+
+
 BytesCallback = Callable[[str, int], None]
 """Called with a remote name and a count of bytes that just moved (0 when a file starts)."""
 
@@ -103,12 +116,14 @@ def put_pipelined(
 ) -> list[PipedResult]:
     """Upload ``files`` (each at most PIPELINE_MAX_SIZE) as streamed puts; one result each."""
     results: list[PipedResult] = []
-    waiting: deque[tuple[PipedFile, int, str | None, FtError | None]] = deque()
+    waiting: deque[_Sent] = deque()
     outbox = _Outbox(channel)
     for item in files:
         if len(waiting) >= WINDOW:
             outbox.flush()  # the server may be waiting for the rest of a file
-            results.append(_put_outcome(channel, waiting.popleft(), timeout))
+            # One reply, then every reply already here: the server answers in bursts,
+            # and the files that take their places then go out together.
+            _take_replies(channel, waiting, results, timeout)
         try:
             fd = os.open(item.local, os.O_RDONLY | os.O_CLOEXEC)
         except OSError as exc:
@@ -118,10 +133,32 @@ def put_pipelined(
             waiting.append(_stream_one(outbox, fd, item, moved, throttle))
         finally:
             os.close(fd)
+        if outbox.files >= FLUSH_FILES:
+            outbox.flush()  # let the server start on these while we read the next ones
     outbox.flush()
     while waiting:
-        results.append(_put_outcome(channel, waiting.popleft(), timeout))
+        _take_replies(channel, waiting, results, timeout)
     return results
+
+
+def _take_replies(channel: Channel, waiting: deque[_Sent], results: list[PipedResult],
+                  timeout: float) -> None:
+    """Match replies to the oldest files sent: wait for one, then take every one that has
+    already arrived whole."""
+    wait = True
+    while waiting:
+        sent = waiting[0]
+        frame = None
+        if sent.digest is not None:  # announced: it has a reply coming
+            if wait:
+                frame = channel.receive(deadline=time.monotonic() + timeout)
+                wait = False
+            else:
+                frame = channel.receive_buffered()
+                if frame is None:
+                    return
+        waiting.popleft()
+        results.append(_put_outcome(sent, frame))
 
 
 class _Outbox:
@@ -130,6 +167,8 @@ class _Outbox:
     def __init__(self, channel: Channel) -> None:
         self.channel = channel
         self.pending = bytearray()
+        self.files = 0
+        """Streamed puts queued since the last send."""
 
     def frame(self, obj: dict[str, Any]) -> None:
         self.pending += encode_frame(obj, self.channel.max_frame)
@@ -147,6 +186,7 @@ class _Outbox:
         if self.pending:
             self.channel.send_raw(self.pending)
             self.pending = bytearray()
+        self.files = 0
 
 
 def _unreadable(item: PipedFile, exc: OSError) -> FtError:
@@ -157,11 +197,11 @@ def _unreadable(item: PipedFile, exc: OSError) -> FtError:
 
 def _stream_one(
     outbox: _Outbox, fd: int, item: PipedFile, moved: BytesCallback | None, throttle: Throttle
-) -> tuple[PipedFile, int, str | None, FtError | None]:
+) -> _Sent:
     """Queue request, bytes and put_end for one file; return what to match its reply with."""
     before = os.fstat(fd)
     if not stat.S_ISREG(before.st_mode):
-        return item, 0, None, PermissionDenied(f"{item.local!r} is not a regular file")
+        return _Sent(item, 0, None, PermissionDenied(f"{item.local!r} is not a regular file"))
     size = before.st_size
     outbox.frame(PutRequest(item.remote, size, before.st_mtime, stream=True).to_dict())
     if moved:
@@ -195,16 +235,15 @@ def _stream_one(
                                 "nothing was published")
     digest = hasher.hexdigest()
     outbox.frame(PutEnd(ABANDONED_SHA256 if problem else digest).to_dict())
-    return item, size, digest, problem
+    outbox.files += 1
+    return _Sent(item, size, digest, problem)
 
 
-def _put_outcome(
-    channel: Channel, sent: tuple[PipedFile, int, str | None, FtError | None], timeout: float
-) -> PipedResult:
-    item, size, digest, problem = sent
-    if digest is None:  # never announced: no reply to wait for
+def _put_outcome(sent: _Sent, frame: dict[str, Any] | None) -> PipedResult:
+    """The result of one file sent, from its reply (None: it was never announced)."""
+    item, size, digest, problem = sent.item, sent.size, sent.digest, sent.problem
+    if frame is None or digest is None:
         return PipedResult(item.local, item.remote, size, None, problem)
-    frame = channel.receive(deadline=time.monotonic() + timeout)
     error = _reply_error(frame)
     if problem is not None:
         return PipedResult(item.local, item.remote, size, None, problem)
@@ -258,28 +297,14 @@ def _receive_one(
     partial = partial_path_for(item.local)
     fd, problem = _open_partial(partial, item.local)
     try:
-        hasher = hashlib.sha256()
-        channel.expect_raw(ready.size)
-        buffer = bytearray(min(throttle.chunk_size(CHUNK), max(ready.size, 1)))
-        view = memoryview(buffer)
-        position = 0
-        while position < ready.size:
-            chunk = view[: min(ready.size - position, len(buffer))]
-            channel.recv_raw_exactly(chunk, deadline=time.monotonic() + timeout)
-            hasher.update(chunk)
-            if fd is not None and problem is None:
-                try:
-                    pwrite_all(fd, chunk, position)
-                except OSError as exc:
-                    problem = _write_error(exc, item.local)
-            position += len(chunk)
-            throttle.wait(len(chunk))
-            if moved:
-                moved(item.remote, len(chunk))
+        sink = _DiscardAfterFailure(fd, item.local, problem)
+        progress = _Progress(item.remote, moved)
+        digest = receive_file_hashed(channel, 0, ready.size, hashlib.sha256(), sink.write,
+                                     timeout, progress.reached if moved else None, throttle)
+        problem = sink.problem
         frame = channel.receive(deadline=time.monotonic() + timeout)
         error = _reply_error(frame)
         end = None if error is not None else GetEnd.from_dict(frame)
-        digest = hasher.hexdigest()
         if error is None and problem is None and end is not None and (
                 digest != end.sha256 or (ready.sha256 is not None and digest != ready.sha256)):
             error = IntegrityError(f"{item.remote!r} arrived with a different SHA-256 than "
@@ -300,19 +325,48 @@ def _receive_one(
             os.close(fd)
 
 
+class _DiscardAfterFailure:
+    """Writes a download into its partial until a write fails; after that, drops the bytes
+    (they must still be read off the stream to keep it in step)."""
+
+    def __init__(self, fd: int | None, destination: str, problem: FtError | None) -> None:
+        self.fd = fd
+        self.destination = destination
+        self.problem = problem
+
+    def write(self, chunk: memoryview, position: int) -> None:
+        if self.fd is None or self.problem is not None:
+            return
+        try:
+            pwrite_all(self.fd, chunk, position)
+        except OSError as exc:
+            self.problem = _write_error(exc, self.destination)
+
+
+class _Progress:
+    """Turns the positions receive_file_hashed reports into the byte counts ``moved`` wants."""
+
+    def __init__(self, remote: str, moved: BytesCallback | None) -> None:
+        self.remote = remote
+        self.moved = moved
+        self.position = 0
+
+    def reached(self, position: int) -> None:
+        if self.moved:
+            self.moved(self.remote, position - self.position)
+        self.position = position
+
+
 def _open_partial(partial: str, destination: str) -> tuple[int | None, FtError | None]:
-    """Open and lock the partial for a fresh download (its bytes arrive regardless)."""
+    """Open, lock and empty the partial for a fresh download (its bytes arrive regardless)."""
     try:
-        # O_NOFOLLOW: a symlink planted under the partial's name must not redirect the write.
-        fd = os.open(partial, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
+        fd = lock_partial(partial, destination)
+    except Locked as exc:
+        return None, exc
     except OSError as exc:
         return None, _write_error(exc, destination)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         os.ftruncate(fd, 0)
-    except BlockingIOError:
-        os.close(fd)
-        return None, Locked(f"another download to {destination!r} is in progress")
     except OSError as exc:
         os.close(fd)
         return None, _write_error(exc, destination)

@@ -32,12 +32,14 @@ COPY_CHUNK = 1 << 20
 
 
 def publish(partial: str, fd: int, final: str, mtime: float, staging_dir: str,
-            folder_fd: int | None = None) -> None:
+            folder_fd: int | None = None, *, sync_folder: bool = True) -> None:
     """Move the verified partial (open as ``fd``) to ``final``, durably and atomically.
 
     ``folder_fd``, if given, is the target folder checked by the caller (an O_PATH
     descriptor): a staged copy is then created and renamed relative to it, so a
-    folder swapped for a symlink after the check cannot redirect it.
+    folder swapped for a symlink after the check cannot redirect it. With
+    ``sync_folder`` False the caller takes on the folder's fsync, and must not
+    report success before it (streamburst.py does one for several files).
     """
     folder = os.path.dirname(final)
     os.fsync(fd)
@@ -49,7 +51,8 @@ def publish(partial: str, fd: int, final: str, mtime: float, staging_dir: str,
             raise
         _publish_by_copy(fd, final, staging_dir, folder_fd)
         os.unlink(partial)
-    fsync_dir(folder)
+    if sync_folder:
+        fsync_dir(folder)
 
 
 def _publish_by_copy(fd: int, final: str, staging_dir: str, folder_fd: int | None) -> None:

@@ -55,6 +55,7 @@ from ftserver.config import Limits
 from ftserver.login import run_login
 from ftserver.security import SessionSecurity
 from ftserver.storage import Storage
+from ftserver.streamburst import StreamBurst
 from ftserver.streamput import is_streamed_put, receive_streamed_upload, refuse_streamed_put
 from ftserver.throttling import ConnectionThrottles, ServerRates
 from ftserver.tlsaccept import accept_tls
@@ -92,6 +93,8 @@ class Session:
         self.security = security
         self.grant = security.anonymous
         self.base_storage = storage
+        self.burst = StreamBurst()
+        """Replies of pipelined streamed puts held back until their folders' fsync."""
 
     def run(self) -> None:
         """Serve the connection until it ends; never raises."""
@@ -102,16 +105,22 @@ class Session:
                 self.channel = Channel(self.sock)
             self._greet(deadline)
             while True:
-                # The whole next request must arrive within idle_timeout, however it trickles.
-                frame = self.channel.receive_or_eof(
-                    deadline=time.monotonic() + self.limits.idle_timeout)
+                frame = self._next_streamed_put() if self.burst.pending else None
+                buffered = frame is not None and is_streamed_put(frame)
+                if frame is None:
+                    self._finish_burst()  # before we wait: its replies may be awaited
+                    # The whole next request must arrive within idle_timeout, however it
+                    # trickles.
+                    frame = self.channel.receive_or_eof(
+                        deadline=time.monotonic() + self.limits.idle_timeout)
                 if frame is None:
                     return
                 if self.stopping.is_set():
                     self._try_send(error_reply(Busy("the server is shutting down; retry soon")))
                     return
                 self.in_request = True
-                self.sock.settimeout(self.limits.transfer_timeout)
+                if not buffered:  # a streamed put of a burst sets its own deadlines
+                    self.sock.settimeout(self.limits.transfer_timeout)
                 self._handle(frame)
                 self.in_request = False
         except FrameError as exc:
@@ -131,10 +140,33 @@ class Session:
             log.exception("%s: internal error", self.peer)
             self._try_send(error_reply(InternalError("internal server error")))
         finally:
+            self._try_send(None)  # a burst's files made durable, and replied to if heard
+            self.burst.abandon()
             try:
                 self.sock.close()
             except OSError:
                 pass
+
+    def _next_streamed_put(self) -> dict | None:
+        """The next request if it is already buffered whole and is a streamed put that the
+        burst has room for; otherwise the burst must end first, and None."""
+        if self.burst.full:
+            return None
+        frame = self.channel.receive_buffered()
+        if frame is not None and not is_streamed_put(frame):
+            self._finish_burst()
+        return frame
+
+    def _finish_burst(self) -> None:
+        """Make a burst's files durable, log them, then send their replies together."""
+        answers, replies = self.burst.finish(self.storage)
+        for answered in answers:
+            if isinstance(answered.outcome, FtError):
+                self._log_failure(answered.frame, answered.outcome, answered.started)
+            else:
+                self._log_transfer("put", answered.outcome, answered.started)
+        if replies:
+            self.channel.send_raw(replies)
 
     def _greet(self, deadline: float) -> None:
         # A deadline for the whole TLS handshake and hello, not a timeout per read: a
@@ -164,13 +196,9 @@ class Session:
                          else self.storage.stat_entry(target))
                 self.channel.send(StatReply(entry).to_dict())
             elif isinstance(request, PutRequest) and request.stream:
-                outcome = receive_streamed_upload(self.channel, self.storage, request,
-                                                  self.limits.transfer_timeout,
-                                                  self.throttles.upload)
-                if isinstance(outcome, FtError):
-                    self._log_failure(frame, outcome, started)
-                else:
-                    self._log_transfer("put", outcome, started)
+                receive_streamed_upload(self.channel, self.storage, request,
+                                        self.limits.transfer_timeout, self.burst, frame,
+                                        started, self.throttles.upload)
             elif isinstance(request, PutRequest):
                 with TreeLock(self.storage.locks_dir).shared():
                     self._log_transfer("put", receive_upload(self.channel, self.storage,
@@ -195,12 +223,13 @@ class Session:
         except (ConnectionLost, Timeout, FrameError):
             raise
         except FtError as exc:
+            if is_streamed_put(frame):  # its bytes are on their way: consume them first
+                refuse_streamed_put(self.channel, frame, exc, self.limits.transfer_timeout,
+                                    self.burst, started)  # answered (and logged) with it
+                return
             if isinstance(frame.get("op"), str) and frame["op"] in ("put", "get"):
                 self._log_failure(frame, exc, started)
-            if is_streamed_put(frame):  # its bytes are on their way: consume them first
-                refuse_streamed_put(self.channel, frame, exc, self.limits.transfer_timeout)
-            else:
-                self.channel.send(error_reply(exc))
+            self.channel.send(error_reply(exc))
 
     def _login(self, request: AuthStart) -> None:
         if self.grant.user is not None:
@@ -258,11 +287,15 @@ class Session:
             frame.get("op"), self.peer, path[:200], moved, seconds, error.code, error.message,
         )
 
-    def _try_send(self, obj: dict) -> None:
+    def _try_send(self, obj: dict | None) -> None:
+        """Send ``obj`` (None: nothing) after the replies a burst holds; never raises."""
         if self.security.tls_context is not None and not isinstance(self.sock, ssl.SSLSocket):
             return  # no TLS yet: a plaintext frame would only garble the peer's handshake
         try:
-            self.sock.settimeout(1.0)
-            self.channel.send(obj)
+            if self.burst.pending or obj is not None:
+                self.sock.settimeout(1.0)
+            self._finish_burst()  # the replies it holds come first
+            if obj is not None:
+                self.channel.send(obj)
         except (FtError, OSError):
             pass

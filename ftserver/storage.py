@@ -45,6 +45,14 @@ log = logging.getLogger("ftserver.storage")
 
 
 @dataclass(frozen=True)
+class OpenFolder:
+    """An O_PATH descriptor of a folder in the share, and the filesystem it is on."""
+
+    fd: int
+    dev: int
+
+
+@dataclass(frozen=True)
 class Target:
     """A client-named path resolved under the root."""
 
@@ -226,17 +234,20 @@ class Storage:
 
     def prepare_parent(self, target: Target) -> None:
         """Make the target's parent folders (inside the root) exist, durably."""
-        parent = os.path.dirname(target.real)
-        if os.path.isdir(target.real):
-            raise IsADirectory(f"{target.name!r} is a folder")
+        parent = self.open_parent(target)
         try:
-            make_dirs_beneath(self.root_real, parent)
-        except (FileExistsError, NotADirectoryError):
-            raise NotADirectory(f"a parent of {target.name!r} is not a folder") from None
-        except OSError as exc:
-            raise storage_error(exc, f"creating the folder for {target.name!r}") from None
-        if not is_within(self.root_real, os.path.realpath(parent)):
-            raise BadPath("path leaves the shared folder")
+            self.refuse_folder_name(parent, target)
+        finally:
+            os.close(parent.fd)
+
+    def refuse_folder_name(self, parent: OpenFolder, target: Target) -> None:
+        """IsADirectory if the target names a folder (in ``parent``, from ``open_parent``)."""
+        try:
+            st = os.stat(os.path.basename(target.real), dir_fd=parent.fd)
+        except OSError:
+            return  # a new name (or one the rename will answer for)
+        if stat.S_ISDIR(st.st_mode):
+            raise IsADirectory(f"{target.name!r} is a folder")
 
     def check_free_space(self, target: Target, size: int, held: int) -> None:
         """Refuse up front an upload that cannot fit (keeping ``min_free_bytes`` spare).
@@ -272,26 +283,72 @@ class Storage:
     def partial_path(self, target: Target) -> str:
         return os.path.join(self.partials_dir, target.key + ".part")
 
-    def publish(self, partial: str, fd: int, target: Target, mtime: float) -> os.stat_result:
-        """Make the verified partial (open as ``fd``) durable and visible under the target name."""
-        try:
+    def publish(self, partial: str, fd: int, target: Target, mtime: float,
+                parent: OpenFolder | None = None) -> os.stat_result:
+        """Make the verified partial (open as ``fd``) durable and visible under the target name.
+
+        Without ``parent`` the folder is walked to now and fsynced here. With one
+        (from ``open_parent``, walked to within this burst of uploads) the folder's
+        fsync is the caller's, before it reports success.
+        """
+        owned = parent is None
+        if parent is None:
             # Rename into the folder checked now, by descriptor: a folder swapped for a
             # symlink during the upload is refused, never followed out of the share.
-            folder_fd = open_path_beneath(self.root_real, os.path.dirname(target.real))
-        except OSError as exc:
-            raise storage_error(exc, f"publishing {target.name!r}") from None
+            parent = self.open_parent(target, create=False)
         try:
             final = target.real
-            if os.fstat(folder_fd).st_dev == self.partials_dev:
+            if parent.dev == self.partials_dev:
                 # A rename (not a copy, whose clean-up note must hold a lasting path).
-                final = os.path.join(fd_path(folder_fd), os.path.basename(target.real))
-            publish(partial, fd, final, mtime, self.staging_dir, folder_fd)
-            return os.stat(os.path.basename(target.real), dir_fd=folder_fd,
+                final = os.path.join(fd_path(parent.fd), os.path.basename(target.real))
+            publish(partial, fd, final, mtime, self.staging_dir, parent.fd, sync_folder=owned)
+            return os.stat(os.path.basename(target.real), dir_fd=parent.fd,
                            follow_symlinks=False)
         except OSError as exc:
             raise storage_error(exc, f"publishing {target.name!r}") from None
         finally:
-            os.close(folder_fd)
+            if owned:
+                os.close(parent.fd)
+
+    def open_parent(self, target: Target, *, create: bool = True) -> OpenFolder:
+        """The target's folder, reached from the root without following a symlink (confine.py).
+
+        With ``create``, missing folders are made first (durably); mkdir is only
+        tried when the walk finds one missing. The caller closes the descriptor.
+        """
+        folder = os.path.dirname(target.real)
+        try:
+            try:
+                fd = open_path_beneath(self.root_real, folder)
+            except FileNotFoundError:
+                if not create:
+                    raise
+                make_dirs_beneath(self.root_real, folder)
+                fd = open_path_beneath(self.root_real, folder)
+        except (FileExistsError, NotADirectoryError):
+            raise NotADirectory(f"a parent of {target.name!r} is not a folder") from None
+        except OSError as exc:
+            raise storage_error(exc, f"the folder of {target.name!r}") from None
+        st = os.fstat(fd)
+        if not stat.S_ISDIR(st.st_mode):
+            os.close(fd)
+            raise NotADirectory(f"a parent of {target.name!r} is not a folder")
+        return OpenFolder(fd, st.st_dev)
+
+    def check_stream_space(self, parent: OpenFolder, size: int) -> None:
+        """``check_free_space`` for a streamed put, without scanning the partials each time.
+
+        A streamed put's partial never outlives its request, so it never adds to the
+        abandoned partials that the cap is about: they are only evicted (a scan of
+        them all) when the disk is too full for this upload otherwise.
+        """
+        try:
+            self._require(self.partials_dir, size)
+        except NoSpace:
+            self.evict_partials(size)
+            self._require(self.partials_dir, size)
+        if parent.dev != self.partials_dev:
+            self._require(fd_path(parent.fd), size)
 
     def remove_stale_partials(self, max_age: float) -> int:
         """Delete partials not touched for ``max_age`` seconds; return how many went.

@@ -11,11 +11,13 @@ its connection is closed.
 
 A streamed upload never resumes: it writes to a partial of its own (so it
 cannot disturb a resumable partial of a normal ``put`` of the same name) and is
-published exactly as a normal upload is, after its SHA-256 is checked.
+published as a normal upload is, after its SHA-256 is checked. Its answer joins
+the session's burst (streamburst.py), which sends it once the folder's fsync is done.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -25,24 +27,16 @@ from typing import Any
 from common.channel import Channel
 from common.durable import pwrite_all
 from common.errors import FtError, IntegrityError, Locked, ProtocolError
-from common.messages import (
-    PutDone,
-    PutEnd,
-    PutRequest,
-    error_reply,
-    parse_request,
-    read_int,
-)
+from common.filereceive import receive_file_hashed
+from common.messages import PutDone, PutEnd, PutRequest, parse_request, read_int
 from common.ratelimit import UNLIMITED, Throttle
 from ftserver.locks import NameLock
 from ftserver.partialcap import STREAM_SUFFIX
-from ftserver.storage import Storage, Target, storage_error
-from ftserver.transfers import StreamBroken, TransferResult
-from ftserver.treelock import TreeLock
+from ftserver.storage import OpenFolder, Storage, Target, storage_error
+from ftserver.streamburst import Published, StreamBurst
+from ftserver.transfers import StreamBroken
 
 log = logging.getLogger("ftserver.streamput")
-
-CHUNK = 256 * 1024
 
 
 def is_streamed_put(frame: dict[str, Any]) -> bool:
@@ -51,36 +45,46 @@ def is_streamed_put(frame: dict[str, Any]) -> bool:
 
 
 def refuse_streamed_put(
-    channel: Channel, frame: dict[str, Any], error: FtError, timeout: float
+    channel: Channel, frame: dict[str, Any], error: FtError, timeout: float,
+    burst: StreamBurst, started: float,
 ) -> None:
-    """Consume a refused streamed put's bytes and closing frame, then answer ``error``."""
+    """Consume a refused streamed put's bytes and closing frame; its answer joins the burst.
+
+    A streamed put whose size cannot be read breaks the stream: its answer still
+    joins the burst (sent before the connection closes), then StreamBroken.
+    """
     try:
         size = read_int(frame, "size")
     except ProtocolError:
-        _try_send(channel, error_reply(error))
-        raise StreamBroken(ProtocolError("a streamed put without a valid size; closing")) from None
+        burst.refused(frame, error, started)
+        raise StreamBroken(ProtocolError("a streamed put without a valid size; closing")
+                           ) from None
     try:
-        _drain(channel, size, timeout)
+        receive_file_hashed(channel, 0, size, hashlib.sha256(), _discard, timeout)
         _expect_end(channel, timeout)
     except FtError as exc:
         raise StreamBroken(exc) from None
-    channel.send(error_reply(error))
+    burst.refused(frame, error, started)
 
 
 def receive_streamed_upload(
     channel: Channel, storage: Storage, request: PutRequest, timeout: float,
+    burst: StreamBurst, frame: dict[str, Any], started: float,
     throttle: Throttle = UNLIMITED,
-) -> TransferResult | FtError:
-    """Serve one streamed ``put`` and answer it; return what happened (an error: answered).
+) -> None:
+    """Serve one streamed ``put``; its answer joins the burst (an error too, once its bytes
+    are consumed).
 
     Errors before any byte is consumed (name, lock, space) are raised instead, for
     the caller to pass to ``refuse_streamed_put``.
     """
     target = storage.resolve(request.path)
     # Held from before the folders are made: a folder removal cannot slip in between.
-    with TreeLock(storage.locks_dir).shared(), NameLock(storage.locks_dir, target.key) as lock:
-        storage.prepare_parent(target)
-        storage.check_free_space(target, request.size, 0)
+    burst.hold_tree_lock(storage)
+    parent = burst.folder(storage, target)
+    storage.refuse_folder_name(parent, target)
+    storage.check_stream_space(parent, request.size)
+    with NameLock(storage.locks_dir, target.key) as lock:
         if not lock.try_acquire():
             raise Locked(f"another upload to {request.path!r} is in progress; try again later")
         partial = os.path.join(storage.partials_dir, target.key + STREAM_SUFFIX)
@@ -89,71 +93,72 @@ def receive_streamed_upload(
         except OSError as exc:
             raise storage_error(exc, "opening the upload's partial") from None
         try:
-            reply = _receive_and_publish(channel, storage, request, target, partial, fd,
-                                         timeout, throttle)
+            outcome = _receive_and_publish(channel, storage, request, target, parent, partial,
+                                           fd, timeout, throttle)
+        except BaseException:
+            _remove(partial)
+            raise
         finally:
             os.close(fd)
-            if os.path.exists(partial):
-                os.unlink(partial)  # nothing here is ever resumed
-    if isinstance(reply, FtError):
-        channel.send(error_reply(reply))
-        return reply
-    channel.send(reply.to_dict())
-    return TransferResult(request.path, request.size, 0, request.size)
+        if isinstance(outcome, FtError):
+            _remove(partial)  # nothing here is ever resumed
+            burst.refused(frame, outcome, started)
+        else:
+            burst.published(frame, outcome, started)
 
 
 def _receive_and_publish(
-    channel: Channel, storage: Storage, request: PutRequest, target: Target, partial: str,
-    fd: int, timeout: float, throttle: Throttle,
-) -> PutDone | FtError:
-    """Take in the bytes and the closing frame; return the reply to send (success or error)."""
-    hasher = hashlib.sha256()
-    write_error: FtError | None = None
-
-    def write(chunk: memoryview, position: int) -> None:
-        nonlocal write_error
-        hasher.update(chunk)
-        if write_error is None:
-            try:
-                pwrite_all(fd, chunk, position)
-            except OSError as exc:
-                write_error = storage_error(exc, "writing the upload")
-                log.warning("streamed upload of %r failed: %s", request.path, exc)
-
+    channel: Channel, storage: Storage, request: PutRequest, target: Target,
+    parent: OpenFolder, partial: str, fd: int, timeout: float, throttle: Throttle,
+) -> Published | FtError:
+    """Take in the bytes and the closing frame; rename into place, or return the error."""
+    sink = _WriteUntilFailure(fd, request.path)
     try:
-        _drain(channel, request.size, timeout, write, throttle)
+        digest = receive_file_hashed(channel, 0, request.size, hashlib.sha256(), sink.write,
+                                     timeout, throttle=throttle)
         end = _expect_end(channel, timeout)
     except FtError as exc:
         raise StreamBroken(exc) from None
-    if write_error is not None:
-        return write_error
-    digest = hasher.hexdigest()
+    if sink.error is not None:
+        return sink.error
     if end.sha256 != digest or (request.sha256 is not None and request.sha256 != digest):
         return IntegrityError(
             f"{request.path!r} arrived with SHA-256 {digest[:16]}..., not the "
             f"{end.sha256[:16]}... announced; nothing was published")
     try:
-        published = storage.publish(partial, fd, target, request.mtime)
+        published = storage.publish(partial, fd, target, request.mtime, parent)
     except FtError as exc:
         return exc
-    storage.hashes.put(target.real, published, digest)
-    return PutDone(request.size, digest)
+    return Published(target, os.path.dirname(target.real), published,
+                     PutDone(request.size, digest))
 
 
-def _drain(channel: Channel, count: int, timeout: float, sink: Any = None,
-           throttle: Throttle = UNLIMITED) -> None:
-    """Read ``count`` raw bytes, handing each chunk and its offset to ``sink`` (if any)."""
-    channel.expect_raw(count)
-    buffer = bytearray(min(throttle.chunk_size(CHUNK), max(count, 1)))
-    view = memoryview(buffer)
-    position = 0
-    while position < count:
-        chunk = view[: min(count - position, len(buffer))]
-        channel.recv_raw_exactly(chunk, deadline=time.monotonic() + timeout)
-        if sink is not None:
-            sink(chunk, position)
-        position += len(chunk)
-        throttle.wait(len(chunk))
+class _WriteUntilFailure:
+    """Writes an upload into its partial; after a failed write it drops the rest (which
+    must still be read, to keep the stream in step) and keeps the error to answer with."""
+
+    def __init__(self, fd: int, name: str) -> None:
+        self.fd = fd
+        self.name = name
+        self.error: FtError | None = None
+
+    def write(self, chunk: memoryview, position: int) -> None:
+        if self.error is not None:
+            return
+        try:
+            pwrite_all(self.fd, chunk, position)
+        except OSError as exc:
+            self.error = storage_error(exc, "writing the upload")
+            log.warning("streamed upload of %r failed: %s", self.name, exc)
+
+
+def _discard(chunk: memoryview, position: int) -> None:
+    """The writer for a refused streamed put: its bytes are read and dropped."""
+
+
+def _remove(partial: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(partial)
 
 
 def _expect_end(channel: Channel, timeout: float) -> PutEnd:
@@ -161,10 +166,3 @@ def _expect_end(channel: Channel, timeout: float) -> PutEnd:
     if not isinstance(request, PutEnd):
         raise ProtocolError(f"expected 'put_end' after a streamed put, got {type(request).OP!r}")
     return request
-
-
-def _try_send(channel: Channel, reply: dict[str, Any]) -> None:
-    try:
-        channel.send(reply)
-    except FtError:
-        pass

@@ -1,0 +1,185 @@
+"""A burst of streamed puts: the work several pipelined small uploads can share.
+
+A client that pipelines streamed puts (streamput.py) sends many files back to back
+and reads the replies later. While the next one is already in our buffer, its
+reply may wait a moment, so a burst of them shares:
+
+- the shared tree lock (treelock.py), taken once instead of once per file;
+- each target folder's descriptor, walked to from the root (confine.py) once;
+- the folder fsync that makes the burst's renames durable: one per folder,
+  after the last rename into it and before any reply of the burst is sent;
+- one send for all the replies, and one transaction for their digest-cache rows.
+
+No success reply leaves before the fsync that covers its file: if a folder's
+fsync fails, every file of the burst published into it is answered with an
+error instead (the file is complete and verified, but not known durable: the same
+answer a single put gives when its folder fsync fails). A burst ends when no
+whole request is buffered, when a request other than a streamed put comes, when
+it holds MAX_FILES files or is MAX_SECONDS old, or when the connection ends; the
+session ends it. Within a burst a folder's descriptor is reused, so a folder
+swapped for a symlink meanwhile is not followed: the rename still lands in the
+folder that the walk from the root reached.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass
+from typing import Any
+
+from common.durable import fsync_dir
+from common.errors import FtError
+from common.frames import encode_frame
+from common.messages import PutDone, error_reply
+from ftserver.confine import fd_path
+from ftserver.storage import OpenFolder, Storage, Target, storage_error
+from ftserver.transfers import TransferResult
+from ftserver.treelock import TreeLock
+
+log = logging.getLogger("ftserver.streamburst")
+
+MAX_FILES = 64
+"""Replies held back at most: bounds what a burst holds open."""
+MAX_SECONDS = 0.25
+"""A burst older than this ends after its current file: bounds how long its first reply
+waits, and how long it holds the tree lock (a folder move waits for it, see treelock.py)."""
+
+
+@dataclass(frozen=True)
+class Published:
+    """A streamed put that is renamed into place; its success waits for its folder's fsync."""
+
+    target: Target
+    folder: str
+    """The real path of the folder it was renamed into (the key of that folder's fsync)."""
+    stat: os.stat_result
+    done: PutDone
+
+
+@dataclass(frozen=True)
+class Answered:
+    """One streamed put's outcome as the session logs it: a result, or the error it got."""
+
+    frame: dict[str, Any]
+    outcome: TransferResult | FtError
+    started: float
+
+
+class StreamBurst:
+    """Held by a session; collects streamed puts' replies until ``finish`` sends them."""
+
+    def __init__(self) -> None:
+        self._held = ExitStack()
+        self._tree_locked = False
+        self._folders: dict[str, OpenFolder] = {}
+        self._entries: list[tuple[dict[str, Any], Published | FtError, float]] = []
+        self._began = 0.0
+
+    @property
+    def pending(self) -> int:
+        """Streamed puts whose replies are held."""
+        return len(self._entries)
+
+    @property
+    def full(self) -> bool:
+        """True when the burst must end before it takes another file."""
+        return (len(self._entries) >= MAX_FILES
+                or (bool(self._entries) and time.monotonic() - self._began > MAX_SECONDS))
+
+    def hold_tree_lock(self, storage: Storage) -> None:
+        """Hold the tree lock shared until ``finish`` (a folder cannot move meanwhile)."""
+        if not self._tree_locked:
+            self._held.enter_context(TreeLock(storage.locks_dir).shared())
+            self._tree_locked = True
+
+    def folder(self, storage: Storage, target: Target) -> OpenFolder:
+        """The target's folder, made if missing and walked to once per burst."""
+        key = os.path.dirname(target.real)
+        folder = self._folders.get(key)
+        if folder is None:
+            folder = storage.open_parent(target)
+            self._folders[key] = folder
+        return folder
+
+    def published(self, frame: dict[str, Any], item: Published, started: float) -> None:
+        """A file renamed into place: answered ok once its folder's fsync is done."""
+        self._add(frame, item, started)
+
+    def refused(self, frame: dict[str, Any], error: FtError, started: float) -> None:
+        """A file answered with ``error`` (its bytes already consumed)."""
+        self._add(frame, error, started)
+
+    def _add(self, frame: dict[str, Any], item: Published | FtError, started: float) -> None:
+        if not self._entries:
+            self._began = started
+        self._entries.append((frame, item, started))
+
+    def finish(self, storage: Storage) -> tuple[list[Answered], bytes]:
+        """End the burst: fsync its folders and store its digests; return what to log and
+        the replies to send, in order. A disk failure never raises: it becomes the
+        answers of the files it concerns."""
+        if not self._entries and not self._folders and not self._tree_locked:
+            return [], b""
+        try:
+            used = {item.folder for _, item, _ in self._entries if isinstance(item, Published)}
+            unsynced = sync_folders({key: folder.fd for key, folder in self._folders.items()
+                                     if key in used})
+            answers, replies = settle(self._entries, unsynced)
+            storage.hashes.put_many([(item.target.real, item.stat, item.done.sha256)
+                                     for _, item, _ in self._entries
+                                     if isinstance(item, Published)
+                                     and item.folder not in unsynced])
+            self._entries = []
+        finally:
+            self._close()
+        return answers, b"".join(replies)
+
+    def abandon(self) -> None:
+        """Let go of what a burst that could not finish still holds (locks, descriptors)."""
+        self._entries = []
+        self._close()
+
+    def _close(self) -> None:
+        for folder in self._folders.values():
+            with contextlib.suppress(OSError):
+                os.close(folder.fd)
+        self._folders = {}
+        self._tree_locked = False
+        self._held.close()
+
+
+def sync_folders(folders: dict[str, int]) -> dict[str, OSError]:
+    """Fsync each folder (key: real path, value: an O_PATH fd); return those that failed."""
+    failed: dict[str, OSError] = {}
+    for key, fd in folders.items():
+        try:
+            fsync_dir(fd_path(fd))
+        except OSError as exc:
+            log.warning("fsync of a folder after streamed puts failed: %s", exc)
+            failed[key] = exc
+    return failed
+
+
+def settle(entries: list[tuple[dict[str, Any], Published | FtError, float]],
+           unsynced: dict[str, OSError]) -> tuple[list[Answered], list[bytes]]:
+    """The answers and encoded replies of a burst, in order, given the folders whose fsync
+    failed: a file published into one of those is answered with the error, never ok."""
+    answers: list[Answered] = []
+    replies: list[bytes] = []
+    for frame, item, started in entries:
+        outcome: TransferResult | FtError
+        if isinstance(item, FtError):
+            outcome, reply = item, error_reply(item)
+        elif item.folder in unsynced:
+            outcome = storage_error(unsynced[item.folder], f"making {item.target.name!r} durable")
+            reply = error_reply(outcome)
+        else:
+            outcome = TransferResult(item.target.name, item.done.size, 0, item.done.size)
+            reply = item.done.to_dict()
+        replies.append(encode_frame(reply))
+        answers.append(Answered(frame, outcome, started))
+    return answers, replies

@@ -1,0 +1,170 @@
+"""Bursts of streamed puts: replies held until their folder's fsync, in order, never stale.
+
+A server answers a burst of pipelined streamed puts together (streamburst.py).
+These tests check, through a real server, that the replies keep their order
+around other requests and refusals, that a burst spread over several folders
+publishes and caches every file, that a connection cut in mid-burst leaves only
+whole files, and that a batched digest is never served for changed content.
+Without a disk that fails on demand, the folder-fsync failure is checked on the
+two steps that decide it: a real fsync that fails, and the answers built from it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from common.errors import Locked
+from common.frames import FrameDecoder, encode_frame
+from common.hashcache import HashCache
+from common.messages import PutDone
+from ftclient.pipeline import PipedFile
+from ftserver.storage import Target
+from ftserver.streamburst import Published, settle, sync_folders
+from tests.rawwire import RawConnection
+
+
+def streamed_put(path: str, data: bytes) -> list[dict]:
+    """The frames of one streamed put, with ``data`` to go between them."""
+    return [{"op": "put", "path": path, "size": len(data), "mtime": 1_600_000_000.5,
+             "stream": True},
+            {"op": "put_end", "sha256": hashlib.sha256(data).hexdigest()}]
+
+
+def pipelined(puts: list[tuple[str, bytes]], then: dict | None = None) -> bytes:
+    """Several streamed puts (and one more request) back to back, as one send."""
+    out = bytearray()
+    for path, data in puts:
+        start, end = streamed_put(path, data)
+        out += encode_frame(start) + data + encode_frame(end)
+    if then is not None:
+        out += encode_frame(then)
+    return bytes(out)
+
+
+def test_a_burst_is_answered_in_order_around_refusals_and_other_requests(start_server):
+    server = start_server()
+    (server.root / "taken").mkdir()
+    first, second = os.urandom(3000), os.urandom(5000)
+    with RawConnection(server.port) as raw:
+        raw.hello()
+        raw.send_bytes(pipelined([("b/one.bin", first), ("taken", b"xyz"),
+                                  ("b/two.bin", second)],
+                                 then={"op": "stat", "path": "b/one.bin"}))
+        replies = [raw.receive() for _ in range(4)]
+
+    assert replies[0] == PutDone(3000, hashlib.sha256(first).hexdigest()).to_dict()
+    assert replies[1]["ok"] is False and replies[1]["error"]["code"] == "is_a_directory"
+    assert replies[2] == PutDone(5000, hashlib.sha256(second).hexdigest()).to_dict()
+    assert replies[3]["ok"] is True and replies[3]["entry"]["size"] == 3000
+    assert (server.root / "b/one.bin").read_bytes() == first
+    assert (server.root / "b/two.bin").read_bytes() == second
+    assert os.listdir(server.state_dir / "partials") == []
+
+
+def test_a_burst_over_several_folders_publishes_and_caches_every_file(start_server, connect,
+                                                                     tmp_path):
+    server = start_server()
+    source = tmp_path / "source"
+    source.mkdir()
+    files, contents = [], {}
+    for index in range(150):
+        data = os.urandom(100 + index * 37)
+        (source / f"f{index}").write_bytes(data)
+        remote = f"many/{['a', 'b/c', 'b/d/e', 'f', 'g'][index % 5]}/f{index}"
+        files.append(PipedFile(str(source / f"f{index}"), remote))
+        contents[remote] = data
+    client = connect(server)
+
+    results = client.put_many(files)
+
+    assert [result.error for result in results] == [None] * len(files)
+    for remote, data in contents.items():
+        assert (server.root / remote).read_bytes() == data
+    digests = {f"many/{entry.path}": entry.sha256
+               for entry in client.walk("many") if entry.type == "file"}
+    assert digests == {remote: hashlib.sha256(data).hexdigest()
+                       for remote, data in contents.items()}  # the burst's rows were stored
+    assert os.listdir(server.state_dir / "partials") == []
+
+
+def test_a_batched_digest_is_never_served_for_changed_content(start_server, connect,
+                                                             make_file):
+    server = start_server()
+    old = os.urandom(4096)
+    client = connect(server)
+    assert client.put_many([PipedFile(str(make_file("old.bin", data=old)), "d/x.bin")]
+                           )[0].error is None
+    on_server = server.root / "d/x.bin"
+    kept = on_server.stat()
+    new = os.urandom(4096)  # same size, and the mtime is put back: only ctime tells
+    on_server.write_bytes(new)
+    os.utime(on_server, ns=(kept.st_atime_ns, kept.st_mtime_ns))
+
+    listed = {entry.name: entry.sha256 for entry in client.list("d")}
+    assert listed["x.bin"] in (None, hashlib.sha256(new).hexdigest())
+    assert client.stat("d/x.bin", digest=True).sha256 == hashlib.sha256(new).hexdigest()
+
+
+def test_put_many_rows_describe_only_the_file_they_were_computed_for(tmp_path):
+    cache = HashCache(str(tmp_path / "hashes.sqlite3"))
+    try:
+        files = [tmp_path / f"f{index}" for index in range(3)]
+        for path in files:
+            path.write_bytes(b"before")
+        cache.put_many([(str(path), path.stat(), "a" * 64) for path in files])
+        assert [cache.get(str(path), path.stat()) for path in files] == ["a" * 64] * 3
+        replaced = tmp_path / "replacement"
+        replaced.write_bytes(b"after!")  # same size, another inode, renamed over
+        os.replace(replaced, files[1])
+        assert cache.get(str(files[1]), files[1].stat()) is None
+        assert cache.get(str(files[0]), files[0].stat()) == "a" * 64
+    finally:
+        cache.close()
+
+
+def test_a_connection_cut_in_mid_burst_leaves_only_whole_files(start_server, connect):
+    server = start_server()
+    whole, cut = os.urandom(6000), os.urandom(9000)
+    with RawConnection(server.port) as raw:
+        raw.hello()
+        stream = pipelined([("cut/whole.bin", whole), ("cut/cut.bin", cut)])
+        raw.send_bytes(stream[: len(stream) - 5000])  # the second file is cut short
+    assert server.wait_for_log(r"op=put peer=\S+ path='cut/whole.bin' size=6000 .*result=ok")
+    client = connect(server)
+    assert (server.root / "cut/whole.bin").read_bytes() == whole
+    assert not (server.root / "cut/cut.bin").exists()
+    assert client.stat("cut/whole.bin", digest=True).sha256 == hashlib.sha256(whole).hexdigest()
+
+
+def test_a_failed_folder_fsync_turns_every_file_published_there_into_an_error(tmp_path):
+    good, bad = tmp_path / "good", tmp_path / "bad"
+    good.mkdir()
+    bad.write_bytes(b"not a folder: opening it as one for fsync fails for real")
+    fds = {str(good): os.open(good, os.O_PATH), str(bad): os.open(bad, os.O_PATH)}
+    try:
+        unsynced = sync_folders(fds)
+    finally:
+        for fd in fds.values():
+            os.close(fd)
+    assert list(unsynced) == [str(bad)]
+
+    def published(folder: Path, name: str) -> Published:
+        path = tmp_path / name
+        path.write_bytes(b"x")
+        return Published(Target(name, str(folder / name), "k"), str(folder), path.stat(),
+                         PutDone(1, "b" * 64))
+
+    entries = [({"n": 1}, published(good, "g1"), 0.0), ({"n": 2}, published(bad, "b1"), 0.0),
+               ({"n": 3}, Locked("busy name"), 0.0), ({"n": 4}, published(bad, "b2"), 0.0),
+               ({"n": 5}, published(good, "g2"), 0.0)]
+    answers, replies = settle(entries, unsynced)
+
+    decoder = FrameDecoder()
+    decoder.feed(b"".join(replies))
+    frames = [decoder.next_frame() for _ in entries]
+    assert [frame["ok"] for frame in frames] == [True, False, False, False, True]
+    assert [frame["error"]["code"] for frame in frames if not frame["ok"]] == \
+        ["not_a_directory", "locked", "not_a_directory"]
+    assert [answer.frame["n"] for answer in answers] == [1, 2, 3, 4, 5]
