@@ -21,16 +21,14 @@ import select
 import socket
 import ssl
 import threading
-import time
 from collections.abc import Callable
 
 from common.channel import Channel
-from common.errors import ConnectionLost, SourceChanged, Timeout
+from common.errors import ConnectionLost, SourceChanged
 from common.hashpipe import BUFFER_SIZE, HashPipe
 from common.ratelimit import UNLIMITED, Throttle
+from common.spans import Span
 
-DEADLINE_SPAN = 1024 * 1024
-"""Every this many bytes must leave within the timeout (a speed floor, not per call)."""
 SENDFILE_CALL = 1024 * 1024
 """Most bytes asked of one sendfile(2) call: a thousand calls a GiB cost nothing, and
 progress is reported at least every MiB."""
@@ -42,6 +40,8 @@ SOCKET_ERRNOS = frozenset({errno.EPIPE, errno.ECONNRESET, errno.ECONNABORTED, er
                            errno.ETIMEDOUT, errno.EHOSTUNREACH, errno.ENETUNREACH,
                            errno.ENETDOWN, errno.ENETRESET, errno.EBADF})
 """sendfile(2) failures that come from the socket; any other comes from the file."""
+
+SENDING_TOO_SLOW = "the other side is reading too slowly"
 
 SentCallback = Callable[[int], None]
 """Told the file position reached after each piece that went out."""
@@ -60,7 +60,8 @@ def send_file_hashed(
     """Send ``count`` bytes of ``fd`` from ``offset``; return the hex SHA-256.
 
     ``hasher`` already holds the bytes before ``offset`` (a verified resume prefix)
-    or nothing. ``timeout`` bounds each DEADLINE_SPAN of bytes (None: no bound).
+    or nothing. ``timeout`` bounds each DEADLINE_SPAN of bytes (None: no bound), on
+    either path.
     Raises SourceChanged if the file ends early, ConnectionLost or Timeout if the
     socket fails, OSError if the file cannot be read. A range of one buffer or less
     is simply copied: a hashing thread would cost more than it saves.
@@ -68,20 +69,30 @@ def send_file_hashed(
     if count > BUFFER_SIZE and can_sendfile(channel.sock):
         return _sendfile_hashed(channel.sock, fd, offset, count, hasher, timeout, on_sent,
                                 throttle)
-    return _copy_hashed(channel, fd, offset, count, hasher, on_sent, throttle)
+    return _copy_hashed(channel, fd, offset, count, hasher, timeout, on_sent, throttle)
 
 
 def _copy_hashed(channel: Channel, fd: int, offset: int, count: int, hasher: hashlib._Hash,
-                 on_sent: SentCallback | None, throttle: Throttle = UNLIMITED) -> str:
-    with HashPipe(hasher, expected=count) as pipe:
+                 timeout: float | None, on_sent: SentCallback | None,
+                 throttle: Throttle = UNLIMITED) -> str:
+    """Read a buffer, send it, hash it on the pipe's thread; each span within ``timeout``.
+
+    The socket's timeout is lowered to what is left of the span before each send, so
+    a peer that reads a few bytes now and then cannot keep one sendall going (TLS
+    restarts the socket's timeout at every record it manages to write).
+    """
+    with Span(channel.sock, timeout, SENDING_TOO_SLOW) as span, \
+            HashPipe(hasher, expected=count) as pipe:
         position, end = offset, offset + count
         step = throttle.chunk_size(pipe.buffer_size)
         while position < end:
+            span.reached(position)
             buffer = pipe.buffer()
             got = os.preadv(fd, [buffer[: min(end - position, step)]], position)
             if got == 0:
                 raise SourceChanged("the file shrank while it was sent")
-            throttle.wait(got)
+            span.deadline += throttle.wait(got)
+            span.arm()
             channel.send_raw(buffer[:got])
             pipe.submit(buffer, got)
             position += got
@@ -185,25 +196,20 @@ def sendfile_range(sock: socket.socket, fd: int, offset: int, count: int,
     step = throttle.chunk_size(SENDFILE_CALL)
     paid_until = offset
     position, end = offset, offset + count
-    span_start = position
-    span_deadline = None if timeout is None else time.monotonic() + timeout
+    span = Span(sock, timeout, SENDING_TOO_SLOW)  # its deadline only: poll waits, not sends
     poller = select.poll()  # not select(): it fails for descriptors >= 1024
     poller.register(sock, select.POLLOUT)
     while position < end:
-        if position - span_start >= DEADLINE_SPAN and timeout is not None:
-            span_start, span_deadline = position, time.monotonic() + timeout
-        if span_deadline is not None and span_deadline - time.monotonic() <= 0:
-            raise Timeout("the other side is reading too slowly")
+        span.reached(position)
+        span.left()  # raises once the span's time is up
         if position >= paid_until:
             paid_until = position + min(end - position, step)
-            waited = throttle.wait(paid_until - position)
-            if span_deadline is not None:
-                span_deadline += waited
+            span.deadline += throttle.wait(paid_until - position)
         try:
             sent = os.sendfile(sock.fileno(), fd, position, paid_until - position)
         except BlockingIOError:
-            left = None if span_deadline is None else span_deadline - time.monotonic()
-            poller.poll(None if left is None else max(left, 0) * 1000)
+            left = span.left()
+            poller.poll(None if left is None else left * 1000)
             continue
         except OSError as exc:
             if exc.errno not in SOCKET_ERRNOS:

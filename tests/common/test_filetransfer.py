@@ -22,10 +22,11 @@ import pytest
 
 from common.channel import Channel
 from common.durable import pwrite_all
-from common.errors import ConnectionLost, SourceChanged
+from common.errors import ConnectionLost, SourceChanged, Timeout
 from common.filereceive import receive_file_hashed
 from common.filesend import can_sendfile, send_file_hashed
 from common.hashpipe import BUFFER_SIZE
+from tests.proxy import reset
 
 MiB = 1 << 20
 
@@ -218,3 +219,40 @@ def test_a_file_error_in_sendfile_is_not_blamed_on_the_network(tmp_path: Path) -
         finally:
             os.close(fd)
     assert not isinstance(raised.value, ConnectionLost)
+
+
+@pytest.mark.parametrize("use_tls", [False, True], ids=["plain-sendfile", "tls-copy"])
+def test_a_reader_that_trickles_is_cut_by_the_span_deadline(tmp_path: Path, tls_contexts,
+                                                            use_tls: bool) -> None:
+    """A peer that keeps reading a little (so no single send ever waits for the socket's
+    timeout) still cannot hold the sender: each MiB must leave within the timeout. The
+    reader hangs up after a bounded time, so a sender without the deadline fails with
+    ConnectionLost instead of Timeout rather than hanging the test."""
+    source = tmp_path / "source.bin"
+    source.write_bytes(os.urandom(24 * MiB))  # more than the socket buffers can hold
+    with loopback_pair(tls_contexts if use_tls else None) as (sender, receiver):
+        sender.settimeout(5.0)
+        stop = threading.Event()
+        reader = threading.Thread(target=_trickle, args=(receiver, stop))
+        reader.start()
+        fd = os.open(source, os.O_RDONLY)
+        try:
+            with pytest.raises(Timeout):
+                send_file_hashed(Channel(sender), fd, 0, 24 * MiB, hashlib.sha256(), 0.5)
+            assert sender.gettimeout() == 5.0  # the caller's own timeout is given back
+        finally:
+            os.close(fd)
+            stop.set()
+            reader.join(30)
+
+
+def _trickle(sock: socket.socket, stop: threading.Event) -> None:
+    """Read 4 KiB every 20 ms (about 200 KB/s) until told to stop; reset after 10 s."""
+    for _ in range(500):
+        if stop.wait(0.02):
+            return
+        try:
+            sock.recv(4096)
+        except OSError:
+            return
+    reset(sock)
