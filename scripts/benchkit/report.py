@@ -154,8 +154,9 @@ HOW_TO_READ = [
     "which is why the ratios against the floor and pyftpdlib move with the load. "
     "Between two machines each side has its own cores, and the hashing threads overlap "
     "the network instead of competing with the peer.",
-    "- How ft moves bytes: a plaintext sender uses sendfile(2) while a second thread "
-    "hashes the same range through the page cache (kept within 32 MiB of the send); "
+    "- How ft moves bytes: a sender that must hash reads 256 KiB, hashes it and sends "
+    "it on one thread while it is still in the core's cache (cheaper in CPU, at both "
+    "ends, than sendfile(2) plus a second thread hashing through the page cache); "
     "a receiver reads with recv_into into a few preallocated 256 KiB buffers, writes "
     "each, and hands it to a hashing thread (hashlib releases the GIL), so hashing "
     "overlaps the network and the disk. Memory per transfer is fixed at 1 MiB of "
