@@ -148,12 +148,13 @@ HOW_TO_READ = [
     "pyftpdlib and scp make no end-to-end check of the file (scp trusts SSH's "
     "transport MAC); rsync checks a whole-file checksum.",
     "- Client and server share the machine's cores, so whatever CPU one side spends, "
-    "the other lacks. Measured with /proc/PID/stat, a 1 GiB put costs ft about 1.3 s "
-    "of client CPU and 2.3 s of server CPU; the floor costs about 1.35 s in all. Once "
+    "the other lacks. Measured with /proc/PID/stat and getrusage, a 1 GiB put costs ft "
+    "about 1.4 s of client CPU and 2.1 s of server CPU; the floor costs about 1.35 s "
+    "in all. Once "
     "both cores are busy (and other jobs share them), throughput follows CPU per byte, "
     "which is why the ratios against the floor and pyftpdlib move with the load. "
-    "Between two machines each side has its own cores, and the hashing threads overlap "
-    "the network instead of competing with the peer.",
+    "Between two machines each side has its own cores, and the receiver's hashing "
+    "thread overlaps the network instead of competing with the peer.",
     "- How ft moves bytes: a sender that must hash reads 256 KiB, hashes it and sends "
     "it on one thread while it is still in the core's cache (cheaper in CPU, at both "
     "ends, than sendfile(2) plus a second thread hashing through the page cache); "
