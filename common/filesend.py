@@ -3,8 +3,8 @@
 Both senders use it: the server for a ``get`` and the client for a ``put``. A
 sender that must hash (``send_file_hashed``) reads each buffer once, hashes it and
 sends it, all on the calling thread, plain TCP or TLS alike. A sender that already
-knows the digest (the server, from its hash cache) uses ``sendfile_range``:
-sendfile(2), zero-copy, on a plain TCP socket.
+knows the digest (the server, from its hash cache) uses ``send_file``: sendfile(2),
+zero-copy, on a plain TCP socket, and the same copying loop minus the hash on TLS.
 
 Why one thread and no sendfile when hashing: measured on loopback (1 GiB put, 2
 cores), sendfile plus a second thread hashing the same range through the page
@@ -73,6 +73,30 @@ def send_file_hashed(
     SourceChanged if the file ends early, ConnectionLost or Timeout if the socket
     fails, OSError if the file cannot be read.
     """
+    _copy_range(channel, fd, offset, count, timeout, on_sent, throttle, hasher)
+    return hasher.hexdigest()
+
+
+def send_file(
+    channel: Channel, fd: int, offset: int, count: int, timeout: float | None,
+    on_sent: SentCallback | None = None, throttle: Throttle = UNLIMITED,
+) -> None:
+    """Send ``count`` bytes of ``fd`` from ``offset`` whose digest is already known.
+
+    sendfile(2) on a plain TCP socket; on TLS, the copying loop without the hash
+    (the receiver still checks every byte against the digest it is given).
+    ``timeout`` and the errors are as for ``send_file_hashed``.
+    """
+    if can_sendfile(channel.sock):
+        sendfile_range(channel.sock, fd, offset, count, timeout, on_sent, throttle)
+    else:
+        _copy_range(channel, fd, offset, count, timeout, on_sent, throttle, None)
+
+
+def _copy_range(channel: Channel, fd: int, offset: int, count: int, timeout: float | None,
+                on_sent: SentCallback | None, throttle: Throttle,
+                hasher: hashlib._Hash | None) -> None:
+    """Read a buffer, feed it to ``hasher`` (if any), send it; each span within ``timeout``."""
     buffer = memoryview(bytearray(min(SEND_BUFFER, count)))
     step = throttle.chunk_size(SEND_BUFFER)
     position, end = offset, offset + count
@@ -83,14 +107,14 @@ def send_file_hashed(
             if got == 0:
                 raise SourceChanged("the file shrank while it was sent")
             piece = buffer[:got]
-            hasher.update(piece)
+            if hasher is not None:
+                hasher.update(piece)
             span.deadline += throttle.wait(got)
             span.arm()
             channel.send_raw(piece)
             position += got
             if on_sent:
                 on_sent(position)
-    return hasher.hexdigest()
 
 
 def sendfile_range(sock: socket.socket, fd: int, offset: int, count: int,

@@ -161,7 +161,8 @@ HOW_TO_READ = [
     "a receiver reads with recv_into into a few preallocated 256 KiB buffers, writes "
     "each, and hands it to a hashing thread (hashlib releases the GIL), so hashing "
     "overlaps the network and the disk. Memory per transfer is fixed at 1 MiB of "
-    "buffers. A get of a file whose digest is cached is pure sendfile on the server.",
+    "buffers. A get of a file whose digest is cached is pure sendfile on the server "
+    "(over TLS: read and encrypt, no hash).",
     "- Where a target is missed, and why: a put pays SHA-256 at both ends on the same "
     "two cores, so it is the direction furthest from the floor; a get pays it at the "
     "client only (the server sends a cached digest). The 50-client cases keep both "

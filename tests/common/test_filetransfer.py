@@ -24,7 +24,7 @@ from common.channel import Channel
 from common.durable import pwrite_all
 from common.errors import ConnectionLost, SourceChanged, Timeout
 from common.filereceive import receive_file_hashed
-from common.filesend import can_sendfile, send_file_hashed, sendfile_range
+from common.filesend import can_sendfile, send_file, send_file_hashed, sendfile_range
 from common.hashpipe import BUFFER_SIZE
 from tests.proxy import reset
 
@@ -164,31 +164,34 @@ def _sendfile(sock: socket.socket, fd: int, count: int, timeout: float) -> None:
 PLAIN_SENDERS = {"hashing": _send_hashed, "sendfile": _sendfile}
 
 
-def test_sendfile_range_sends_the_range_whole(tmp_path: Path) -> None:
-    """The server's path for a digest it already knows: plain sendfile(2) from an offset."""
+@pytest.mark.parametrize("use_tls", [False, True], ids=["plain-sendfile", "tls-copy"])
+def test_send_file_sends_the_range_whole(tmp_path: Path, tls_contexts, use_tls: bool) -> None:
+    """The server's path for a digest it already knows, from an offset: sendfile(2) on
+    plain TCP, the copying loop without a hash on TLS."""
     data = os.urandom(3 * MiB + 17)
     source = tmp_path / "source.bin"
     source.write_bytes(data)
     positions: list[int] = []
     received = bytearray()
-    with loopback_pair() as (sender, receiver):
-        drain = threading.Thread(target=lambda: received.extend(_read_all(receiver)))
+    with loopback_pair(tls_contexts if use_tls else None) as (sender, receiver):
+        drain = threading.Thread(
+            target=lambda: received.extend(_read_exactly(receiver, len(data) - 5)))
         drain.start()
         fd = os.open(source, os.O_RDONLY)
         try:
-            sendfile_range(sender, fd, 5, len(data) - 5, 30.0, positions.append)
+            send_file(Channel(sender), fd, 5, len(data) - 5, 30.0, positions.append)
         finally:
             os.close(fd)
-            sender.shutdown(socket.SHUT_WR)
             drain.join(30)
     assert received == data[5:]
     assert positions[-1] == len(data) and positions == sorted(positions)
 
 
-def _read_all(sock: socket.socket) -> bytes:
+def _read_exactly(sock: socket.socket, count: int) -> bytes:
     chunks = []
-    while chunk := sock.recv(MiB):
+    while count > 0 and (chunk := sock.recv(min(count, MiB))):
         chunks.append(chunk)
+        count -= len(chunk)
     return b"".join(chunks)
 
 
@@ -262,8 +265,12 @@ def test_a_file_error_is_not_blamed_on_the_network(tmp_path: Path, send) -> None
     assert not isinstance(raised.value, ConnectionLost)
 
 
+def _send_known(sock: socket.socket, fd: int, count: int, timeout: float) -> None:
+    send_file(Channel(sock), fd, 0, count, timeout)
+
+
 SENDERS = {"hashing-plain": (_send_hashed, False), "hashing-tls": (_send_hashed, True),
-           "sendfile": (_sendfile, False)}
+           "sendfile": (_sendfile, False), "known-digest-tls": (_send_known, True)}
 
 
 @pytest.mark.parametrize(("send", "use_tls"), SENDERS.values(), ids=SENDERS.keys())
