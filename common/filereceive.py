@@ -10,15 +10,12 @@ pipe's few buffers however large the file.
 from __future__ import annotations
 
 import hashlib
-import socket
-import time
 from collections.abc import Callable
 
 from common.channel import Channel
-from common.errors import Timeout
-from common.filesend import DEADLINE_SPAN
 from common.hashpipe import HashPipe
 from common.ratelimit import UNLIMITED, Throttle
+from common.spans import Span
 
 Writer = Callable[[memoryview, int], None]
 """Writes the bytes it is given at a file position (it may raise to stop the transfer)."""
@@ -39,8 +36,7 @@ def receive_file_hashed(
     own pacing is not the other side's slowness.
     """
     channel.expect_raw(count)
-    span = _Span(channel.sock, timeout)
-    with HashPipe(hasher, expected=count) as pipe:
+    with Span(channel.sock, timeout) as span, HashPipe(hasher, expected=count) as pipe:
         position, end = offset, offset + count
         step = throttle.chunk_size(pipe.buffer_size)
         while position < end:
@@ -61,35 +57,3 @@ def receive_file_hashed(
             if on_received:
                 on_received(position)
         return pipe.hexdigest()
-
-
-class _Span:
-    """The deadline for each DEADLINE_SPAN of bytes, kept with few socket calls.
-
-    Every read must give up by the span's deadline, so the socket's timeout may
-    never exceed the time left. Setting it costs a system call, so it is only
-    lowered when it would overshoot, and then to 90% of what is left: a healthy
-    link re-arms about once per span instead of once per read, and a trickling
-    peer still cannot outlast the deadline.
-    """
-
-    def __init__(self, sock: socket.socket, timeout: float | None) -> None:
-        self.sock = sock
-        self.timeout = timeout
-        self.armed = sock.gettimeout()
-        self.start = -DEADLINE_SPAN
-        self.deadline = 0.0
-
-    def reached(self, position: int) -> None:
-        """Start a new span when ``position`` is a whole span past the last start."""
-        if self.timeout is not None and position - self.start >= DEADLINE_SPAN:
-            self.start, self.deadline = position, time.monotonic() + self.timeout
-
-    def arm(self) -> None:
-        """Before a read: make sure it cannot wait past the deadline."""
-        left = self.deadline - time.monotonic()
-        if left <= 0:
-            raise Timeout("the transfer is too slow")
-        if self.armed is None or self.armed > left:
-            self.armed = left * 0.9
-            self.sock.settimeout(self.armed)

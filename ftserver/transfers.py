@@ -25,7 +25,7 @@ from common.errors import (
     SourceChanged,
 )
 from common.filereceive import receive_file_hashed
-from common.filesend import can_sendfile, send_file_hashed, sendfile_range
+from common.filesend import send_file, send_file_hashed
 from common.hashing import content_stamp, hash_prefix, unchanged_while_open
 from common.messages import (
     GetEnd,
@@ -248,12 +248,11 @@ def _send_from(
         reached = position
 
     try:
-        if cached is not None and can_sendfile(channel.sock):
-            sendfile_range(channel.sock, fd, offset, size - offset, timeout, sent,
-                           throttle=throttle)
+        if cached is not None:
+            send_file(channel, fd, offset, size - offset, timeout, sent, throttle=throttle)
             digest = cached
         else:
-            # No digest cached (or a socket that must copy): hash alongside the send.
+            # No digest cached: hash alongside the send.
             digest = send_file_hashed(channel, fd, offset, size - offset, hasher, timeout,
                                       sent, throttle=throttle)
     except OSError as exc:

@@ -8,6 +8,7 @@ keep serving, and the upload must resume once there is room again.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -18,6 +19,16 @@ from ftclient import Client
 from tests.serverproc import ServerProcess
 
 MiB = 1 << 20
+
+def wait_for_partial(folder: Path, size: int, limit: float = 20.0) -> None:
+    """Wait (at most ``limit`` seconds) until a partial in ``folder`` holds ``size`` bytes."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if any(entry.stat().st_size >= size for entry in folder.glob("*.part")):
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"no partial reached {size} bytes in {limit} s")
+
 
 @pytest.fixture
 def small_fs(mount_tmpfs: Callable[..., Path], tmp_path: Path) -> Path:
@@ -54,6 +65,9 @@ def test_disk_filling_up_mid_upload_reports_no_space_then_resumes(
 
     def fill_disk_once(progress: object) -> None:
         if progress.done >= 2 * MiB and not filler.exists():  # type: ignore[attr-defined]
+            # What the client sent may still sit in socket buffers: let the server
+            # write a MiB first, so that there is something to resume from.
+            wait_for_partial(small_server.state_dir / "partials", MiB)
             with open(filler, "wb") as stream:  # someone else takes the space meanwhile
                 try:
                     while True:

@@ -148,18 +148,21 @@ HOW_TO_READ = [
     "pyftpdlib and scp make no end-to-end check of the file (scp trusts SSH's "
     "transport MAC); rsync checks a whole-file checksum.",
     "- Client and server share the machine's cores, so whatever CPU one side spends, "
-    "the other lacks. Measured with /proc/PID/stat, a 1 GiB put costs ft about 1.3 s "
-    "of client CPU and 2.3 s of server CPU; the floor costs about 1.35 s in all. Once "
+    "the other lacks. Measured with /proc/PID/stat and getrusage, a 1 GiB put costs ft "
+    "about 1.4 s of client CPU and 2.1 s of server CPU; the floor costs about 1.35 s "
+    "in all. Once "
     "both cores are busy (and other jobs share them), throughput follows CPU per byte, "
     "which is why the ratios against the floor and pyftpdlib move with the load. "
-    "Between two machines each side has its own cores, and the hashing threads overlap "
-    "the network instead of competing with the peer.",
-    "- How ft moves bytes: a plaintext sender uses sendfile(2) while a second thread "
-    "hashes the same range through the page cache (kept within 32 MiB of the send); "
+    "Between two machines each side has its own cores, and the receiver's hashing "
+    "thread overlaps the network instead of competing with the peer.",
+    "- How ft moves bytes: a sender that must hash reads 256 KiB, hashes it and sends "
+    "it on one thread while it is still in the core's cache (cheaper in CPU, at both "
+    "ends, than sendfile(2) plus a second thread hashing through the page cache); "
     "a receiver reads with recv_into into a few preallocated 256 KiB buffers, writes "
     "each, and hands it to a hashing thread (hashlib releases the GIL), so hashing "
     "overlaps the network and the disk. Memory per transfer is fixed at 1 MiB of "
-    "buffers. A get of a file whose digest is cached is pure sendfile on the server.",
+    "buffers. A get of a file whose digest is cached is pure sendfile on the server "
+    "(over TLS: read and encrypt, no hash).",
     "- Where a target is missed, and why: a put pays SHA-256 at both ends on the same "
     "two cores, so it is the direction furthest from the floor; a get pays it at the "
     "client only (the server sends a cached digest). The 50-client cases keep both "

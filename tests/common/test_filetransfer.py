@@ -1,8 +1,8 @@
 """send_file_hashed and receive_file_hashed over real loopback sockets, plain and TLS.
 
 The sender's digest, the receiver's digest and the bytes written must all agree
-with the file, from offset 0 or a resume offset, on the sendfile path (plain TCP)
-and on the copying path (TLS, which cannot sendfile).
+with the file, from offset 0 or a resume offset, over plain TCP and over TLS; the
+server's sendfile path (a digest it already knows) is covered here too.
 """
 
 from __future__ import annotations
@@ -22,10 +22,11 @@ import pytest
 
 from common.channel import Channel
 from common.durable import pwrite_all
-from common.errors import ConnectionLost, SourceChanged
+from common.errors import ConnectionLost, SourceChanged, Timeout
 from common.filereceive import receive_file_hashed
-from common.filesend import can_sendfile, send_file_hashed
+from common.filesend import can_sendfile, send_file, send_file_hashed, sendfile_range
 from common.hashpipe import BUFFER_SIZE
+from tests.proxy import reset
 
 MiB = 1 << 20
 
@@ -120,7 +121,7 @@ SIZES = {"empty": 0, "one-byte": 1, "one-buffer": BUFFER_SIZE,
 
 
 @pytest.mark.parametrize("size", SIZES.values(), ids=SIZES.keys())
-@pytest.mark.parametrize("use_tls", [False, True], ids=["plain-sendfile", "tls-copy"])
+@pytest.mark.parametrize("use_tls", [False, True], ids=["plain", "tls"])
 def test_both_ends_agree_with_the_file(tmp_path: Path, tls_contexts, size: int,
                                        use_tls: bool) -> None:
     data = os.urandom(size)
@@ -133,7 +134,7 @@ def test_both_ends_agree_with_the_file(tmp_path: Path, tls_contexts, size: int,
         assert positions[-1] == size and positions == sorted(positions)
 
 
-@pytest.mark.parametrize("use_tls", [False, True], ids=["plain-sendfile", "tls-copy"])
+@pytest.mark.parametrize("use_tls", [False, True], ids=["plain", "tls"])
 def test_resume_offset_continues_the_prefix_hash(tmp_path: Path, tls_contexts,
                                                  use_tls: bool) -> None:
     data = os.urandom(2 * MiB + 999)
@@ -152,8 +153,51 @@ def test_only_plain_sockets_can_sendfile(tls_contexts) -> None:
         assert not can_sendfile(tls)
 
 
-def test_a_file_that_shrank_is_reported_not_padded(tmp_path: Path) -> None:
-    """The sender was told 2 MiB but the file holds 1: SourceChanged, on the sendfile path."""
+def _send_hashed(sock: socket.socket, fd: int, count: int, timeout: float) -> None:
+    send_file_hashed(Channel(sock), fd, 0, count, hashlib.sha256(), timeout)
+
+
+def _sendfile(sock: socket.socket, fd: int, count: int, timeout: float) -> None:
+    sendfile_range(sock, fd, 0, count, timeout)
+
+
+PLAIN_SENDERS = {"hashing": _send_hashed, "sendfile": _sendfile}
+
+
+@pytest.mark.parametrize("use_tls", [False, True], ids=["plain-sendfile", "tls-copy"])
+def test_send_file_sends_the_range_whole(tmp_path: Path, tls_contexts, use_tls: bool) -> None:
+    """The server's path for a digest it already knows, from an offset: sendfile(2) on
+    plain TCP, the copying loop without a hash on TLS."""
+    data = os.urandom(3 * MiB + 17)
+    source = tmp_path / "source.bin"
+    source.write_bytes(data)
+    positions: list[int] = []
+    received = bytearray()
+    with loopback_pair(tls_contexts if use_tls else None) as (sender, receiver):
+        drain = threading.Thread(
+            target=lambda: received.extend(_read_exactly(receiver, len(data) - 5)))
+        drain.start()
+        fd = os.open(source, os.O_RDONLY)
+        try:
+            send_file(Channel(sender), fd, 5, len(data) - 5, 30.0, positions.append)
+        finally:
+            os.close(fd)
+            drain.join(30)
+    assert received == data[5:]
+    assert positions[-1] == len(data) and positions == sorted(positions)
+
+
+def _read_exactly(sock: socket.socket, count: int) -> bytes:
+    chunks = []
+    while count > 0 and (chunk := sock.recv(min(count, MiB))):
+        chunks.append(chunk)
+        count -= len(chunk)
+    return b"".join(chunks)
+
+
+@pytest.mark.parametrize("send", PLAIN_SENDERS.values(), ids=PLAIN_SENDERS.keys())
+def test_a_file_that_shrank_is_reported_not_padded(tmp_path: Path, send) -> None:
+    """The sender was told 2 MiB but the file holds 1: SourceChanged, not padding."""
     source = tmp_path / "short.bin"
     source.write_bytes(os.urandom(MiB))
     with loopback_pair() as (sender, receiver):
@@ -162,7 +206,7 @@ def test_a_file_that_shrank_is_reported_not_padded(tmp_path: Path) -> None:
         fd = os.open(source, os.O_RDONLY)
         try:
             with pytest.raises(SourceChanged):
-                send_file_hashed(Channel(sender), fd, 0, 2 * MiB, hashlib.sha256(), 30.0)
+                send(sender, fd, 2 * MiB, 30.0)
         finally:
             os.close(fd)
             sender.shutdown(socket.SHUT_WR)
@@ -207,14 +251,60 @@ def _push(sock: socket.socket, fd: int, size: int) -> None:
         pass  # the receiver gave up: that is what this test arranges
 
 
-def test_a_file_error_in_sendfile_is_not_blamed_on_the_network(tmp_path: Path) -> None:
-    """sendfile(2) fails on the file (EINVAL for a folder): an OSError for the caller to
-    report as a disk error, not "the connection dropped"."""
+@pytest.mark.parametrize("send", PLAIN_SENDERS.values(), ids=PLAIN_SENDERS.keys())
+def test_a_file_error_is_not_blamed_on_the_network(tmp_path: Path, send) -> None:
+    """Reading the file fails (a folder; sendfile says EINVAL): an OSError for the caller
+    to report as a disk error, not "the connection dropped"."""
     with loopback_pair() as (sender, _receiver):
         fd = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
         try:
             with pytest.raises(OSError) as raised:
-                send_file_hashed(Channel(sender), fd, 0, 2 * MiB, hashlib.sha256(), 30.0)
+                send(sender, fd, 2 * MiB, 30.0)
         finally:
             os.close(fd)
     assert not isinstance(raised.value, ConnectionLost)
+
+
+def _send_known(sock: socket.socket, fd: int, count: int, timeout: float) -> None:
+    send_file(Channel(sock), fd, 0, count, timeout)
+
+
+SENDERS = {"hashing-plain": (_send_hashed, False), "hashing-tls": (_send_hashed, True),
+           "sendfile": (_sendfile, False), "known-digest-tls": (_send_known, True)}
+
+
+@pytest.mark.parametrize(("send", "use_tls"), SENDERS.values(), ids=SENDERS.keys())
+def test_a_reader_that_trickles_is_cut_by_the_span_deadline(tmp_path: Path, tls_contexts,
+                                                            send, use_tls: bool) -> None:
+    """A peer that keeps reading a little (so no single send ever waits for the socket's
+    timeout) still cannot hold the sender: each MiB must leave within the timeout. The
+    reader hangs up after a bounded time, so a sender without the deadline fails with
+    ConnectionLost instead of Timeout rather than hanging the test."""
+    source = tmp_path / "source.bin"
+    source.write_bytes(os.urandom(24 * MiB))  # more than the socket buffers can hold
+    with loopback_pair(tls_contexts if use_tls else None) as (sender, receiver):
+        sender.settimeout(5.0)
+        stop = threading.Event()
+        reader = threading.Thread(target=_trickle, args=(receiver, stop))
+        reader.start()
+        fd = os.open(source, os.O_RDONLY)
+        try:
+            with pytest.raises(Timeout):
+                send(sender, fd, 24 * MiB, 0.5)
+            assert sender.gettimeout() == 5.0  # the caller's own timeout is given back
+        finally:
+            os.close(fd)
+            stop.set()
+            reader.join(30)
+
+
+def _trickle(sock: socket.socket, stop: threading.Event) -> None:
+    """Read 4 KiB every 20 ms (about 200 KB/s) until told to stop; reset after 10 s."""
+    for _ in range(500):
+        if stop.wait(0.02):
+            return
+        try:
+            sock.recv(4096)
+        except OSError:
+            return
+    reset(sock)
