@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import signal
+import sqlite3
+import time
 from pathlib import Path
 
 from common.errors import Locked
@@ -168,3 +171,35 @@ def test_a_failed_folder_fsync_turns_every_file_published_there_into_an_error(tm
     assert [frame["error"]["code"] for frame in frames if not frame["ok"]] == \
         ["not_a_directory", "locked", "not_a_directory"]
     assert [answer.frame["n"] for answer in answers] == [1, 2, 3, 4, 5]
+
+
+def test_sigterm_while_a_burst_is_made_durable_still_sends_its_replies(start_server):
+    # The burst's digest rows wait for a hash-cache write lock held here, so the
+    # signal lands while the session holds a published file's reply: that session is
+    # not idle, and the reply must go out within the grace period.
+    server = start_server(shutdown_grace=5.0)
+    assert server.proc is not None
+    data = os.urandom(7000)
+    blocker = sqlite3.connect(server.state_dir / "hashes.sqlite3", isolation_level=None)
+    try:
+        blocker.execute("BEGIN IMMEDIATE")
+        with RawConnection(server.port, timeout=10.0) as raw, \
+                RawConnection(server.port, timeout=10.0) as idle:
+            raw.hello()
+            idle.hello()
+            raw.send_bytes(pipelined([("held.bin", data)]))
+            published = server.root / "held.bin"
+            for _ in range(200):  # renamed into place: its reply now waits for the cache
+                if published.exists():
+                    break
+                time.sleep(0.02)
+            assert published.read_bytes() == data
+            time.sleep(0.2)
+            server.proc.send_signal(signal.SIGTERM)
+            assert idle.closed_by_server(timeout=5.0), "an idle connection was kept open"
+            blocker.execute("ROLLBACK")
+            reply = raw.receive()
+        assert reply == PutDone(len(data), hashlib.sha256(data).hexdigest()).to_dict()
+        assert server.proc.wait(timeout=10.0) == 0
+    finally:
+        blocker.close()
