@@ -203,3 +203,34 @@ def test_sigterm_while_a_burst_is_made_durable_still_sends_its_replies(start_ser
         assert server.proc.wait(timeout=10.0) == 0
     finally:
         blocker.close()
+
+
+def test_a_folder_swapped_for_a_link_mid_upload_is_not_followed_across_filesystems(
+        start_server, mount_tmpfs, tmp_path):
+    # The partials are on another filesystem than the share, as is the link's target:
+    # a rename by path into the swapped folder would succeed there, outside the share.
+    elsewhere = mount_tmpfs(tmp_path / "elsewhere")
+    outside = elsewhere / "outside"
+    outside.mkdir()
+    server = start_server(state_dir=str(elsewhere / "state"))
+    folder = server.root / "a"
+    folder.mkdir()
+    data = os.urandom(64 * 1024)
+    start, end = streamed_put("a/two.bin", data)
+    with RawConnection(server.port) as raw:
+        raw.hello()
+        raw.send_bytes(encode_frame(start) + data[:1000])
+        partials = elsewhere / "state" / "partials"
+        for _ in range(250):  # the folder is walked to and the upload under way
+            if any(partials.glob("*-stream.part")):
+                break
+            time.sleep(0.02)
+        assert any(partials.glob("*-stream.part"))
+        folder.rename(server.root / "a-moved")
+        folder.symlink_to(outside)
+        raw.send_bytes(data[1000:] + encode_frame(end))
+        reply = raw.receive()
+    assert reply is not None
+    assert list(outside.iterdir()) == []
+    if reply["ok"]:
+        assert (server.root / "a-moved" / "two.bin").read_bytes() == data
