@@ -234,3 +234,17 @@ def test_a_folder_swapped_for_a_link_mid_upload_is_not_followed_across_filesyste
     assert list(outside.iterdir()) == []
     if reply["ok"]:
         assert (server.root / "a-moved" / "two.bin").read_bytes() == data
+
+
+def test_a_read_only_burst_is_refused_file_by_file_and_stays_in_step(start_server):
+    server = start_server(anonymous="ro")
+    (server.root / "notice.txt").write_bytes(b"read me")
+    with RawConnection(server.port) as raw:
+        raw.hello()
+        raw.send_bytes(pipelined([("a.bin", os.urandom(2000)), ("b/c.bin", os.urandom(10)),
+                                  ("d.bin", b"")],
+                                 then={"op": "stat", "path": "notice.txt"}))
+        replies = [raw.receive() for _ in range(4)]
+    assert [reply["error"]["code"] for reply in replies[:3]] == ["permission"] * 3
+    assert replies[3]["ok"] is True and replies[3]["entry"]["size"] == 7
+    assert sorted(os.listdir(server.root)) == ["notice.txt"]
