@@ -18,8 +18,10 @@ import functools
 import hashlib
 import math
 import os
+import select
 import shlex
 import socket
+import ssl
 import stat
 import time
 from collections.abc import Callable, Sequence
@@ -129,6 +131,20 @@ class GetResult:
     sha256: str
     resumed_from: int
     retries: int = 0
+
+
+def _hung_up(channel: Channel) -> bool:
+    """True if a connection between requests has something to read: the server never
+    speaks unasked there, so it is its goodbye (an idle timeout) or its hang-up."""
+    if channel.decoder.buffered:
+        return True
+    if isinstance(channel.sock, ssl.SSLSocket) and channel.sock.pending():
+        return True
+    try:
+        readable, _, _ = select.select([channel.sock], [], [], 0)
+    except (OSError, ValueError):  # closed under us
+        return True
+    return bool(readable)
 
 
 def local_error(exc: OSError, what: str, note: str = "") -> FtError:
@@ -253,6 +269,10 @@ class Client:
                 self._channel = None
 
     def _conn(self) -> Channel:
+        if self._channel is not None and _hung_up(self._channel):
+            # Whatever goes out on it now is lost unread: a move or remove sent there
+            # would be reported as of unknown outcome, though the server never saw it.
+            self._drop()
         if self._channel is None:
             self.connect()
         assert self._channel is not None

@@ -24,6 +24,7 @@ import uuid
 
 from common.durable import fsync_dir
 from common.paths import RESERVED_PREFIX
+from ftserver.confine import fd_path
 
 log = logging.getLogger("ftserver.publishing")
 
@@ -44,15 +45,22 @@ def publish(partial: str, fd: int, final: str, mtime: float, staging_dir: str,
     folder = os.path.dirname(final)
     os.fsync(fd)
     os.utime(fd, (time.time(), mtime))
-    try:
-        os.replace(partial, final)
-    except OSError as exc:
-        if exc.errno != errno.EXDEV:
-            raise
+    # Into a checked folder on another filesystem no rename can work, and one tried by
+    # path would follow a folder swapped for a symlink (to the partials' filesystem,
+    # outside the share): copy relative to the descriptor at once.
+    across = folder_fd is not None and os.fstat(folder_fd).st_dev != os.fstat(fd).st_dev
+    if not across:
+        try:
+            os.replace(partial, final)
+        except OSError as exc:
+            if exc.errno != errno.EXDEV:
+                raise
+            across = True
+    if across:
         _publish_by_copy(fd, final, staging_dir, folder_fd)
         os.unlink(partial)
     if sync_folder:
-        fsync_dir(folder)
+        fsync_dir(fd_path(folder_fd) if folder_fd is not None else folder)
 
 
 def _publish_by_copy(fd: int, final: str, staging_dir: str, folder_fd: int | None) -> None:

@@ -109,6 +109,10 @@ class Session:
                 buffered = frame is not None and is_streamed_put(frame)
                 if frame is None:
                     self._finish_burst()  # before we wait: its replies may be awaited
+                    # Idle (a shutdown may cut us) only once no reply is held back.
+                    self.in_request = False
+                    if self.stopping.is_set():
+                        return
                     # The whole next request must arrive within idle_timeout, however it
                     # trickles.
                     frame = self.channel.receive_or_eof(
@@ -122,7 +126,6 @@ class Session:
                 if not buffered:  # a streamed put of a burst sets its own deadlines
                     self.sock.settimeout(self.limits.transfer_timeout)
                 self._handle(frame)
-                self.in_request = False
         except FrameError as exc:
             log.warning("%s: bad frame, closing: %s", self.peer, exc.message)
             self._try_send(error_reply(exc))

@@ -316,3 +316,17 @@ def test_cli_ls_and_stat_show_each_retry_and_rm_an_unknown_outcome(
     line = one_error_line(removed)
     assert "unknown; check with `ftclient stat cli-ls/seen.txt`" in line, line
     assert not (shared_server.root / "cli-ls" / "seen.txt").exists()
+
+
+def test_a_connection_the_server_closed_when_idle_is_replaced_before_a_move(
+        start_server, connect) -> None:
+    """The server says goodbye (``timeout``) and hangs up on an idle connection; a move
+    sent on it afterwards never reached the server, so it is no unknown outcome: the
+    client opens a new connection first."""
+    server = start_server(limits={"idle_timeout": 1.0})
+    (server.root / "idle-from.txt").write_bytes(b"x")
+    client = connect(server)
+    assert [entry.name for entry in client.list("")] == ["idle-from.txt"]
+    assert server.wait_for_log(r"closing, "), "the idle connection was not closed"
+    client.move("idle-from.txt", "idle-to.txt")
+    assert (server.root / "idle-to.txt").exists()

@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import signal
+import sqlite3
+import time
 from pathlib import Path
 
 from common.errors import Locked
@@ -168,3 +171,80 @@ def test_a_failed_folder_fsync_turns_every_file_published_there_into_an_error(tm
     assert [frame["error"]["code"] for frame in frames if not frame["ok"]] == \
         ["not_a_directory", "locked", "not_a_directory"]
     assert [answer.frame["n"] for answer in answers] == [1, 2, 3, 4, 5]
+
+
+def test_sigterm_while_a_burst_is_made_durable_still_sends_its_replies(start_server):
+    # The burst's digest rows wait for a hash-cache write lock held here, so the
+    # signal lands while the session holds a published file's reply: that session is
+    # not idle, and the reply must go out within the grace period.
+    server = start_server(shutdown_grace=5.0)
+    assert server.proc is not None
+    data = os.urandom(7000)
+    blocker = sqlite3.connect(server.state_dir / "hashes.sqlite3", isolation_level=None)
+    try:
+        blocker.execute("BEGIN IMMEDIATE")
+        with RawConnection(server.port, timeout=10.0) as raw, \
+                RawConnection(server.port, timeout=10.0) as idle:
+            raw.hello()
+            idle.hello()
+            raw.send_bytes(pipelined([("held.bin", data)]))
+            published = server.root / "held.bin"
+            for _ in range(200):  # renamed into place: its reply now waits for the cache
+                if published.exists():
+                    break
+                time.sleep(0.02)
+            assert published.read_bytes() == data
+            time.sleep(0.2)
+            server.proc.send_signal(signal.SIGTERM)
+            assert idle.closed_by_server(timeout=5.0), "an idle connection was kept open"
+            blocker.execute("ROLLBACK")
+            reply = raw.receive()
+        assert reply == PutDone(len(data), hashlib.sha256(data).hexdigest()).to_dict()
+        assert server.proc.wait(timeout=10.0) == 0
+    finally:
+        blocker.close()
+
+
+def test_a_folder_swapped_for_a_link_mid_upload_is_not_followed_across_filesystems(
+        start_server, mount_tmpfs, tmp_path):
+    # The partials are on another filesystem than the share, as is the link's target:
+    # a rename by path into the swapped folder would succeed there, outside the share.
+    elsewhere = mount_tmpfs(tmp_path / "elsewhere")
+    outside = elsewhere / "outside"
+    outside.mkdir()
+    server = start_server(state_dir=str(elsewhere / "state"))
+    folder = server.root / "a"
+    folder.mkdir()
+    data = os.urandom(64 * 1024)
+    start, end = streamed_put("a/two.bin", data)
+    with RawConnection(server.port) as raw:
+        raw.hello()
+        raw.send_bytes(encode_frame(start) + data[:1000])
+        partials = elsewhere / "state" / "partials"
+        for _ in range(250):  # the folder is walked to and the upload under way
+            if any(partials.glob("*-stream.part")):
+                break
+            time.sleep(0.02)
+        assert any(partials.glob("*-stream.part"))
+        folder.rename(server.root / "a-moved")
+        folder.symlink_to(outside)
+        raw.send_bytes(data[1000:] + encode_frame(end))
+        reply = raw.receive()
+    assert reply is not None
+    assert list(outside.iterdir()) == []
+    if reply["ok"]:
+        assert (server.root / "a-moved" / "two.bin").read_bytes() == data
+
+
+def test_a_read_only_burst_is_refused_file_by_file_and_stays_in_step(start_server):
+    server = start_server(anonymous="ro")
+    (server.root / "notice.txt").write_bytes(b"read me")
+    with RawConnection(server.port) as raw:
+        raw.hello()
+        raw.send_bytes(pipelined([("a.bin", os.urandom(2000)), ("b/c.bin", os.urandom(10)),
+                                  ("d.bin", b"")],
+                                 then={"op": "stat", "path": "notice.txt"}))
+        replies = [raw.receive() for _ in range(4)]
+    assert [reply["error"]["code"] for reply in replies[:3]] == ["permission"] * 3
+    assert replies[3]["ok"] is True and replies[3]["entry"]["size"] == 7
+    assert sorted(os.listdir(server.root)) == ["notice.txt"]

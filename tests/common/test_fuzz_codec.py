@@ -284,3 +284,65 @@ def test_templates_are_valid() -> None:
         assert parse_request(obj).to_dict() == obj
     for cls, obj in REPLY_TEMPLATES:
         assert cls.from_dict(obj).to_dict() == obj
+
+
+# ------------------------------------------------------------------ decoder shortcuts
+
+
+def _reference_decode(payload: bytes) -> dict[str, Any]:
+    """decode_json_object as it was before its shortcuts: every pair and every string checked."""
+
+    def unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in result:
+                raise ValueError(f"duplicate key {key!r}")
+            result[key] = value
+        return result
+
+    obj = json.loads(payload.decode("utf-8"), object_pairs_hook=unique)
+    if not isinstance(obj, dict):
+        raise ValueError("not an object")
+    json.dumps(obj, ensure_ascii=False).encode("utf-8")
+    return obj
+
+
+# Strings that may hold a lone surrogate, a pair, an escaped backslash before a "u".
+tricky_text = st.lists(st.sampled_from(["a", "é", "\ud800", "\udfff", "\ud83d\ude00",
+                                        "\\u", "\\", "u", "\x00", "𝄞"]),
+                       max_size=4).map("".join)
+tricky_values = st.recursive(
+    st.none() | st.integers(-5, 5) | tricky_text,
+    lambda children: st.lists(children, max_size=3)
+    | st.lists(st.tuples(tricky_text, children), max_size=3),
+    max_leaves=6,
+)
+
+
+def _render(value: Any, ascii_only: bool) -> str:
+    """JSON text for ``value``, a list of (key, value) tuples becoming an object whose keys
+    may repeat."""
+    if isinstance(value, list) and value and all(isinstance(v, tuple) for v in value):
+        return "{" + ",".join(f"{json.dumps(k, ensure_ascii=ascii_only)}:{_render(v, ascii_only)}"
+                              for k, v in value) + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(_render(v, ascii_only) for v in value) + "]"
+    return json.dumps(value, ensure_ascii=ascii_only)
+
+
+@BOUNDED
+@given(st.lists(st.tuples(tricky_text, tricky_values), max_size=4), st.booleans())
+def test_the_decoder_accepts_exactly_what_a_full_check_accepts(
+        pairs: list[tuple[str, Any]], ascii_only: bool) -> None:
+    text = "{" + ",".join(f"{json.dumps(k, ensure_ascii=ascii_only)}:{_render(v, ascii_only)}"
+                          for k, v in pairs) + "}"
+    payload = text.encode("utf-8", "surrogatepass")  # raw surrogates: invalid UTF-8, refused
+    try:
+        expected: dict[str, Any] | None = _reference_decode(payload)
+    except (ValueError, UnicodeError):
+        expected = None
+    if expected is None:
+        with pytest.raises(FrameError):
+            decode_json_object(payload)
+    else:
+        assert decode_json_object(payload) == expected
