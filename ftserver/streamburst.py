@@ -124,16 +124,18 @@ class StreamBurst:
         answers of the files it concerns."""
         if not self._entries and not self._folders and not self._tree_locked:
             return [], b""
+        # Taken at once: should anything below raise, no later finish may answer these
+        # files "ok" without the fsync of their folder, which is closed on the way out.
+        entries, self._entries = self._entries, []
         try:
-            used = {item.folder for _, item, _ in self._entries if isinstance(item, Published)}
+            used = {item.folder for _, item, _ in entries if isinstance(item, Published)}
             unsynced = sync_folders({key: folder.fd for key, folder in self._folders.items()
                                      if key in used})
-            answers, replies = settle(self._entries, unsynced)
+            answers, replies = settle(entries, unsynced)
             storage.hashes.put_many([(item.target.real, item.stat, item.done.sha256)
-                                     for _, item, _ in self._entries
+                                     for _, item, _ in entries
                                      if isinstance(item, Published)
                                      and item.folder not in unsynced])
-            self._entries = []
         finally:
             self._close()
         return answers, b"".join(replies)
