@@ -2,8 +2,11 @@
 
 flock locks belong to an open file description, so two threads that each open
 the lock file exclude each other just as two processes do. Lock files live in
-``state_dir/locks`` and are never deleted while the server runs (deleting a lock
-file someone waits on would let two holders in).
+``state_dir/locks``. The holder deletes its lock file as it lets go, so the folder
+holds only the locks in use, however many names a long-running server has seen.
+That is safe because nobody waits on a lock file: a taker that opened the file
+just before it went gets the lock on an orphaned inode, sees that the path no
+longer names it, and starts again on a fresh file (``try_acquire``).
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ class NameLock:
             if _same_inode(fd, self.path):
                 self._fd = fd
                 return True
-            # The file was removed (by remove_unlocked) between our open and flock:
+            # The file was removed (by its holder's release) between our open and flock:
             # a lock on the old inode excludes nobody, so take the new file's.
             os.close(fd)
         return False
@@ -47,20 +50,23 @@ class NameLock:
         return True
 
     def remove_if_free(self) -> bool:
-        """Delete the lock file if nobody holds it; safe because try_acquire re-checks."""
+        """Delete the lock file if nobody holds it (release deletes it)."""
         if not self.try_acquire():
             return False
-        try:
-            os.unlink(self.path)
-        finally:
-            self.release()
+        self.release()
         return True
 
     def release(self) -> None:
+        """Delete the lock file, then let go: the file at our path is ours while we hold it."""
         if self._fd is not None:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-            os.close(self._fd)
-            self._fd = None
+            try:
+                os.unlink(self.path)
+            except FileNotFoundError:
+                pass  # someone emptied the folder by hand: nothing left to delete
+            finally:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+                os.close(self._fd)
+                self._fd = None
 
     def __enter__(self) -> NameLock:
         return self
