@@ -7,7 +7,6 @@ server's sendfile path (a digest it already knows) is covered here too.
 
 from __future__ import annotations
 
-import datetime
 import hashlib
 import os
 import socket
@@ -26,6 +25,9 @@ from common.errors import ConnectionLost, SourceChanged, Timeout
 from common.filereceive import receive_file_hashed
 from common.filesend import can_sendfile, send_file, send_file_hashed, sendfile_range
 from common.hashpipe import BUFFER_SIZE
+from common.tls import client_context, server_context
+from ftserver.config import ServerConfig
+from ftserver.tlscert import ensure_certificate
 from tests.proxy import reset
 
 MiB = 1 << 20
@@ -34,29 +36,11 @@ MiB = 1 << 20
 @pytest.fixture(scope="module")
 def tls_contexts(tmp_path_factory: pytest.TempPathFactory
                  ) -> tuple[ssl.SSLContext, ssl.SSLContext]:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    folder = tmp_path_factory.mktemp("tls")
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(days=1))
-            .not_valid_after(now + datetime.timedelta(days=1)).sign(key, hashes.SHA256()))
-    (folder / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (folder / "key.pem").write_bytes(key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption()))
-    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    server.load_cert_chain(folder / "cert.pem", folder / "key.pem")
-    client = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    client.check_hostname = False
-    client.verify_mode = ssl.CERT_NONE  # these tests are about the byte path, not trust
-    return server, client
+    """The server's own certificate and contexts; these tests are about the byte path,
+    not trust, so the client accepts it unpinned."""
+    config = ensure_certificate(ServerConfig(state_dir=tmp_path_factory.mktemp("tls")))
+    assert config.tls.cert is not None and config.tls.key is not None
+    return server_context(str(config.tls.cert), str(config.tls.key)), client_context()
 
 
 @contextmanager
