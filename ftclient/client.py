@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from common.channel import Channel
 from common.durable import pwrite_all
@@ -293,14 +293,7 @@ class Client:
         return self._retrying(lambda: self._list_once(name), name or "/", on_retry)
 
     def _list_once(self, name: str) -> list[EntryInfo]:
-        channel = self._conn()
-        channel.send(ListDir(name).to_dict())
-        entries: list[EntryInfo] = []
-        while True:
-            batch = self._reply(ListReply, channel)
-            entries.extend(batch.entries)
-            if batch.done:
-                return entries
+        return self._batched(ListDir(name), ListReply)
 
     def stat(self, path: str, *, digest: bool = False, on_retry: RetryCallback | None = None
              ) -> EntryInfo:
@@ -399,15 +392,24 @@ class Client:
         return self._retrying(lambda: self._walk_once(name), name or "/", on_retry)
 
     def _walk_once(self, name: str) -> list[WalkEntry]:
+        return self._batched(Walk(name), WalkReply, limit=MAX_WALK_ENTRIES)
+
+    def _batched(self, request: ListDir | Walk, reply_type: type[ListReply] | type[WalkReply],
+                 limit: int | None = None) -> list[Any]:
+        """Send ``request`` and gather the entries of its replies until one says done.
+
+        With ``limit``, a server sending more entries than that is refused (memory
+        stays bounded).
+        """
         channel = self._conn()
-        channel.send(Walk(name).to_dict())
-        entries: list[WalkEntry] = []
+        channel.send(request.to_dict())
+        entries: list[Any] = []
         while True:
-            batch = self._reply(WalkReply, channel)
+            batch = self._reply(reply_type, channel)
             entries.extend(batch.entries)
-            if len(entries) > MAX_WALK_ENTRIES:
+            if limit is not None and len(entries) > limit:
                 self._drop()
-                raise ProtocolError(f"the server listed more than {MAX_WALK_ENTRIES} entries")
+                raise ProtocolError(f"the server listed more than {limit} entries")
             if batch.done:
                 return entries
 
