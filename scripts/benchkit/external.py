@@ -12,6 +12,7 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -57,7 +58,21 @@ def scp_missing() -> str | None:
     for program in ("scp", "sshd", "ssh-keygen"):
         if not shutil.which(program):
             return f"scp: `{program}` is not installed on this machine"
-    return None
+    return sshd_refuses()
+
+
+def sshd_refuses() -> str | None:
+    """sshd's own complaint about running here (``sshd -t``), e.g. a missing privsep folder."""
+    with tempfile.TemporaryDirectory() as scratch:
+        key = Path(scratch) / "host_key"
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)],
+                       check=True, timeout=60)
+        check = subprocess.run([shutil.which("sshd") or "sshd", "-t", "-f", os.devnull,
+                                "-o", f"HostKey={key}"],
+                               capture_output=True, text=True, timeout=60)
+    if check.returncode == 0:
+        return None
+    return f"scp: sshd cannot run here ({check.stderr.strip() or check.returncode})"
 
 
 @contextmanager
@@ -99,7 +114,9 @@ def local_sshd(base: Path) -> Iterator[list[str]]:
     config = base / "sshd_config"
     config.write_text(f"Port {port}\nListenAddress 127.0.0.1\nHostKey {base / 'host_key'}\n"
                       f"AuthorizedKeysFile {base / 'authorized_keys'}\nStrictModes no\n"
-                      f"PasswordAuthentication no\nPidFile {base / 'sshd.pid'}\n")
+                      f"PasswordAuthentication no\nPidFile {base / 'sshd.pid'}\n"
+                      # scp speaks SFTP since OpenSSH 9; the in-process server needs no binary
+                      "Subsystem sftp internal-sftp\n")
     sshd = shutil.which("sshd") or "sshd"
     with daemon([sshd, "-D", "-e", "-f", str(config)], port):
         yield ["-q", "-P", str(port), "-i", str(base / "user_key"),
