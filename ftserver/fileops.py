@@ -188,13 +188,16 @@ def make_dir(storage: Storage, request: MakeDir) -> None:
     uploads do, the tree lock shared, so that a folder move or ``rm -r`` never
     runs while a mkdir is creating folders inside the tree it moves or removes.
     Two ``mkdir -p`` of one folder at once are both fine: the second waits for
-    the first (MKDIR_LOCK_WAIT). Parents made by ``parents`` are not locked one by
-    one: an upload to one of those names is refused when it publishes
-    (``is_a_directory``), and nothing already there is lost.
+    the first (MKDIR_LOCK_WAIT). It waits for the name lock before it takes the
+    tree lock, so that wait never holds off a folder move or ``rm -r`` (those take
+    the tree lock exclusively and name locks without waiting: no deadlock either
+    way round). Parents made by ``parents`` are not locked one by one: an upload
+    to one of those names is refused when it publishes (``is_a_directory``), and
+    nothing already there is lost.
     """
     entry = locate(storage, request.path)
-    with (TreeLock(storage.locks_dir).shared(),
-          _name_locked(storage, entry, wait=MKDIR_LOCK_WAIT)):
+    with (_name_locked(storage, entry, wait=MKDIR_LOCK_WAIT),
+          TreeLock(storage.locks_dir).shared()):
         if not request.parents:
             _make_one_dir(storage, entry)
             return

@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 
 from common.errors import AlreadyExists, BadPath, Locked, NotEmpty, NotFound, ProtocolError
+from ftserver.locks import NameLock
+from ftserver.storage import lock_key
 from ftserver.treelock import TreeLock
 from tests.rawwire import RawConnection
 
@@ -197,6 +199,27 @@ def test_mkdir_waits_for_a_folder_move_or_removal_to_finish(share, connect):
             assert not (share.root / "during").exists()
         assert raw.receive() == {"ok": True}
     assert (share.root / "during/removal").is_dir()
+
+
+def test_a_mkdir_waiting_for_its_name_does_not_hold_off_a_folder_removal(share, connect):
+    """While mkdir waits for its name (held here by this test, as another mkdir would
+    hold it for a moment), it holds no tree lock: an ``rm -r`` meanwhile goes ahead,
+    and the mkdir still answers ok once the name is free."""
+    client = connect(share)
+    client.mkdir("old/deep", parents=True)
+    held_key = lock_key(os.path.realpath(share.root) + "/held")
+    name = NameLock(str(share.state_dir / "locks"), held_key)
+    with name:
+        assert name.try_acquire()
+        with RawConnection(share.port, timeout=20) as raw:
+            raw.hello()
+            raw.send({"op": "mkdir", "path": "held"})
+            time.sleep(0.3)  # the mkdir now waits for the name
+            client.remove("old", recursive=True)  # refused "locked" if mkdir held the tree
+            assert not (share.root / "old").exists()
+            name.release()
+            assert raw.receive() == {"ok": True}
+    assert (share.root / "held").is_dir()
 
 
 def test_walk_lists_the_subtree_with_relative_paths(share, connect, tmp_path):
