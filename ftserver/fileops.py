@@ -54,7 +54,6 @@ from common.paths import check_component, is_within, join_path, resolve_under, s
 from ftserver.confine import SWAPPED, fd_path, make_dirs_beneath, open_path_beneath, reopen
 from ftserver.locks import NameLock
 from ftserver.storage import Storage, Target, lock_key, storage_error
-from ftserver.treelock import TreeLock
 
 MAX_WALK_ENTRIES = 200_000
 """A walk stops with an error beyond this many entries (the client holds them all)."""
@@ -185,19 +184,19 @@ def make_dir(storage: Storage, request: MakeDir) -> None:
     fail only at publishing, after every byte was sent (and a mkdir could slip
     into the name a move has just checked is free). So it takes the name lock of
     the folder it creates (``locked`` while an upload or move holds it) and, as
-    uploads do, the tree lock shared, so that a folder move or ``rm -r`` never
-    runs while a mkdir is creating folders inside the tree it moves or removes.
-    Two ``mkdir -p`` of one folder at once are both fine: the second waits for
-    the first (MKDIR_LOCK_WAIT). It waits for the name lock before it takes the
-    tree lock, so that wait never holds off a folder move or ``rm -r`` (those take
-    the tree lock exclusively and name locks without waiting: no deadlock either
-    way round). Parents made by ``parents`` are not locked one by one: an upload
-    to one of those names is refused when it publishes (``is_a_directory``), and
-    nothing already there is lost.
+    uploads do, the folder locks above it shared (treelock.py), so that a folder
+    move or ``rm -r`` never runs while a mkdir is creating folders inside the tree
+    it moves or removes. Two ``mkdir -p`` of one folder at once are both fine: the
+    second waits for the first (MKDIR_LOCK_WAIT). It waits for the name lock before
+    it takes the folder locks, so that wait never holds off a folder move or
+    ``rm -r`` (those take folder locks first and name locks without waiting: no
+    deadlock either way round). Parents made by ``parents`` are not locked one by
+    one: an upload to one of those names is refused when it publishes
+    (``is_a_directory``), and nothing already there is lost.
     """
     entry = locate(storage, request.path)
     with (_name_locked(storage, entry, wait=MKDIR_LOCK_WAIT),
-          TreeLock(storage.locks_dir).shared()):
+          storage.tree_lock.shared(entry.folder)):
         if not request.parents:
             _make_one_dir(storage, entry)
             return
@@ -244,8 +243,10 @@ def move(storage: Storage, request: Move) -> None:
         if is_folder and is_within(_realpath(source.path, source.name), destination.folder):
             # The kernel refuses this too (EINVAL); this check only words it better.
             raise ProtocolError(f"cannot move the folder {request.src!r} into itself")
-        if is_folder:
-            held.enter_context(TreeLock(storage.locks_dir).exclusive())
+        # The folders it leaves and enters stay put; a folder moved is held exclusively.
+        held.enter_context(storage.tree_lock.shared(destination.folder))
+        held.enter_context(storage.tree_lock.exclusive(source.path) if is_folder
+                           else storage.tree_lock.shared(source.folder))
         for entry in (source, destination):
             held.enter_context(_name_locked(storage, entry))
         # Checked again under the locks: the name may have been taken meanwhile. Python
@@ -288,7 +289,7 @@ def remove(storage: Storage, request: Remove) -> None:
     entry = locate(storage, request.path)
     with _parent_of(storage, entry, "removing") as folder_fd:
         if stat.S_ISDIR(_existing(folder_fd, entry).st_mode):
-            with TreeLock(storage.locks_dir).exclusive():
+            with storage.tree_lock.exclusive(entry.path):
                 _remove_folder(folder_fd, entry, request.recursive)
         else:
             with _name_locked(storage, entry):

@@ -60,7 +60,6 @@ from ftserver.streamput import is_streamed_put, receive_streamed_upload, refuse_
 from ftserver.throttling import ConnectionThrottles, ServerRates
 from ftserver.tlsaccept import accept_tls
 from ftserver.transfers import StreamBroken, TransferResult, receive_upload, send_download
-from ftserver.treelock import TreeLock
 
 log = logging.getLogger("ftserver.session")
 transfer_log = logging.getLogger("ftserver.transfer")
@@ -203,7 +202,8 @@ class Session:
                                         self.limits.transfer_timeout, self.burst, frame,
                                         started, self.throttles.upload)
             elif isinstance(request, PutRequest):
-                with TreeLock(self.storage.locks_dir).shared():
+                folder = self.storage.resolve(request.path).folder
+                with self.storage.tree_lock.shared(folder):
                     self._log_transfer("put", receive_upload(self.channel, self.storage,
                                                              request,
                                                              self.limits.transfer_timeout,

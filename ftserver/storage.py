@@ -40,6 +40,7 @@ from ftserver.confine import SWAPPED, fd_path, make_dirs_beneath, open_path_bene
 from ftserver.locks import NameLock
 from ftserver.partialcap import evict_over_cap, partials
 from ftserver.publishing import publish, remove_leftover_staging
+from ftserver.treelock import TreeLock
 
 log = logging.getLogger("ftserver.storage")
 
@@ -60,6 +61,11 @@ class Target:
     real: str
     key: str
     """Hex digest of ``real``: names the partial and lock files of this target."""
+
+    @property
+    def folder(self) -> str:
+        """The real path of the folder it is (or would be) in."""
+        return os.path.dirname(self.real)
 
 
 def storage_error(exc: OSError, what: str) -> Exception:
@@ -87,6 +93,8 @@ class Storage:
         for folder in (self.partials_dir, self.locks_dir, self.staging_dir):
             os.makedirs(folder, exist_ok=True, mode=0o700)
         self.hashes = HashCache(os.path.join(state_dir, "hashes.sqlite3"))
+        self.tree_lock = TreeLock(self.locks_dir, self.root_real)
+        """Folder locks over the whole share (kept by ``confined_to``: homes share them)."""
         self.min_free_bytes = min_free_bytes
         self.partial_max_bytes = partial_max_bytes
         """Cap on all partials together (0: none); see partialcap.py."""

@@ -4,7 +4,7 @@ A client that pipelines streamed puts (streamput.py) sends many files back to ba
 and reads the replies later. While the next one is already in our buffer, its
 reply may wait a moment, so a burst of them shares:
 
-- the shared tree lock (treelock.py), taken once instead of once per file;
+- the folder locks (treelock.py), taken once per folder instead of once per file;
 - each target folder's descriptor, walked to from the root (confine.py) once;
 - the folder fsync that makes the burst's renames durable: one per folder,
   after the last rename into it and before any reply of the burst is sent;
@@ -38,7 +38,6 @@ from common.messages import PutDone, error_reply
 from ftserver.confine import fd_path
 from ftserver.storage import OpenFolder, Storage, Target, storage_error
 from ftserver.transfers import TransferResult
-from ftserver.treelock import TreeLock
 
 log = logging.getLogger("ftserver.streamburst")
 
@@ -46,7 +45,7 @@ MAX_FILES = 64
 """Replies held back at most: bounds what a burst holds open."""
 MAX_SECONDS = 0.25
 """A burst older than this ends after its current file: bounds how long its first reply
-waits, and how long it holds the tree lock (a folder move waits for it, see treelock.py)."""
+waits, and how long it holds its folder locks (a folder move waits for them, see treelock.py)."""
 
 
 @dataclass(frozen=True)
@@ -74,7 +73,7 @@ class StreamBurst:
 
     def __init__(self) -> None:
         self._held = ExitStack()
-        self._tree_locked = False
+        self._locked_folders: set[str] = set()
         self._folders: dict[str, OpenFolder] = {}
         self._entries: list[tuple[dict[str, Any], Published | FtError, float]] = []
         self._began = 0.0
@@ -90,11 +89,12 @@ class StreamBurst:
         return (len(self._entries) >= MAX_FILES
                 or (bool(self._entries) and time.monotonic() - self._began > MAX_SECONDS))
 
-    def hold_tree_lock(self, storage: Storage) -> None:
-        """Hold the tree lock shared until ``finish`` (a folder cannot move meanwhile)."""
-        if not self._tree_locked:
-            self._held.enter_context(TreeLock(storage.locks_dir).shared())
-            self._tree_locked = True
+    def hold_tree_lock(self, storage: Storage, target: Target) -> None:
+        """Hold the folder locks above ``target`` shared until ``finish`` (none of those
+        folders can move meanwhile); taken once per folder in a burst."""
+        if target.folder not in self._locked_folders:
+            self._held.enter_context(storage.tree_lock.shared(target.folder))
+            self._locked_folders.add(target.folder)
 
     def folder(self, storage: Storage, target: Target) -> OpenFolder:
         """The target's folder, made if missing and walked to once per burst."""
@@ -122,7 +122,7 @@ class StreamBurst:
         """End the burst: fsync its folders and store its digests; return what to log and
         the replies to send, in order. A disk failure never raises: it becomes the
         answers of the files it concerns."""
-        if not self._entries and not self._folders and not self._tree_locked:
+        if not self._entries and not self._folders and not self._locked_folders:
             return [], b""
         # Taken at once: should anything below raise, no later finish may answer these
         # files "ok" without the fsync of their folder, which is closed on the way out.
@@ -150,7 +150,7 @@ class StreamBurst:
             with contextlib.suppress(OSError):
                 os.close(folder.fd)
         self._folders = {}
-        self._tree_locked = False
+        self._locked_folders = set()
         self._held.close()
 
 

@@ -80,7 +80,7 @@ def receive_streamed_upload(
     """
     target = storage.resolve(request.path)
     # Held from before the folders are made: a folder removal cannot slip in between.
-    burst.hold_tree_lock(storage)
+    burst.hold_tree_lock(storage, target)
     parent = burst.folder(storage, target)
     storage.refuse_folder_name(parent, target)
     storage.check_stream_space(parent, request.size)

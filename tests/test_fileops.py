@@ -141,6 +141,36 @@ def test_a_file_being_uploaded_cannot_be_moved_or_removed(share, connect):
     assert not (share.root / "moved").exists()
 
 
+def test_an_upload_holds_off_only_the_folders_around_it(share, connect):
+    """A folder goes or moves only when nothing is uploaded inside it, at any depth:
+    folders around the upload are ``locked``; other folders, also one reached through
+    a symlink, can be removed and moved while it runs, and the upload still wins whole."""
+    client = connect(share)
+    for name in ("proj/sub/keep.txt", "other/a.txt", "old/b.txt", "proj/side/c.txt"):
+        write(share.root / name, b"x")
+    os.symlink("proj/sub", share.root / "shortcut")
+    data = b"the upload" * 1000
+    with RawConnection(share.port) as raw:
+        raw.hello()
+        raw.start_put("shortcut/new.bin", len(data))  # really proj/sub/new.bin
+        raw.send_bytes(data[:10])
+        for folder in ("proj", "proj/sub"):
+            with pytest.raises(Locked, match="uploads into that folder"):
+                client.remove(folder, recursive=True)
+            with pytest.raises(Locked):
+                client.move(folder, "elsewhere")
+        client.remove("old", recursive=True)
+        client.move("other", "proj/side/other")  # into a folder around the upload: fine
+        client.remove("proj/side", recursive=True)  # a sibling of the upload's folder
+        client.remove("shortcut")  # the link, not the folder it points at
+        client.mkdir("proj/sub/more")
+        assert raw.finish_put(data[10:], data)["ok"] is True
+    assert (share.root / "proj/sub/new.bin").read_bytes() == data
+    assert sorted(os.listdir(share.root)) == ["proj"]
+    client.move("proj/sub", "moved")  # free again once the upload is done
+    assert list((share.state_dir / "locks").iterdir()) == []
+
+
 def test_mkdir_of_a_name_being_uploaded_is_locked_and_the_upload_wins_whole(share, connect):
     """Two writers to one name: the upload holds it, so mkdir (with or without -p) is
     told ``locked`` at once, instead of the upload failing at publishing after every
@@ -155,7 +185,7 @@ def test_mkdir_of_a_name_being_uploaded_is_locked_and_the_upload_wins_whole(shar
             client.mkdir("inbox/report")
         with pytest.raises(Locked):
             client.mkdir("inbox/report", parents=True)
-        client.mkdir("inbox/elsewhere")  # the tree lock is shared with uploads
+        client.mkdir("inbox/elsewhere")  # folder locks are shared with uploads
         assert raw.finish_put(data[10:], data)["ok"] is True
     assert (share.root / "inbox/report").read_bytes() == data
     assert (share.root / "inbox/elsewhere").is_dir()
@@ -187,13 +217,15 @@ def test_mkdir_p_of_one_folder_from_many_clients_at_once_all_succeed(share, conn
 
 
 def test_mkdir_waits_for_a_folder_move_or_removal_to_finish(share, connect):
-    """mkdir holds the tree lock shared, as uploads do: while a folder move or ``rm -r``
-    holds it exclusively (here this test, as a second process would), mkdir creates
-    nothing; once it is released, the mkdir goes ahead and answers ok."""
+    """mkdir holds the folder locks above it shared, as uploads do: while a folder move
+    or ``rm -r`` holds its folder exclusively (here this test, as a second process
+    would), mkdir creates nothing; once it is released, the mkdir goes ahead and
+    answers ok."""
     connect(share).list("")  # the server is up and has made its locks folder
+    top = os.path.realpath(share.root)
     with RawConnection(share.port, timeout=20) as raw:
         raw.hello()
-        with TreeLock(str(share.state_dir / "locks")).exclusive():
+        with TreeLock(str(share.state_dir / "locks"), top).exclusive(top + "/during"):
             raw.send({"op": "mkdir", "path": "during/removal", "parents": True})
             time.sleep(0.3)
             assert not (share.root / "during").exists()
@@ -203,7 +235,7 @@ def test_mkdir_waits_for_a_folder_move_or_removal_to_finish(share, connect):
 
 def test_a_mkdir_waiting_for_its_name_does_not_hold_off_a_folder_removal(share, connect):
     """While mkdir waits for its name (held here by this test, as another mkdir would
-    hold it for a moment), it holds no tree lock: an ``rm -r`` meanwhile goes ahead,
+    hold it for a moment), it holds no folder lock: an ``rm -r`` meanwhile goes ahead,
     and the mkdir still answers ok once the name is free."""
     client = connect(share)
     client.mkdir("old/deep", parents=True)
