@@ -248,3 +248,29 @@ def test_a_read_only_burst_is_refused_file_by_file_and_stays_in_step(start_serve
     assert [reply["error"]["code"] for reply in replies[:3]] == ["permission"] * 3
     assert replies[3]["ok"] is True and replies[3]["entry"]["size"] == 7
     assert sorted(os.listdir(server.root)) == ["notice.txt"]
+
+
+def test_files_that_arrive_with_their_headers_are_still_checked_byte_for_byte(start_server):
+    # All in one send, so each file's bytes are already buffered when its put is read:
+    # the path that hashes and writes them at once, without the receive loop.
+    server = start_server()
+    good, altered, empty = os.urandom(4096), bytearray(os.urandom(4096)), b""
+    start, end = streamed_put("fast/altered.bin", bytes(altered))
+    altered[1234] ^= 1  # one bit flipped after the digest was taken
+    stream = (pipelined([("fast/good.bin", good)])
+              + encode_frame(start) + bytes(altered) + encode_frame(end)
+              + pipelined([("fast/empty.bin", empty), ("fast/last.bin", good[::-1])]))
+    with RawConnection(server.port) as raw:
+        raw.hello()
+        raw.send_bytes(stream)
+        replies = [raw.receive() for _ in range(4)]
+
+    assert replies[0] == PutDone(4096, hashlib.sha256(good).hexdigest()).to_dict()
+    assert replies[1]["ok"] is False and replies[1]["error"]["code"] == "integrity"
+    assert replies[2] == PutDone(0, hashlib.sha256(empty).hexdigest()).to_dict()
+    assert replies[3] == PutDone(4096, hashlib.sha256(good[::-1]).hexdigest()).to_dict()
+    assert (server.root / "fast/good.bin").read_bytes() == good
+    assert not (server.root / "fast/altered.bin").exists()
+    assert (server.root / "fast/empty.bin").read_bytes() == empty
+    assert (server.root / "fast/last.bin").read_bytes() == good[::-1]
+    assert os.listdir(server.state_dir / "partials") == []
