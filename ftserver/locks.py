@@ -5,8 +5,10 @@ the lock file exclude each other just as two processes do. Lock files live in
 ``state_dir/locks``. The holder deletes its lock file as it lets go, so the folder
 holds only the locks in use, however many names a long-running server has seen.
 That is safe because nobody waits on a lock file: a taker that opened the file
-just before it went gets the lock on an orphaned inode, sees that the path no
-longer names it, and starts again on a fresh file (``try_acquire``).
+just before it went gets the lock on an orphaned inode, sees that it has no name
+left (its link count is 0), and starts again on a fresh file (``try_acquire``).
+A lock file only ever has the one name, its path, and only its holder deletes
+it, so "still has a name" means "the path names it" and stays so while we hold it.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ class NameLock:
             except BlockingIOError:
                 os.close(fd)
                 return False
-            if _same_inode(fd, self.path):
+            if os.fstat(fd).st_nlink:  # not deleted by a holder since our open
                 self._fd = fd
                 return True
             # The file was removed (by its holder's release) between our open and flock:
@@ -74,11 +76,3 @@ class NameLock:
     def __exit__(self, *exc: object) -> None:
         self.release()
 
-
-def _same_inode(fd: int, path: str) -> bool:
-    try:
-        on_disk = os.stat(path)
-    except FileNotFoundError:
-        return False
-    held = os.fstat(fd)
-    return (held.st_dev, held.st_ino) == (on_disk.st_dev, on_disk.st_ino)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -73,3 +74,52 @@ def test_takers_racing_a_deleting_holder_are_never_two(tmp_path: Path) -> None:
     assert taken > 0
     assert most == 1
     assert list(tmp_path.iterdir()) == []
+
+
+def _contend_in_threads(locks_dir: str, marker: str, rounds: int) -> int:
+    """Take and let go of one name from two threads; count the times a holder found the
+    marker (made with O_EXCL while held) already there: another holder at once."""
+    clashes = 0
+    count_lock = threading.Lock()
+
+    def contend() -> None:
+        nonlocal clashes
+        for _ in range(rounds):
+            lock = NameLock(locks_dir, "k")
+            if not lock.try_acquire():
+                continue
+            try:
+                os.close(os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+            except FileExistsError:
+                with count_lock:
+                    clashes += 1
+            else:
+                time.sleep(0)
+                os.unlink(marker)
+            lock.release()
+
+    threads = [threading.Thread(target=contend) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return clashes
+
+
+def test_processes_racing_a_deleting_holder_are_never_two(tmp_path: Path) -> None:
+    """Three processes of two threads each take and let go of one name: never two holders."""
+    locks, marker = tmp_path / "locks", str(tmp_path / "held")
+    locks.mkdir()
+    code = ("import sys; from tests.test_locks import _contend_in_threads; "
+            "print(_contend_in_threads(sys.argv[1], sys.argv[2], 1500))")
+    racers = [subprocess.Popen([sys.executable, "-c", code, str(locks), marker],
+                               cwd=Path(__file__).parent.parent, stdout=subprocess.PIPE,
+                               text=True) for _ in range(3)]
+    try:
+        outputs = [racer.communicate(timeout=120)[0] for racer in racers]
+    finally:
+        for racer in racers:
+            racer.kill()
+            racer.wait()
+    assert [output.strip() for output in outputs] == ["0", "0", "0"]
+    assert list(locks.iterdir()) == []
