@@ -16,6 +16,7 @@ import hashlib
 import logging
 import os
 import stat
+import sys
 import time
 from dataclasses import dataclass
 
@@ -263,17 +264,20 @@ class Storage:
             if os.stat(folder).st_dev != self.partials_dev:
                 self._require(folder, size)
 
-    def _require(self, folder: str, needed: int) -> None:
+    def _require(self, folder: str, needed: int) -> int:
+        """Refuse (NoSpace) unless ``needed`` bytes fit in ``folder``'s filesystem with
+        ``min_free_bytes`` to spare; return the bytes still spare beyond both."""
         try:
             vfs = os.statvfs(folder)
         except OSError:
-            return
+            return sys.maxsize  # nothing to go by: the writes themselves will tell
         free = vfs.f_bavail * vfs.f_frsize
         if needed + self.min_free_bytes > free:
             raise NoSpace(
                 f"the server has {free // (1 << 20)} MiB free, not enough for "
                 f"{needed // (1 << 20)} MiB more"
             )
+        return free - needed - self.min_free_bytes
 
     def evict_partials(self, incoming: int = 0) -> int:
         """Make room under ``partial_max_bytes`` for ``incoming`` more bytes; return bytes freed."""
@@ -335,20 +339,22 @@ class Storage:
             raise NotADirectory(f"a parent of {target.name!r} is not a folder")
         return OpenFolder(fd, st.st_dev)
 
-    def check_stream_space(self, parent: OpenFolder, size: int) -> None:
+    def check_stream_space(self, parent: OpenFolder, size: int) -> int:
         """``check_free_space`` for a streamed put, without scanning the partials each time.
 
         A streamed put's partial never outlives its request, so it never adds to the
         abandoned partials that the cap is about: they are only evicted (a scan of
-        them all) when the disk is too full for this upload otherwise.
+        them all) when the disk is too full for this upload otherwise. Returns the
+        bytes the partials' filesystem still has spare after this upload.
         """
         try:
-            self._require(self.partials_dir, size)
+            room = self._require(self.partials_dir, size)
         except NoSpace:
             self.evict_partials(size)
-            self._require(self.partials_dir, size)
+            room = self._require(self.partials_dir, size)
         if parent.dev != self.partials_dev:
             self._require(fd_path(parent.fd), size)
+        return room
 
     def remove_stale_partials(self, max_age: float) -> int:
         """Delete partials not touched for ``max_age`` seconds; return how many went.

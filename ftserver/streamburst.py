@@ -8,7 +8,9 @@ reply may wait a moment, so a burst of them shares:
 - each target folder's descriptor, walked to from the root (confine.py) once;
 - the folder fsync that makes the burst's renames durable: one per folder,
   after the last rename into it and before any reply of the burst is sent;
-- one send for all the replies, and one transaction for their digest-cache rows.
+- one send for all the replies, and one transaction for their digest-cache rows;
+- the free-space check: one statvfs, whose spare bytes the burst's files then use up
+  (a folder on another filesystem than the partials is still checked per file).
 
 No success reply leaves before the fsync that covers its file: if a folder's
 fsync fails, every file of the burst published into it is answered with an
@@ -78,6 +80,9 @@ class StreamBurst:
         self._folders: dict[str, OpenFolder] = {}
         self._entries: list[tuple[dict[str, Any], Published | FtError, float]] = []
         self._began = 0.0
+        self._room: int | None = None
+        """Bytes the partials' filesystem had spare at the burst's last statvfs, less
+        what the burst's files since then took."""
 
     @property
     def pending(self) -> int:
@@ -104,6 +109,17 @@ class StreamBurst:
             folder = storage.open_parent(target)
             self._folders[key] = folder
         return folder
+
+    def check_space(self, storage: Storage, parent: OpenFolder, size: int) -> None:
+        """NoSpace unless ``size`` more bytes fit (``Storage.check_stream_space``), asking
+        the filesystem again only once the burst's files have used up what it had spare.
+        The writes are still checked one by one: this only refuses early."""
+        if (self._room is not None and size <= self._room
+                and parent.dev == storage.partials_dev):
+            self._room -= size
+            return
+        self._room = None
+        self._room = storage.check_stream_space(parent, size)
 
     def published(self, frame: dict[str, Any], item: Published, started: float) -> None:
         """A file renamed into place: answered ok once its folder's fsync is done."""
@@ -150,6 +166,7 @@ class StreamBurst:
             with contextlib.suppress(OSError):
                 os.close(folder.fd)
         self._folders = {}
+        self._room = None
         self._tree_locked = False
         self._held.close()
 

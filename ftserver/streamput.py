@@ -83,7 +83,7 @@ def receive_streamed_upload(
     burst.hold_tree_lock(storage)
     parent = burst.folder(storage, target)
     storage.refuse_folder_name(parent, target)
-    storage.check_stream_space(parent, request.size)
+    burst.check_space(storage, parent, request.size)
     with NameLock(storage.locks_dir, target.key) as lock:
         if not lock.try_acquire():
             raise Locked(f"another upload to {request.path!r} is in progress; try again later")

@@ -274,3 +274,27 @@ def test_files_that_arrive_with_their_headers_are_still_checked_byte_for_byte(st
     assert (server.root / "fast/empty.bin").read_bytes() == empty
     assert (server.root / "fast/last.bin").read_bytes() == good[::-1]
     assert os.listdir(server.state_dir / "partials") == []
+
+
+def test_a_burst_larger_than_the_free_space_answers_each_file_whole_or_no_space(
+        start_server, mount_tmpfs, tmp_path):
+    # One statvfs serves the burst while its files fit in what it had spare; past that
+    # the disk is asked again. Either way no file is published unless whole.
+    mount_tmpfs(tmp_path / "full", size="12m")
+    server = start_server(name="full", limits={"min_free_bytes": 0})
+    files = [(f"full/f{index}.bin", os.urandom(2_500_000)) for index in range(6)]
+    with RawConnection(server.port, timeout=30) as raw:
+        raw.hello()
+        raw.send_bytes(pipelined(files, then={"op": "stat", "path": "full/f0.bin"}))
+        replies = [raw.receive() for _ in range(len(files) + 1)]
+
+    codes = [reply["error"]["code"] if reply["ok"] is False else "ok" for reply in replies]
+    assert set(codes[:-1]) == {"ok", "no_space"}, codes
+    assert codes[-1] == "ok"  # still in step
+    for (name, data), code in zip(files, codes[:-1], strict=True):
+        on_disk = server.root / name
+        if code == "ok":
+            assert on_disk.read_bytes() == data
+        else:
+            assert not on_disk.exists()
+    assert os.listdir(server.state_dir / "partials") == []
