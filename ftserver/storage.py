@@ -132,6 +132,28 @@ class Storage:
         key = lock_key(real)
         return Target(name, real, key)
 
+    def target_in(self, folder: OpenFolder, folder_real: str, name: str) -> Target | None:
+        """``resolve(name)`` for a name whose folder is already open as ``folder`` (walked to
+        from the root, at ``folder_real``) and whose last part is missing there or a regular
+        file: one fstatat instead of a walk from the root. A folder there raises
+        IsADirectory; anything else (a symlink, to be followed) gives None, for ``resolve``.
+        """
+        leaf = name.rpartition("/")[2]
+        check_component(leaf)
+        try:
+            st = os.stat(leaf, dir_fd=folder.fd, follow_symlinks=False)
+        except FileNotFoundError:
+            st = None
+        except OSError:
+            return None
+        if st is not None:
+            if stat.S_ISDIR(st.st_mode):
+                raise IsADirectory(f"{name!r} is a folder")
+            if not stat.S_ISREG(st.st_mode):
+                return None
+        real = os.path.join(folder_real, leaf)
+        return Target(name, real, lock_key(real))
+
     # ------------------------------------------------------------ reading
 
     def open_path(self, target: Target) -> int:

@@ -5,7 +5,9 @@ and reads the replies later. While the next one is already in our buffer, its
 reply may wait a moment, so a burst of them shares:
 
 - the shared tree lock (treelock.py), taken once instead of once per file;
-- each target folder's descriptor, walked to from the root (confine.py) once;
+- each target folder's descriptor, walked to from the root (confine.py) once, and
+  its name resolved once: the burst's later files into it look only at their own
+  name there (one fstatat, see ``place``);
 - the folder fsync that makes the burst's renames durable: one per folder,
   after the last rename into it and before any reply of the burst is sent;
 - one send for all the replies, and one transaction for their digest-cache rows;
@@ -78,6 +80,8 @@ class StreamBurst:
         self._held = ExitStack()
         self._tree_locked = False
         self._folders: dict[str, OpenFolder] = {}
+        self._folder_names: dict[tuple[str, str], str] = {}
+        """(root, a folder as the client names it) -> its real path, resolved this burst."""
         self._entries: list[tuple[dict[str, Any], Published | FtError, float]] = []
         self._began = 0.0
         self._room: int | None = None
@@ -100,6 +104,33 @@ class StreamBurst:
         if not self._tree_locked:
             self._held.enter_context(TreeLock(storage.locks_dir).shared())
             self._tree_locked = True
+
+    def place(self, storage: Storage, name: str) -> tuple[Target, OpenFolder]:
+        """Where a streamed put of ``name`` goes: its target, and its folder (made if
+        missing). IsADirectory if the name is a folder.
+
+        The first file into a folder resolves its whole path from the root and walks to
+        the folder; the burst's later files into the same folder look only at their own
+        name in it (``Storage.target_in``). The tree lock, held from here until the burst
+        ends, keeps clients from moving or removing folders meanwhile; a name that is a
+        symlink still takes the whole way, which follows it.
+        """
+        # Held from before the folders are made: a folder removal cannot slip in between.
+        self.hold_tree_lock(storage)
+        named = (storage.root_real, name.rpartition("/")[0])
+        folder_real = self._folder_names.get(named)
+        folder = self._folders.get(folder_real) if folder_real is not None else None
+        if folder_real is not None and folder is not None:
+            target = storage.target_in(folder, folder_real, name)
+            if target is not None:
+                return target, folder
+        target = storage.resolve(name)
+        folder = self.folder(storage, target)
+        storage.refuse_folder_name(folder, target)
+        if folder_real is None:  # the folder exists now: resolve its name for later files
+            with contextlib.suppress(FtError):  # (only a shortcut; its errors are not ours)
+                self._folder_names[named] = storage.resolve(named[1], allow_root=True).real
+        return target, folder
 
     def folder(self, storage: Storage, target: Target) -> OpenFolder:
         """The target's folder, made if missing and walked to once per burst."""
@@ -166,6 +197,7 @@ class StreamBurst:
             with contextlib.suppress(OSError):
                 os.close(folder.fd)
         self._folders = {}
+        self._folder_names = {}
         self._room = None
         self._tree_locked = False
         self._held.close()

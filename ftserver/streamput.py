@@ -78,11 +78,7 @@ def receive_streamed_upload(
     Errors before any byte is consumed (name, lock, space) are raised instead, for
     the caller to pass to ``refuse_streamed_put``.
     """
-    target = storage.resolve(request.path)
-    # Held from before the folders are made: a folder removal cannot slip in between.
-    burst.hold_tree_lock(storage)
-    parent = burst.folder(storage, target)
-    storage.refuse_folder_name(parent, target)
+    target, parent = burst.place(storage, request.path)
     burst.check_space(storage, parent, request.size)
     with NameLock(storage.locks_dir, target.key) as lock:
         if not lock.try_acquire():

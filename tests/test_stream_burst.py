@@ -298,3 +298,32 @@ def test_a_burst_larger_than_the_free_space_answers_each_file_whole_or_no_space(
         else:
             assert not on_disk.exists()
     assert os.listdir(server.state_dir / "partials") == []
+
+
+def test_later_files_of_a_burst_into_one_folder_meet_links_and_folders_as_the_first_does(
+        start_server, tmp_path):
+    # The first file resolves its folder from the root; the later ones into the same
+    # folder look only at their own name there, and must still follow a link that stays
+    # in the share, refuse one that leaves it, and refuse a folder.
+    server = start_server()
+    (server.root / "d" / "sub").mkdir(parents=True)
+    (server.root / "e").mkdir()
+    outside = tmp_path / "outside.bin"
+    outside.write_bytes(b"keep")
+    (server.root / "d" / "inlink").symlink_to("../e/real.bin")
+    (server.root / "d" / "outlink").symlink_to(outside)
+    files = [(f"d/{name}", os.urandom(1000 + index))
+             for index, name in enumerate(["first.bin", "inlink", "sub", "outlink", "last.bin"])]
+    with RawConnection(server.port) as raw:
+        raw.hello()
+        raw.send_bytes(pipelined(files))
+        replies = [raw.receive() for _ in files]
+
+    codes = [reply["error"]["code"] if reply["ok"] is False else "ok" for reply in replies]
+    assert codes == ["ok", "ok", "is_a_directory", "bad_path", "ok"]
+    assert (server.root / "d/first.bin").read_bytes() == files[0][1]
+    assert (server.root / "d/inlink").is_symlink()
+    assert (server.root / "e/real.bin").read_bytes() == files[1][1]
+    assert (server.root / "d/sub").is_dir()
+    assert (server.root / "d/outlink").is_symlink() and outside.read_bytes() == b"keep"
+    assert (server.root / "d/last.bin").read_bytes() == files[4][1]
