@@ -1,45 +1,54 @@
-"""Exclusive per-name locks that hold across threads and processes (flock on a lock file).
+"""Exclusive per-name locks that hold across threads and processes (one byte of one file each).
 
-flock locks belong to an open file description, so two threads that each open
-the lock file exclude each other just as two processes do. Lock files live in
-``state_dir/locks``. The holder deletes its lock file as it lets go, so the folder
-holds only the locks in use, however many names a long-running server has seen.
-That is safe because nobody waits on a lock file: a taker that opened the file
-just before it went gets the lock on an orphaned inode, sees that it has no name
-left (its link count is 0), and starts again on a fresh file (``try_acquire``).
-A lock file only ever has the one name, its path, and only its holder deletes
-it, so "still has a name" means "the path names it" and stays so while we hold it.
+Every name is one byte of ``state_dir/locks/names.lock``, locked with an open file
+description lock (``F_OFD_SETLK``). Such a lock belongs to an open file description,
+as a flock does: two threads that each open the file exclude each other just as
+two processes do, and a process that dies lets go of its locks. The byte is a
+62-bit hash of the key, so the folder holds this one file however many names a
+long-running server has seen, and taking a lock creates, checks and deletes no
+file: open and lock; unlock and close. Two keys land on one byte with odds of
+2**-62 per pair; the worst that could do is answer "locked" when nothing is.
+
+``remove_unused_lock_files`` clears, at start-up, the per-name lock files that
+earlier versions kept (and any other lock file nobody holds).
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import fcntl
+import hashlib
 import os
+import struct
 import time
+
+NAMES_FILE = "names.lock"
+_FLOCK = struct.Struct("@hhqqi4x")
+"""Linux's struct flock on 64-bit systems: type, whence, start, length, pid (0 for OFD)."""
 
 
 class NameLock:
     """A non-blocking exclusive lock named by a key (a hex digest of the target path)."""
 
     def __init__(self, locks_dir: str, key: str) -> None:
-        self.path = os.path.join(locks_dir, key + ".lock")
+        self.path = os.path.join(locks_dir, NAMES_FILE)
+        digest = hashlib.blake2b(key.encode("utf-8", "surrogateescape"), digest_size=8).digest()
+        self._byte = int.from_bytes(digest, "big") >> 2
         self._fd: int | None = None
 
     def try_acquire(self) -> bool:
-        for _ in range(5):
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                os.close(fd)
-                return False
-            if os.fstat(fd).st_nlink:  # not deleted by a holder since our open
-                self._fd = fd
-                return True
-            # The file was removed (by its holder's release) between our open and flock:
-            # a lock on the old inode excludes nobody, so take the new file's.
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+        try:
+            fcntl.fcntl(fd, fcntl.F_OFD_SETLK,
+                        _FLOCK.pack(fcntl.F_WRLCK, os.SEEK_SET, self._byte, 1, 0))
+        except OSError as exc:
             os.close(fd)
-        return False
+            if exc.errno in (errno.EAGAIN, errno.EACCES):
+                return False  # held by another open of the file: another holder
+            raise
+        self._fd = fd
+        return True
 
     def acquire_within(self, seconds: float) -> bool:
         """Try for up to ``seconds``: a holder whose client was cut a moment ago may still be
@@ -51,22 +60,13 @@ class NameLock:
             time.sleep(0.05)
         return True
 
-    def remove_if_free(self) -> bool:
-        """Delete the lock file if nobody holds it (release deletes it)."""
-        if not self.try_acquire():
-            return False
-        self.release()
-        return True
-
     def release(self) -> None:
-        """Delete the lock file, then let go: the file at our path is ours while we hold it."""
+        """Let go: unlock first, so that a copy of the descriptor (a fork) holds nothing."""
         if self._fd is not None:
             try:
-                os.unlink(self.path)
-            except FileNotFoundError:
-                pass  # someone emptied the folder by hand: nothing left to delete
+                fcntl.fcntl(self._fd, fcntl.F_OFD_SETLK,
+                            _FLOCK.pack(fcntl.F_UNLCK, os.SEEK_SET, self._byte, 1, 0))
             finally:
-                fcntl.flock(self._fd, fcntl.LOCK_UN)
                 os.close(self._fd)
                 self._fd = None
 
@@ -76,3 +76,18 @@ class NameLock:
     def __exit__(self, *exc: object) -> None:
         self.release()
 
+
+def remove_unused_lock_files(locks_dir: str) -> None:
+    """Delete the lock files nobody holds, except the names file (at start-up, before any
+    session runs: per-name files left by earlier versions, a tree lock file)."""
+    with os.scandir(locks_dir) as scan:
+        paths = [entry.path for entry in scan
+                 if entry.name.endswith(".lock") and entry.name != NAMES_FILE]
+    for path in paths:
+        with contextlib.suppress(OSError):
+            fd = os.open(path, os.O_RDWR | os.O_CLOEXEC | os.O_NOFOLLOW)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                os.unlink(path)
+            finally:
+                os.close(fd)

@@ -38,7 +38,7 @@ from common.paths import (
     split_path,
 )
 from ftserver.confine import SWAPPED, fd_path, make_dirs_beneath, open_path_beneath, reopen
-from ftserver.locks import NameLock
+from ftserver.locks import NameLock, remove_unused_lock_files
 from ftserver.partialcap import evict_over_cap, partials
 from ftserver.publishing import publish, remove_leftover_staging
 
@@ -60,7 +60,7 @@ class Target:
     name: str
     real: str
     key: str
-    """Hex digest of ``real``: names the partial and lock files of this target."""
+    """Hex digest of ``real``: names the partial and the name lock of this target."""
 
 
 def storage_error(exc: OSError, what: str) -> Exception:
@@ -402,15 +402,11 @@ class Storage:
         Staged copies a crash left in the share, lock files (no lock can be held
         yet), and cached digests of files that are gone. Returns staged copies removed.
         """
-        with os.scandir(self.locks_dir) as scan:
-            names = [entry.name[: -len(".lock")] for entry in scan if entry.name.endswith(".lock")]
-        for key in names:
-            with contextlib.suppress(OSError):
-                NameLock(self.locks_dir, key).remove_if_free()
+        remove_unused_lock_files(self.locks_dir)
         self.hashes.prune()
         return remove_leftover_staging(self.staging_dir)
 
 
 def lock_key(real: str) -> str:
-    """The key naming the partial and the lock file of an upload to the real path ``real``."""
+    """The key naming the partial and the name lock of an upload to the real path ``real``."""
     return hashlib.sha256(real.encode("utf-8", "surrogateescape")).hexdigest()

@@ -1,7 +1,9 @@
-"""Name locks: exclusive across threads and processes, and gone from disk once let go."""
+"""Name locks: exclusive across threads and processes, let go by a holder that dies, and
+one file on disk however many names."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
 import sys
@@ -9,16 +11,17 @@ import threading
 import time
 from pathlib import Path
 
-from ftserver.locks import NameLock
+from ftserver.locks import NAMES_FILE, NameLock, remove_unused_lock_files
 
 
-def test_a_held_lock_is_neither_taken_nor_removed(tmp_path: Path) -> None:
+def test_a_held_lock_is_taken_by_no_other_thread_or_process(tmp_path: Path) -> None:
     holder = NameLock(str(tmp_path), "k")
     assert holder.try_acquire()
     try:
         assert not NameLock(str(tmp_path), "k").try_acquire()
-        assert not NameLock(str(tmp_path), "k").remove_if_free()
-        assert (tmp_path / "k.lock").exists()
+        other_name = NameLock(str(tmp_path), "other")
+        assert other_name.try_acquire()  # another name is another lock
+        other_name.release()
         other_process = subprocess.run(
             [sys.executable, "-c",
              "import sys; from ftserver.locks import NameLock; "
@@ -27,24 +30,40 @@ def test_a_held_lock_is_neither_taken_nor_removed(tmp_path: Path) -> None:
         assert other_process.returncode == 3
     finally:
         holder.release()
-    assert NameLock(str(tmp_path), "k").remove_if_free()
-    assert not (tmp_path / "k.lock").exists()
     again = NameLock(str(tmp_path), "k")
     assert again.try_acquire()
     again.release()
 
 
-def test_letting_go_deletes_the_lock_file(tmp_path: Path) -> None:
-    for key in ("a", "b", "c"):
-        with NameLock(str(tmp_path), key) as lock:
+def test_a_holder_that_dies_lets_go(tmp_path: Path) -> None:
+    code = ("import os, sys; from ftserver.locks import NameLock; "
+            f"assert NameLock({str(tmp_path)!r}, 'k').try_acquire(); os._exit(0)")
+    subprocess.run([sys.executable, "-c", code], timeout=30, check=True)
+    lock = NameLock(str(tmp_path), "k")
+    assert lock.try_acquire()
+    lock.release()
+
+
+def test_the_lock_folder_holds_one_file_however_many_names(tmp_path: Path) -> None:
+    for index in range(50):
+        with NameLock(str(tmp_path), f"key{index}") as lock:
             assert lock.try_acquire()
-            assert (tmp_path / f"{key}.lock").exists()
-    assert list(tmp_path.iterdir()) == []
+    assert [path.name for path in tmp_path.iterdir()] == [NAMES_FILE]
 
 
-def test_takers_racing_a_deleting_holder_are_never_two(tmp_path: Path) -> None:
-    """Four threads take and let go of one name as fast as they can (each release
-    deletes the file another may just have opened): never two holders at once."""
+def test_start_up_clears_lock_files_nobody_holds(tmp_path: Path) -> None:
+    (tmp_path / "0123abcd.lock").touch()  # a per-name file of an earlier version
+    held = tmp_path / "held.lock"
+    with open(held, "w") as holder:
+        fcntl.flock(holder, fcntl.LOCK_EX)
+        with NameLock(str(tmp_path), "k") as lock:
+            assert lock.try_acquire()
+            remove_unused_lock_files(str(tmp_path))
+        assert sorted(path.name for path in tmp_path.iterdir()) == ["held.lock", NAMES_FILE]
+
+
+def test_threads_racing_for_one_name_are_never_two_holders(tmp_path: Path) -> None:
+    """Four threads take and let go of one name as fast as they can: never two at once."""
     holders = 0
     most = 0
     taken = 0
@@ -73,7 +92,7 @@ def test_takers_racing_a_deleting_holder_are_never_two(tmp_path: Path) -> None:
     assert not any(thread.is_alive() for thread in threads)
     assert taken > 0
     assert most == 1
-    assert list(tmp_path.iterdir()) == []
+    assert [path.name for path in tmp_path.iterdir()] == [NAMES_FILE]
 
 
 def _contend_in_threads(locks_dir: str, marker: str, rounds: int) -> int:
@@ -106,7 +125,7 @@ def _contend_in_threads(locks_dir: str, marker: str, rounds: int) -> int:
     return clashes
 
 
-def test_processes_racing_a_deleting_holder_are_never_two(tmp_path: Path) -> None:
+def test_processes_racing_for_one_name_are_never_two_holders(tmp_path: Path) -> None:
     """Three processes of two threads each take and let go of one name: never two holders."""
     locks, marker = tmp_path / "locks", str(tmp_path / "held")
     locks.mkdir()
@@ -122,4 +141,4 @@ def test_processes_racing_a_deleting_holder_are_never_two(tmp_path: Path) -> Non
             racer.kill()
             racer.wait()
     assert [output.strip() for output in outputs] == ["0", "0", "0"]
-    assert list(locks.iterdir()) == []
+    assert [path.name for path in locks.iterdir()] == [NAMES_FILE]
