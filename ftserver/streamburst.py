@@ -10,6 +10,7 @@ reply may wait a moment, so a burst of them shares:
   name there (one fstatat, see ``place``);
 - the folder fsync that makes the burst's renames durable: one per folder,
   after the last rename into it and before any reply of the burst is sent;
+- one open of the name locks' file (each file's lock is still taken and let go);
 - one send for all the replies, and one transaction for their digest-cache rows;
 - the free-space check: one statvfs, whose spare bytes the burst's files then use up
   (a folder on another filesystem than the partials is still checked per file).
@@ -40,6 +41,7 @@ from common.errors import FtError
 from common.frames import encode_frame
 from common.messages import PutDone, error_reply
 from ftserver.confine import fd_path
+from ftserver.locks import NameLock, open_names
 from ftserver.storage import OpenFolder, Storage, Target, storage_error
 from ftserver.transfers import TransferResult
 from ftserver.treelock import TreeLock
@@ -85,6 +87,8 @@ class StreamBurst:
         self._entries: list[tuple[dict[str, Any], Published | FtError, float]] = []
         self._began = 0.0
         self._room: int | None = None
+        self._names_fd: int | None = None
+        """The burst's own open of the name locks' file, for its files' locks one by one."""
         """Bytes the partials' filesystem had spare at the burst's last statvfs, less
         what the burst's files since then took."""
 
@@ -131,6 +135,13 @@ class StreamBurst:
             with contextlib.suppress(FtError):  # (only a shortcut; its errors are not ours)
                 self._folder_names[named] = storage.resolve(named[1], allow_root=True).real
         return target, folder
+
+    def name_lock(self, storage: Storage, target: Target) -> NameLock:
+        """The target's name lock, taken through the burst's one open of the locks file.
+        The session takes its files' locks one at a time, each let go before the next."""
+        if self._names_fd is None:
+            self._names_fd = open_names(storage.locks_dir)
+        return NameLock(storage.locks_dir, target.key, self._names_fd)
 
     def folder(self, storage: Storage, target: Target) -> OpenFolder:
         """The target's folder, made if missing and walked to once per burst."""
@@ -198,6 +209,10 @@ class StreamBurst:
                 os.close(folder.fd)
         self._folders = {}
         self._folder_names = {}
+        if self._names_fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._names_fd)
+            self._names_fd = None
         self._room = None
         self._tree_locked = False
         self._held.close()

@@ -30,7 +30,6 @@ from common.errors import FtError, IntegrityError, Locked, ProtocolError
 from common.filereceive import Writer, receive_file_hashed
 from common.messages import PutDone, PutEnd, PutRequest, parse_request, read_int
 from common.ratelimit import UNLIMITED, Throttle
-from ftserver.locks import NameLock
 from ftserver.partialcap import STREAM_SUFFIX
 from ftserver.storage import OpenFolder, Storage, Target, storage_error
 from ftserver.streamburst import Published, StreamBurst
@@ -80,7 +79,7 @@ def receive_streamed_upload(
     """
     target, parent = burst.place(storage, request.path)
     burst.check_space(storage, parent, request.size)
-    with NameLock(storage.locks_dir, target.key) as lock:
+    with burst.name_lock(storage, target) as lock:
         if not lock.try_acquire():
             raise Locked(f"another upload to {request.path!r} is in progress; try again later")
         partial = os.path.join(storage.partials_dir, target.key + STREAM_SUFFIX)

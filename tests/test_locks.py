@@ -11,7 +11,7 @@ import threading
 import time
 from pathlib import Path
 
-from ftserver.locks import NAMES_FILE, NameLock, remove_unused_lock_files
+from ftserver.locks import NAMES_FILE, NameLock, open_names, remove_unused_lock_files
 
 
 def test_a_held_lock_is_taken_by_no_other_thread_or_process(tmp_path: Path) -> None:
@@ -142,3 +142,29 @@ def test_processes_racing_for_one_name_are_never_two_holders(tmp_path: Path) -> 
             racer.wait()
     assert [output.strip() for output in outputs] == ["0", "0", "0"]
     assert [path.name for path in locks.iterdir()] == [NAMES_FILE]
+
+
+def test_locks_taken_through_a_kept_open_exclude_every_other_open(tmp_path: Path) -> None:
+    """A burst keeps one open of the names file for its files' locks, one at a time."""
+    kept = open_names(str(tmp_path))
+    try:
+        first = NameLock(str(tmp_path), "k", kept)
+        assert first.try_acquire()
+        assert not NameLock(str(tmp_path), "k").try_acquire()
+        other_process = subprocess.run(
+            [sys.executable, "-c",
+             "import sys; from ftserver.locks import NameLock; "
+             f"sys.exit(0 if NameLock({str(tmp_path)!r}, 'k').try_acquire() else 3)"],
+            timeout=30)
+        assert other_process.returncode == 3
+        first.release()
+        os.fstat(kept)  # letting go keeps the open
+        other = NameLock(str(tmp_path), "k")
+        assert other.try_acquire()
+        assert not NameLock(str(tmp_path), "k", kept).try_acquire()
+        other.release()
+        again = NameLock(str(tmp_path), "k", kept)
+        assert again.try_acquire()
+        again.release()
+    finally:
+        os.close(kept)
