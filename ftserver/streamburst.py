@@ -87,10 +87,10 @@ class StreamBurst:
         self._entries: list[tuple[dict[str, Any], Published | FtError, float]] = []
         self._began = 0.0
         self._room: int | None = None
-        self._names_fd: int | None = None
-        """The burst's own open of the name locks' file, for its files' locks one by one."""
         """Bytes the partials' filesystem had spare at the burst's last statvfs, less
         what the burst's files since then took."""
+        self._names_fd: int | None = None
+        """The burst's own open of the name locks' file, for its files' locks one by one."""
 
     @property
     def pending(self) -> int:
@@ -160,7 +160,7 @@ class StreamBurst:
                 and parent.dev == storage.partials_dev):
             self._room -= size
             return
-        self._room = None
+        self._room = None  # and so it stays if this refuses
         self._room = storage.check_stream_space(parent, size)
 
     def published(self, frame: dict[str, Any], item: Published, started: float) -> None:
