@@ -71,6 +71,15 @@ class Channel:
     def expect_raw(self, count: int) -> None:
         self.decoder.expect_raw(count)
 
+    def take_raw_buffered(self, count: int) -> bytes | None:
+        """The next ``count`` bytes as raw bytes, if they have all arrived already; else
+        None and nothing is taken. Never reads: a small file that came in the same read
+        as its header needs no receive loop."""
+        if self.decoder.raw_pending or self.decoder.buffered < count:
+            return None
+        self.decoder.expect_raw(count)
+        return self.decoder.take_raw(count)
+
     def recv_raw_into(self, view: memoryview) -> int:
         """Fill ``view`` with raw bytes (no more than are pending); return how many came.
 

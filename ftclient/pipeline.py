@@ -174,7 +174,7 @@ class _Outbox:
         self.pending += encode_frame(obj, self.channel.max_frame)
         self._maybe_flush()
 
-    def raw(self, data: memoryview) -> None:
+    def raw(self, data: bytes | memoryview) -> None:
         self.pending += data
         self._maybe_flush()
 
@@ -208,28 +208,26 @@ def _stream_one(
         moved(item.remote, 0)
     hasher = hashlib.sha256()
     problem: FtError | None = None
-    buffer = bytearray(min(throttle.chunk_size(CHUNK), max(size, 1)))
-    view = memoryview(buffer)
+    step = throttle.chunk_size(CHUNK)
     position = 0
     while position < size:
-        want = min(size - position, len(buffer))
-        got = 0
+        want = min(size - position, step)
+        chunk = b""
         if problem is None:
-            try:
-                got = os.preadv(fd, [view[:want]], position)
+            try:  # pread's own bytes: for a small file, cheaper than filling a buffer
+                chunk = os.pread(fd, want, position)
             except OSError as exc:
                 problem = PermissionDenied(f"cannot read {item.local!r}: {exc.strerror or exc}")
-            if got == 0 and problem is None:
+            if not chunk and problem is None:
                 problem = SourceChanged(f"{item.local!r} shrank while it was sent")
         if problem is not None:  # the announced bytes must still go out
-            got = want
-            view[:got] = bytes(got)
-        hasher.update(view[:got])
-        outbox.raw(view[:got])
-        throttle.wait(got)
-        position += got
+            chunk = bytes(want)
+        hasher.update(chunk)
+        outbox.raw(chunk)
+        throttle.wait(len(chunk))
+        position += len(chunk)
         if moved:
-            moved(item.remote, got)
+            moved(item.remote, len(chunk))
     if problem is None and not unchanged_while_open(before, os.fstat(fd)):
         problem = SourceChanged(f"{item.local!r} changed while it was sent; "
                                 "nothing was published")

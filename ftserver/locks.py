@@ -1,51 +1,67 @@
-"""Per-name locks that hold across threads and processes (flock on a lock file).
+"""Per-name locks that hold across threads and processes (one byte of one file each).
 
-A lock is exclusive (a writer of a name) or shared (an upload beneath a folder,
-see treelock.py). flock locks belong to an open file description, so two threads
-that each open the lock file exclude each other just as two processes do. Lock
-files live in ``state_dir/locks``. The last holder deletes its lock file as it
-lets go, so the folder holds only the locks in use, however many names a
-long-running server has seen: an exclusive holder simply deletes it; a shared one
-deletes it only if it can turn its lock exclusive at once (nobody else holds
-it). That is safe because nobody waits on a lock file: a taker that opened the
-file just before it went gets the lock on an orphaned inode, sees that the path
-no longer names it, and starts again on a fresh file (``try_acquire``). While
-anyone holds a lock, its path names the locked inode (only an exclusive holder
-deletes it).
+A lock is exclusive (a writer of a name) or shared (an upload beneath a folder:
+several may hold it at once, see treelock.py).
+
+Every name is one byte of ``state_dir/locks/names.lock``, locked with an open file
+description lock (``F_OFD_SETLK``). Such a lock belongs to an open file description,
+as a flock does: two threads that each open the file exclude each other just as
+two processes do, and a process that dies lets go of its locks. The byte is a
+62-bit hash of the key, so the folder holds this one file however many names a
+long-running server has seen, and taking a lock creates, checks and deletes no
+file: open and lock; unlock and close. Two keys land on one byte with odds of
+2**-62 per pair; the worst that could do is answer "locked" when nothing is.
+
+``remove_unused_lock_files`` clears, at start-up, the per-name lock files that
+earlier versions kept (and any other lock file nobody holds).
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import fcntl
+import hashlib
 import os
+import struct
 import time
+
+NAMES_FILE = "names.lock"
+_FLOCK = struct.Struct("@hhqqi4x")
+"""Linux's struct flock on 64-bit systems: type, whence, start, length, pid (0 for OFD)."""
 
 
 class NameLock:
     """A non-blocking lock named by a key (a hex digest of the target path); exclusive
     unless ``shared``."""
 
-    def __init__(self, locks_dir: str, key: str, *, shared: bool = False) -> None:
-        self.path = os.path.join(locks_dir, key + ".lock")
-        self.shared = shared
+    def __init__(self, locks_dir: str, key: str, names_fd: int | None = None, *,
+                 shared: bool = False) -> None:
+        """``names_fd``: an open of the names file (``open_names``) that one thread keeps
+        for locks it takes one after another (a burst of uploads), saving an open and a
+        close per lock. Locks taken through one open do not exclude each other: its
+        keeper never holds two at once through it."""
+        self.path = os.path.join(locks_dir, NAMES_FILE)
+        digest = hashlib.blake2b(key.encode("utf-8", "surrogateescape"), digest_size=8).digest()
+        self._byte = int.from_bytes(digest, "big") >> 2
+        self._shared_fd = names_fd
+        self._kind = fcntl.F_RDLCK if shared else fcntl.F_WRLCK
         self._fd: int | None = None
 
     def try_acquire(self) -> bool:
-        mode = fcntl.LOCK_SH if self.shared else fcntl.LOCK_EX
-        for _ in range(5):
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-            try:
-                fcntl.flock(fd, mode | fcntl.LOCK_NB)
-            except BlockingIOError:
+        fd = self._shared_fd if self._shared_fd is not None else open_names(
+            os.path.dirname(self.path))
+        try:
+            fcntl.fcntl(fd, fcntl.F_OFD_SETLK,
+                        _FLOCK.pack(self._kind, os.SEEK_SET, self._byte, 1, 0))
+        except OSError as exc:
+            if fd != self._shared_fd:
                 os.close(fd)
-                return False
-            if _same_inode(fd, self.path):
-                self._fd = fd
-                return True
-            # The file was removed (by its holder's release) between our open and flock:
-            # a lock on the old inode excludes nobody, so take the new file's.
-            os.close(fd)
-        return False
+            if exc.errno in (errno.EAGAIN, errno.EACCES):
+                return False  # held by another open of the file: another holder
+            raise
+        self._fd = fd
+        return True
 
     def acquire_within(self, seconds: float) -> bool:
         """Try for up to ``seconds``: a holder whose client was cut a moment ago may still be
@@ -57,42 +73,16 @@ class NameLock:
             time.sleep(0.05)
         return True
 
-    def remove_if_free(self) -> bool:
-        """Delete the lock file if nobody holds it (release deletes it)."""
-        if not self.try_acquire():
-            return False
-        self.release()
-        return True
-
     def release(self) -> None:
-        """Delete the lock file if no one else holds it, then let go: the file at our path
-        is ours while we hold it exclusively."""
+        """Let go: unlock first, so that a copy of the descriptor (a fork) holds nothing."""
         if self._fd is not None:
             try:
-                if self._alone():
-                    os.unlink(self.path)
-            except FileNotFoundError:
-                pass  # someone emptied the folder by hand: nothing left to delete
+                fcntl.fcntl(self._fd, fcntl.F_OFD_SETLK,
+                            _FLOCK.pack(fcntl.F_UNLCK, os.SEEK_SET, self._byte, 1, 0))
             finally:
-                fcntl.flock(self._fd, fcntl.LOCK_UN)
-                os.close(self._fd)
+                if self._fd != self._shared_fd:
+                    os.close(self._fd)
                 self._fd = None
-
-    def _alone(self) -> bool:
-        """True if we hold the lock exclusively now, on the file our path names.
-
-        A shared holder tries to convert. flock converts by letting go first, so
-        whether or not that works, someone else may have held the lock exclusively
-        in between, deleted the file and made a new one: then ours is orphaned and
-        the file at our path is someone else's.
-        """
-        if not self.shared:
-            return True
-        try:
-            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return False
-        return _same_inode(self._fd, self.path)
 
     def __enter__(self) -> NameLock:
         return self
@@ -101,10 +91,23 @@ class NameLock:
         self.release()
 
 
-def _same_inode(fd: int, path: str) -> bool:
-    try:
-        on_disk = os.stat(path)
-    except FileNotFoundError:
-        return False
-    held = os.fstat(fd)
-    return (held.st_dev, held.st_ino) == (on_disk.st_dev, on_disk.st_ino)
+def open_names(locks_dir: str) -> int:
+    """A new open of the names file (its own open file description); the caller closes it."""
+    return os.open(os.path.join(locks_dir, NAMES_FILE),
+                   os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+
+
+def remove_unused_lock_files(locks_dir: str) -> None:
+    """Delete the lock files nobody holds, except the names file (at start-up, before any
+    session runs: per-name files left by earlier versions, a tree lock file)."""
+    with os.scandir(locks_dir) as scan:
+        paths = [entry.path for entry in scan
+                 if entry.name.endswith(".lock") and entry.name != NAMES_FILE]
+    for path in paths:
+        with contextlib.suppress(OSError):
+            fd = os.open(path, os.O_RDWR | os.O_CLOEXEC | os.O_NOFOLLOW)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                os.unlink(path)
+            finally:
+                os.close(fd)

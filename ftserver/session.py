@@ -16,6 +16,7 @@ import ssl
 import threading
 import time
 from collections.abc import Iterable
+from contextlib import ExitStack
 from typing import Any
 
 from common.channel import Channel
@@ -53,6 +54,7 @@ from common.messages import (
 from ftserver import __version__, fileops
 from ftserver.config import Limits
 from ftserver.login import run_login
+from ftserver.logsetup import lines_held
 from ftserver.security import SessionSecurity
 from ftserver.storage import Storage
 from ftserver.streamburst import StreamBurst
@@ -162,11 +164,12 @@ class Session:
     def _finish_burst(self) -> None:
         """Make a burst's files durable, log them, then send their replies together."""
         answers, replies = self.burst.finish(self.storage)
-        for answered in answers:
-            if isinstance(answered.outcome, FtError):
-                self._log_failure(answered.frame, answered.outcome, answered.started)
-            else:
-                self._log_transfer("put", answered.outcome, answered.started)
+        with lines_held():  # a line per file, one write for them all
+            for answered in answers:
+                if isinstance(answered.outcome, FtError):
+                    self._log_failure(answered.frame, answered.outcome, answered.started)
+                else:
+                    self._log_transfer("put", answered.outcome, answered.started)
         if replies:
             self.channel.send_raw(replies)
 
@@ -202,8 +205,8 @@ class Session:
                                         self.limits.transfer_timeout, self.burst, frame,
                                         started, self.throttles.upload)
             elif isinstance(request, PutRequest):
-                folder = self.storage.resolve(request.path).folder
-                with self.storage.tree_lock.shared(folder):
+                with ExitStack() as folder_locks:
+                    self.storage.resolve_held(request.path, folder_locks, set())
                     self._log_transfer("put", receive_upload(self.channel, self.storage,
                                                              request,
                                                              self.limits.transfer_timeout,

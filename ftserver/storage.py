@@ -16,12 +16,15 @@ import hashlib
 import logging
 import os
 import stat
+import sys
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass
 
 from common.errors import (
     BadPath,
     IsADirectory,
+    Locked,
     NoSpace,
     NotADirectory,
     NotFound,
@@ -37,7 +40,7 @@ from common.paths import (
     split_path,
 )
 from ftserver.confine import SWAPPED, fd_path, make_dirs_beneath, open_path_beneath, reopen
-from ftserver.locks import NameLock
+from ftserver.locks import NameLock, remove_unused_lock_files
 from ftserver.partialcap import evict_over_cap, partials
 from ftserver.publishing import publish, remove_leftover_staging
 from ftserver.treelock import TreeLock
@@ -60,7 +63,7 @@ class Target:
     name: str
     real: str
     key: str
-    """Hex digest of ``real``: names the partial and lock files of this target."""
+    """Hex digest of ``real``: names the partial and the name lock of this target."""
 
     @property
     def folder(self) -> str:
@@ -138,6 +141,43 @@ class Storage:
             check_component(os.path.basename(real))
         key = lock_key(real)
         return Target(name, real, key)
+
+    def target_in(self, folder: OpenFolder, folder_real: str, name: str) -> Target | None:
+        """``resolve(name)`` for a name whose folder is already open as ``folder`` (walked to
+        from the root, at ``folder_real``) and whose last part is missing there or a regular
+        file: one fstatat instead of a walk from the root. A folder there raises
+        IsADirectory; anything else (a symlink, to be followed) gives None, for ``resolve``.
+        """
+        leaf = name.rpartition("/")[2]
+        check_component(leaf)
+        try:
+            st = os.stat(leaf, dir_fd=folder.fd, follow_symlinks=False)
+        except FileNotFoundError:
+            st = None
+        except OSError:
+            return None
+        if st is not None:
+            if stat.S_ISDIR(st.st_mode):
+                raise IsADirectory(f"{name!r} is a folder")
+            if not stat.S_ISREG(st.st_mode):
+                return None
+        real = os.path.join(folder_real, leaf)
+        return Target(name, real, lock_key(real))
+
+    def resolve_held(self, name: str, held: ExitStack, locked: set[str]) -> Target:
+        """``resolve``, holding the folder locks above the target shared (entered on
+        ``held``; ``locked`` names the folders whose locks are held there already).
+
+        Resolved again once its folder is locked, so that a folder moved between the
+        look-up and the lock (through a symlink, say) is not missed.
+        """
+        for _ in range(3):
+            target = self.resolve(name)
+            if target.folder in locked:
+                return target
+            held.enter_context(self.tree_lock.shared(target.folder))
+            locked.add(target.folder)
+        raise Locked(f"the folders on the way to {name!r} keep moving; try again")
 
     # ------------------------------------------------------------ reading
 
@@ -271,17 +311,20 @@ class Storage:
             if os.stat(folder).st_dev != self.partials_dev:
                 self._require(folder, size)
 
-    def _require(self, folder: str, needed: int) -> None:
+    def _require(self, folder: str, needed: int) -> int:
+        """Refuse (NoSpace) unless ``needed`` bytes fit in ``folder``'s filesystem with
+        ``min_free_bytes`` to spare; return the bytes still spare beyond both."""
         try:
             vfs = os.statvfs(folder)
         except OSError:
-            return
+            return sys.maxsize  # nothing to go by: the writes themselves will tell
         free = vfs.f_bavail * vfs.f_frsize
         if needed + self.min_free_bytes > free:
             raise NoSpace(
                 f"the server has {free // (1 << 20)} MiB free, not enough for "
                 f"{needed // (1 << 20)} MiB more"
             )
+        return free - needed - self.min_free_bytes
 
     def evict_partials(self, incoming: int = 0) -> int:
         """Make room under ``partial_max_bytes`` for ``incoming`` more bytes; return bytes freed."""
@@ -343,20 +386,22 @@ class Storage:
             raise NotADirectory(f"a parent of {target.name!r} is not a folder")
         return OpenFolder(fd, st.st_dev)
 
-    def check_stream_space(self, parent: OpenFolder, size: int) -> None:
+    def check_stream_space(self, parent: OpenFolder, size: int) -> int:
         """``check_free_space`` for a streamed put, without scanning the partials each time.
 
         A streamed put's partial never outlives its request, so it never adds to the
         abandoned partials that the cap is about: they are only evicted (a scan of
-        them all) when the disk is too full for this upload otherwise.
+        them all) when the disk is too full for this upload otherwise. Returns the
+        bytes the partials' filesystem still has spare after this upload.
         """
         try:
-            self._require(self.partials_dir, size)
+            room = self._require(self.partials_dir, size)
         except NoSpace:
             self.evict_partials(size)
-            self._require(self.partials_dir, size)
+            room = self._require(self.partials_dir, size)
         if parent.dev != self.partials_dev:
             self._require(fd_path(parent.fd), size)
+        return room
 
     def remove_stale_partials(self, max_age: float) -> int:
         """Delete partials not touched for ``max_age`` seconds; return how many went.
@@ -382,15 +427,11 @@ class Storage:
         Staged copies a crash left in the share, lock files (no lock can be held
         yet), and cached digests of files that are gone. Returns staged copies removed.
         """
-        with os.scandir(self.locks_dir) as scan:
-            names = [entry.name[: -len(".lock")] for entry in scan if entry.name.endswith(".lock")]
-        for key in names:
-            with contextlib.suppress(OSError):
-                NameLock(self.locks_dir, key).remove_if_free()
+        remove_unused_lock_files(self.locks_dir)
         self.hashes.prune()
         return remove_leftover_staging(self.staging_dir)
 
 
 def lock_key(real: str) -> str:
-    """The key naming the partial and the lock file of an upload to the real path ``real``."""
+    """The key naming the partial and the name lock of an upload to the real path ``real``."""
     return hashlib.sha256(real.encode("utf-8", "surrogateescape")).hexdigest()

@@ -5,10 +5,15 @@ and reads the replies later. While the next one is already in our buffer, its
 reply may wait a moment, so a burst of them shares:
 
 - the folder locks (treelock.py), taken once per folder instead of once per file;
-- each target folder's descriptor, walked to from the root (confine.py) once;
+- each target folder's descriptor, walked to from the root (confine.py) once, and
+  its name resolved once: the burst's later files into it look only at their own
+  name there (one fstatat, see ``place``);
 - the folder fsync that makes the burst's renames durable: one per folder,
   after the last rename into it and before any reply of the burst is sent;
-- one send for all the replies, and one transaction for their digest-cache rows.
+- one open of the name locks' file (each file's lock is still taken and let go);
+- one send for all the replies, and one transaction for their digest-cache rows;
+- the free-space check: one statvfs, whose spare bytes the burst's files then use up
+  (a folder on another filesystem than the partials is still checked per file).
 
 No success reply leaves before the fsync that covers its file: if a folder's
 fsync fails, every file of the burst published into it is answered with an
@@ -36,6 +41,7 @@ from common.errors import FtError
 from common.frames import encode_frame
 from common.messages import PutDone, error_reply
 from ftserver.confine import fd_path
+from ftserver.locks import NameLock, open_names
 from ftserver.storage import OpenFolder, Storage, Target, storage_error
 from ftserver.transfers import TransferResult
 
@@ -75,8 +81,15 @@ class StreamBurst:
         self._held = ExitStack()
         self._locked_folders: set[str] = set()
         self._folders: dict[str, OpenFolder] = {}
+        self._folder_names: dict[tuple[str, str], str] = {}
+        """(root, a folder as the client names it) -> its real path, resolved this burst."""
         self._entries: list[tuple[dict[str, Any], Published | FtError, float]] = []
         self._began = 0.0
+        self._room: int | None = None
+        """Bytes the partials' filesystem had spare at the burst's last statvfs, less
+        what the burst's files since then took."""
+        self._names_fd: int | None = None
+        """The burst's own open of the name locks' file, for its files' locks one by one."""
 
     @property
     def pending(self) -> int:
@@ -89,12 +102,40 @@ class StreamBurst:
         return (len(self._entries) >= MAX_FILES
                 or (bool(self._entries) and time.monotonic() - self._began > MAX_SECONDS))
 
-    def hold_tree_lock(self, storage: Storage, target: Target) -> None:
-        """Hold the folder locks above ``target`` shared until ``finish`` (none of those
-        folders can move meanwhile); taken once per folder in a burst."""
-        if target.folder not in self._locked_folders:
-            self._held.enter_context(storage.tree_lock.shared(target.folder))
-            self._locked_folders.add(target.folder)
+
+    def place(self, storage: Storage, name: str) -> tuple[Target, OpenFolder]:
+        """Where a streamed put of ``name`` goes: its target, and its folder (made if
+        missing). IsADirectory if the name is a folder.
+
+        The first file into a folder resolves its whole path from the root and walks to
+        the folder; the burst's later files into the same folder look only at their own
+        name in it (``Storage.target_in``). The folder locks above the folder, held from
+        the first such file until the burst ends, keep clients from moving or removing
+        those folders meanwhile (a folder whose locks the burst does not hold takes the
+        whole way); a name that is a symlink still takes the whole way, which follows it.
+        """
+        named = (storage.root_real, name.rpartition("/")[0])
+        folder_real = self._folder_names.get(named)
+        folder = self._folders.get(folder_real) if folder_real is not None else None
+        if folder is not None and folder_real in self._locked_folders:
+            target = storage.target_in(folder, folder_real, name)
+            if target is not None:
+                return target, folder
+        # Held from before the folders are made: a folder removal cannot slip in between.
+        target = storage.resolve_held(name, self._held, self._locked_folders)
+        folder = self.folder(storage, target)
+        storage.refuse_folder_name(folder, target)
+        if folder_real is None:  # the folder exists now: resolve its name for later files
+            with contextlib.suppress(FtError):  # (only a shortcut; its errors are not ours)
+                self._folder_names[named] = storage.resolve(named[1], allow_root=True).real
+        return target, folder
+
+    def name_lock(self, storage: Storage, target: Target) -> NameLock:
+        """The target's name lock, taken through the burst's one open of the locks file.
+        The session takes its files' locks one at a time, each let go before the next."""
+        if self._names_fd is None:
+            self._names_fd = open_names(storage.locks_dir)
+        return NameLock(storage.locks_dir, target.key, self._names_fd)
 
     def folder(self, storage: Storage, target: Target) -> OpenFolder:
         """The target's folder, made if missing and walked to once per burst."""
@@ -104,6 +145,17 @@ class StreamBurst:
             folder = storage.open_parent(target)
             self._folders[key] = folder
         return folder
+
+    def check_space(self, storage: Storage, parent: OpenFolder, size: int) -> None:
+        """NoSpace unless ``size`` more bytes fit (``Storage.check_stream_space``), asking
+        the filesystem again only once the burst's files have used up what it had spare.
+        The writes are still checked one by one: this only refuses early."""
+        if (self._room is not None and size <= self._room
+                and parent.dev == storage.partials_dev):
+            self._room -= size
+            return
+        self._room = None  # and so it stays if this refuses
+        self._room = storage.check_stream_space(parent, size)
 
     def published(self, frame: dict[str, Any], item: Published, started: float) -> None:
         """A file renamed into place: answered ok once its folder's fsync is done."""
@@ -151,6 +203,12 @@ class StreamBurst:
                 os.close(folder.fd)
         self._folders = {}
         self._locked_folders = set()
+        self._folder_names = {}
+        if self._names_fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._names_fd)
+            self._names_fd = None
+        self._room = None
         self._held.close()
 
 

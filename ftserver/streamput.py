@@ -27,10 +27,9 @@ from typing import Any
 from common.channel import Channel
 from common.durable import pwrite_all
 from common.errors import FtError, IntegrityError, Locked, ProtocolError
-from common.filereceive import receive_file_hashed
+from common.filereceive import Writer, receive_file_hashed
 from common.messages import PutDone, PutEnd, PutRequest, parse_request, read_int
 from common.ratelimit import UNLIMITED, Throttle
-from ftserver.locks import NameLock
 from ftserver.partialcap import STREAM_SUFFIX
 from ftserver.storage import OpenFolder, Storage, Target, storage_error
 from ftserver.streamburst import Published, StreamBurst
@@ -60,7 +59,7 @@ def refuse_streamed_put(
         raise StreamBroken(ProtocolError("a streamed put without a valid size; closing")
                            ) from None
     try:
-        receive_file_hashed(channel, 0, size, hashlib.sha256(), _discard, timeout)
+        _receive(channel, size, _discard, timeout, UNLIMITED)
         _expect_end(channel, timeout)
     except FtError as exc:
         raise StreamBroken(exc) from None
@@ -78,13 +77,9 @@ def receive_streamed_upload(
     Errors before any byte is consumed (name, lock, space) are raised instead, for
     the caller to pass to ``refuse_streamed_put``.
     """
-    target = storage.resolve(request.path)
-    # Held from before the folders are made: a folder removal cannot slip in between.
-    burst.hold_tree_lock(storage, target)
-    parent = burst.folder(storage, target)
-    storage.refuse_folder_name(parent, target)
-    storage.check_stream_space(parent, request.size)
-    with NameLock(storage.locks_dir, target.key) as lock:
+    target, parent = burst.place(storage, request.path)
+    burst.check_space(storage, parent, request.size)
+    with burst.name_lock(storage, target) as lock:
         if not lock.try_acquire():
             raise Locked(f"another upload to {request.path!r} is in progress; try again later")
         partial = os.path.join(storage.partials_dir, target.key + STREAM_SUFFIX)
@@ -114,8 +109,7 @@ def _receive_and_publish(
     """Take in the bytes and the closing frame; rename into place, or return the error."""
     sink = _WriteUntilFailure(fd, request.path)
     try:
-        digest = receive_file_hashed(channel, 0, request.size, hashlib.sha256(), sink.write,
-                                     timeout, throttle=throttle)
+        digest = _receive(channel, request.size, sink.write, timeout, throttle)
         end = _expect_end(channel, timeout)
     except FtError as exc:
         raise StreamBroken(exc) from None
@@ -150,6 +144,23 @@ class _WriteUntilFailure:
         except OSError as exc:
             self.error = storage_error(exc, "writing the upload")
             log.warning("streamed upload of %r failed: %s", self.name, exc)
+
+
+def _receive(channel: Channel, size: int, write: Writer, timeout: float,
+             throttle: Throttle) -> str:
+    """Take in a streamed put's ``size`` bytes through ``write``; return their SHA-256.
+
+    A small file whose bytes all arrived with its header (most of a pipelined burst)
+    is hashed and written at once: for 4 KiB the receive loop's deadline, buffers and
+    pipe cost more than the hash. Bytes still to come, or a throttle to pay, take the loop.
+    """
+    data = None if throttle.limited else channel.take_raw_buffered(size)
+    if data is None:
+        return receive_file_hashed(channel, 0, size, hashlib.sha256(), write, timeout,
+                                   throttle=throttle)
+    if data:
+        write(memoryview(data), 0)
+    return hashlib.sha256(data).hexdigest()
 
 
 def _discard(chunk: memoryview, position: int) -> None:

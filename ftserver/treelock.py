@@ -15,10 +15,11 @@ share does not stop a colleague from tidying another folder.
 Folders are named by their real path (symlinks inside the share resolved), so
 an upload through a link locks the folder it really writes into, and the top is
 the whole share's root, so users confined to their home folders hold off a
-removal of a folder above their homes too. The locks are NameLocks (flock on
-lock files in ``state_dir/locks``, deleted by their last holder), so they hold
-across worker processes as well as threads. Takers poll with a deadline and
-nobody waits while holding an exclusive lock, so there is no deadlock.
+removal of a folder above their homes too. The locks are NameLocks (a byte of
+``state_dir/locks/names.lock`` each, read-locked when shared, under an open file
+description lock), so they hold across worker processes as well as threads.
+Takers poll with a deadline and nobody waits while holding an exclusive lock,
+so there is no deadlock.
 """
 
 from __future__ import annotations
@@ -82,8 +83,9 @@ class TreeLock:
 
 
 def folder_key(real: str) -> str:
-    """The lock key of a folder: apart from the name locks of files (storage.lock_key),
-    since mkdir takes a folder's name lock while uploads into it take its folder lock."""
+    """The lock key of a folder: apart from the name lock of the same path
+    (storage.lock_key), which a mkdir of the folder takes while uploads into it take
+    its folder lock."""
     return "dir-" + hashlib.sha256(real.encode("utf-8", "surrogateescape")).hexdigest()
 
 

@@ -17,6 +17,7 @@ import pytest
 
 from common.errors import NoSpace
 from ftclient import Client
+from ftserver.locks import NAMES_FILE
 from tests.serverproc import ServerProcess
 
 
@@ -91,8 +92,8 @@ def test_start_up_forgets_stale_locks_and_digests_and_survives_a_broken_cache(
             client.get(name, tmp_path / name)  # fills the cache
         client.put(tmp_path / "kept.txt", "uploaded.txt")
     server.terminate()
-    # A name's lock and its folders' locks go when let go.
-    assert list((server.state_dir / "locks").iterdir()) == []
+    # Names and folders are bytes of one file: only it stays.
+    assert [path.name for path in (server.state_dir / "locks").iterdir()] == [NAMES_FILE]
     (server.state_dir / "locks" / "stale.lock").touch()  # as a kill -9 mid-upload leaves
     (server.root / "gone.txt").unlink()
 
@@ -100,7 +101,7 @@ def test_start_up_forgets_stale_locks_and_digests_and_survives_a_broken_cache(
     with Client(server.host, server.port) as client:
         assert client.stat("kept.txt").sha256 is not None
     server.terminate()
-    assert list((server.state_dir / "locks").iterdir()) == []
+    assert [path.name for path in (server.state_dir / "locks").iterdir()] == [NAMES_FILE]
     with contextlib.closing(sqlite3.connect(server.state_dir / "hashes.sqlite3")) as db:
         paths = {row[0] for row in db.execute("SELECT path FROM digests_v2")}
     assert not any(path.endswith("gone.txt") for path in paths)

@@ -248,3 +248,82 @@ def test_a_read_only_burst_is_refused_file_by_file_and_stays_in_step(start_serve
     assert [reply["error"]["code"] for reply in replies[:3]] == ["permission"] * 3
     assert replies[3]["ok"] is True and replies[3]["entry"]["size"] == 7
     assert sorted(os.listdir(server.root)) == ["notice.txt"]
+
+
+def test_files_that_arrive_with_their_headers_are_still_checked_byte_for_byte(start_server):
+    # All in one send, so each file's bytes are already buffered when its put is read:
+    # the path that hashes and writes them at once, without the receive loop.
+    server = start_server()
+    good, altered, empty = os.urandom(4096), bytearray(os.urandom(4096)), b""
+    start, end = streamed_put("fast/altered.bin", bytes(altered))
+    altered[1234] ^= 1  # one bit flipped after the digest was taken
+    stream = (pipelined([("fast/good.bin", good)])
+              + encode_frame(start) + bytes(altered) + encode_frame(end)
+              + pipelined([("fast/empty.bin", empty), ("fast/last.bin", good[::-1])]))
+    with RawConnection(server.port) as raw:
+        raw.hello()
+        raw.send_bytes(stream)
+        replies = [raw.receive() for _ in range(4)]
+
+    assert replies[0] == PutDone(4096, hashlib.sha256(good).hexdigest()).to_dict()
+    assert replies[1]["ok"] is False and replies[1]["error"]["code"] == "integrity"
+    assert replies[2] == PutDone(0, hashlib.sha256(empty).hexdigest()).to_dict()
+    assert replies[3] == PutDone(4096, hashlib.sha256(good[::-1]).hexdigest()).to_dict()
+    assert (server.root / "fast/good.bin").read_bytes() == good
+    assert not (server.root / "fast/altered.bin").exists()
+    assert (server.root / "fast/empty.bin").read_bytes() == empty
+    assert (server.root / "fast/last.bin").read_bytes() == good[::-1]
+    assert os.listdir(server.state_dir / "partials") == []
+
+
+def test_a_burst_larger_than_the_free_space_answers_each_file_whole_or_no_space(
+        start_server, mount_tmpfs, tmp_path):
+    # One statvfs serves the burst while its files fit in what it had spare; past that
+    # the disk is asked again. Either way no file is published unless whole.
+    mount_tmpfs(tmp_path / "full", size="12m")
+    server = start_server(name="full", limits={"min_free_bytes": 0})
+    files = [(f"full/f{index}.bin", os.urandom(2_500_000)) for index in range(6)]
+    with RawConnection(server.port, timeout=30) as raw:
+        raw.hello()
+        raw.send_bytes(pipelined(files, then={"op": "stat", "path": "full/f0.bin"}))
+        replies = [raw.receive() for _ in range(len(files) + 1)]
+
+    codes = [reply["error"]["code"] if reply["ok"] is False else "ok" for reply in replies]
+    assert set(codes[:-1]) == {"ok", "no_space"}, codes
+    assert codes[-1] == "ok"  # still in step
+    for (name, data), code in zip(files, codes[:-1], strict=True):
+        on_disk = server.root / name
+        if code == "ok":
+            assert on_disk.read_bytes() == data
+        else:
+            assert not on_disk.exists()
+    assert os.listdir(server.state_dir / "partials") == []
+
+
+def test_later_files_of_a_burst_into_one_folder_meet_links_and_folders_as_the_first_does(
+        start_server, tmp_path):
+    # The first file resolves its folder from the root; the later ones into the same
+    # folder look only at their own name there, and must still follow a link that stays
+    # in the share, refuse one that leaves it, and refuse a folder.
+    server = start_server()
+    (server.root / "d" / "sub").mkdir(parents=True)
+    (server.root / "e").mkdir()
+    outside = tmp_path / "outside.bin"
+    outside.write_bytes(b"keep")
+    (server.root / "d" / "inlink").symlink_to("../e/real.bin")
+    (server.root / "d" / "outlink").symlink_to(outside)
+    files = [(f"d/{name}", os.urandom(1000 + index))
+             for index, name in enumerate(["first.bin", "inlink", "sub", "outlink", "last.bin"])]
+    with RawConnection(server.port) as raw:
+        raw.hello()
+        raw.send_bytes(pipelined(files))
+        replies = [raw.receive() for _ in files]
+
+    codes = [reply["error"]["code"] if reply["ok"] is False else "ok" for reply in replies]
+    assert codes == ["ok", "ok", "is_a_directory", "bad_path", "ok"]
+    assert (server.root / "d/first.bin").read_bytes() == files[0][1]
+    assert (server.root / "d/inlink").is_symlink()
+    assert (server.root / "e/real.bin").read_bytes() == files[1][1]
+    assert (server.root / "d/sub").is_dir()
+    assert (server.root / "d/outlink").is_symlink() and outside.read_bytes() == b"keep"
+    assert (server.root / "d/last.bin").read_bytes() == files[4][1]
