@@ -447,7 +447,7 @@ class Client:
 
         def attempt() -> None:
             try:
-                batch.attempt(run, self._conn(), self.timeout, self._throttle)
+                batch.attempt(run, self._conn, self.timeout, self._throttle)
             except BaseException:
                 self._drop()  # the stream's position is unknown
                 raise
@@ -703,9 +703,9 @@ class _PipelinedBatch:
         self.transient: dict[int, FtError] = {}
         """Errors of the moment the last attempt was answered with, by file position."""
 
-    def attempt(self, run: Callable[..., None], channel: Channel, timeout: float,
-                throttle: Throttle) -> None:
-        """Send the files not answered yet over ``channel``; raise what ended it early."""
+    def attempt(self, run: Callable[..., None], connect: Callable[[], Channel],
+                timeout: float, throttle: Throttle) -> None:
+        """Send the files not answered yet over a connection; raise what ended it early."""
         self.attempts += 1
         todo, self.transient = self.unanswered, {}
 
@@ -719,7 +719,7 @@ class _PipelinedBatch:
                 self.moved(result.remote, result.size)
 
         try:
-            run(channel, [self.files[index] for index in todo], timeout, answered, throttle)
+            run(connect(), [self.files[index] for index in todo], timeout, answered, throttle)
         except (ConnectionLost, Timeout):
             self.after_cut = True
             raise

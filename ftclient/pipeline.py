@@ -97,7 +97,9 @@ class _Sent:
 
 
 BytesCallback = Callable[[str, int], None]
-"""Called with a remote name and a count of bytes that just moved (0 when a file starts)."""
+"""Called with a remote name and a count of bytes that just moved (0 when a file starts).
+``Client.put_many``/``get_many`` give none to this module: they report each file's size
+once it is answered, so that a file sent again after a cut never counts twice."""
 AnsweredCallback = Callable[[int, "PipedResult"], None]
 """Called with a file's position in the list given and its result, once it is answered."""
 

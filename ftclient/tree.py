@@ -323,31 +323,47 @@ def _send(client: Client, jobs: list[_Job], report: TreeReport, cache: HashCache
     meter = _Meter(jobs, progress)
     small = [job for job in jobs if job.size <= PIPELINE_MAX_SIZE]
     by_local = {job.local: job for job in jobs}
-    lost: FtError | None = None
-    for result in client.put_many([PipedFile(job.local, job.remote) for job in small],
-                                  meter.answered, on_retry=on_retry):
+    results = client.put_many([PipedFile(job.local, job.remote) for job in small],
+                              meter.answered, on_retry=on_retry)
+    for result in results:
         _record(report, result.remote, result, cache, by_local[result.local])
-        if lost is None and result.error is not None and _link_failed(result.error):
-            lost = result.error
+
+    def put_one(job: _Job) -> PipedResult:
+        done = client.put(job.local, job.remote, progress=meter.one_file(job.remote),
+                          on_retry=on_retry)
+        return PipedResult(job.local, job.remote, done.size, done.sha256)
+
+    return _one_by_one([job for job in jobs if job.size > PIPELINE_MAX_SIZE],
+                       _lost_link(results), report, meter, lambda job: job.remote, put_one,
+                       lambda job, result: _record(report, job.remote, result, cache, job))
+
+
+def _lost_link(results: list[PipedResult]) -> FtError | None:
+    """The error of the first file the link's failure left unanswered, if any."""
+    return next((result.error for result in results
+                 if result.error is not None and _link_failed(result.error)), None)
+
+
+def _one_by_one(jobs: list[_Job], lost: FtError | None, report: TreeReport, meter: _Meter,
+                shown: Callable[[_Job], str], transfer: Callable[[_Job], PipedResult],
+                record: Callable[[_Job, PipedResult], None]) -> FtError | None:
+    """Move ``jobs`` one at a time with the resumable put or get. Once the link has failed
+    for good (``lost``, or here), the rest are failed, not tried; returns that failure."""
     left: FtError | None = None
     for job in jobs:
-        if job.size <= PIPELINE_MAX_SIZE:
-            continue
         if lost is not None:
             left = left or _not_tried(lost)
-            report.failed.append((job.remote, left))
+            report.failed.append((shown(job), left))
             continue
         try:
-            done = client.put(job.local, job.remote, progress=meter.one_file(job.remote),
-                              on_retry=on_retry)
+            result = transfer(job)
         except FtError as exc:
-            report.failed.append((job.remote, exc))
+            report.failed.append((shown(job), exc))
             lost = exc if _link_failed(exc) else None
             continue
         finally:
             meter.file_done()
-        _record(report, job.remote, PipedResult(job.local, job.remote, done.size,
-                                               done.sha256), cache, job)
+        record(job, result)
     return lost
 
 
@@ -487,30 +503,18 @@ def _fetch(client: Client, jobs: list[_Job], report: TreeReport, cache: HashCach
     one_by_one = [job for job, alone in zip(jobs, resumable, strict=True) if alone]
     piped = [job for job, alone in zip(jobs, resumable, strict=True) if not alone]
     by_local = {job.local: job for job in jobs}
-    lost: FtError | None = None
-    for result in client.get_many([PipedFile(job.local, job.remote) for job in piped],
-                                  meter.answered, on_retry=on_retry):
+    results = client.get_many([PipedFile(job.local, job.remote) for job in piped],
+                              meter.answered, on_retry=on_retry)
+    for result in results:
         _record_download(report, result, cache, by_local[result.local])
-        if lost is None and result.error is not None and _link_failed(result.error):
-            lost = result.error
-    left: FtError | None = None
-    for job in one_by_one:
-        if lost is not None:
-            left = left or _not_tried(lost)
-            report.failed.append((job.local, left))
-            continue
-        try:
-            done = client.get(job.remote, job.local, progress=meter.one_file(job.remote),
-                              on_retry=on_retry)
-        except FtError as exc:
-            report.failed.append((job.local, exc))
-            lost = exc if _link_failed(exc) else None
-            continue
-        finally:
-            meter.file_done()
-        _record_download(report, PipedResult(job.local, job.remote, done.size, done.sha256),
-                         cache, job)
-    return lost
+
+    def get_one(job: _Job) -> PipedResult:
+        done = client.get(job.remote, job.local, progress=meter.one_file(job.remote),
+                          on_retry=on_retry)
+        return PipedResult(job.local, job.remote, done.size, done.sha256)
+
+    return _one_by_one(one_by_one, _lost_link(results), report, meter, lambda job: job.local,
+                       get_one, lambda job, result: _record_download(report, result, cache, job))
 
 
 def _record_download(report: TreeReport, result: PipedResult, cache: HashCache | None,

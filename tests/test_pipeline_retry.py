@@ -126,6 +126,33 @@ def test_put_many_whose_replies_are_cut_reports_each_republished_file_once(
     assert max(published.values()) == 2, published  # published, unanswered, sent again
 
 
+def test_a_name_locked_after_the_cut_is_sent_again_until_the_retries_run_out(
+        shared_server, connect, tmp_path) -> None:
+    """After our own cut, "locked" may be our cut session still holding the name: that
+    file goes out again (and here, held by another upload all along, fails at the end
+    with its own error and the count of retries)."""
+    contents = small_files(tmp_path / "held", 40)
+    files = [PipedFile(str(tmp_path / "held" / name), f"held/{name}") for name in contents]
+    files.append(PipedFile(files[0].local, "held/taken.bin"))
+    notes: list[RetryNote] = []
+    with RawConnection(shared_server.port) as holder:  # an upload in progress holds it
+        holder.hello()
+        holder.start_put("held/taken.bin", 100)
+        with cutting_proxy(shared_server.port, cut_after=60 * KiB, cut_first=1) as proxy:
+            client = connect(shared_server, port=proxy.port, retries=2, retry_delay=0.05)
+            results = client.put_many(files, on_retry=notes.append)
+            assert proxy.cuts == 1
+    assert_each_once(results, files)
+    assert [result.error for result in results[:-1]] == [None] * len(contents)
+    assert [(note.attempt, note.reason, note.path) for note in notes][1:] == [
+        (2, "name still locked", "held/taken.bin")]
+    assert notes[0].reason == "connection lost"
+    taken = results[-1].error
+    assert isinstance(taken, Locked)
+    assert "held/taken.bin" in taken.message and taken.message.endswith(
+        "(gave up after 2 retries)"), taken.message
+
+
 def test_get_many_cut_mid_stream_fetches_the_rest_again(shared_server, connect, tmp_path
                                                         ) -> None:
     contents = small_files(shared_server.root / "down")
