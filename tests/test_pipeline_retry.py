@@ -22,7 +22,7 @@ import pytest
 from common.errors import ConnectionLost, Locked, Timeout
 from ftclient.pipeline import PipedFile
 from ftclient.retry import RetryNote
-from ftclient.tree import get_tree, put_tree
+from ftclient.tree import TreeProgress, get_tree, put_tree
 from tests.proxy import cutting_proxy
 from tests.rawwire import RawConnection
 from tests.serverproc import ServerProcess
@@ -222,6 +222,30 @@ def test_a_link_cut_on_every_attempt_fails_the_rest_and_keeps_what_was_answered(
     assert all(isinstance(error, (ConnectionLost, Timeout)) for error in failed.values())
     assert all("(gave up after 2 retries)" in error.message for error in failed.values())
     assert len({id(error) for error in failed.values()}) == 1  # one cause, shared
+
+
+def test_put_tree_cut_once_reports_each_file_once_and_its_meter_never_overshoots(
+        shared_server, connect, tmp_path) -> None:
+    contents = small_files(tmp_path / "meter" / "sub")
+    large = os.urandom(3 << 19)
+    (tmp_path / "meter" / "large.bin").write_bytes(large)
+    seen: list[TreeProgress] = []
+    notes: list[RetryNote] = []
+    with cutting_proxy(shared_server.port, cut_after=300 * KiB, cut_first=1) as proxy:
+        client = connect(shared_server, port=proxy.port, retries=2, retry_delay=0.05)
+        report = put_tree(client, str(tmp_path / "meter"), "meter", progress=seen.append,
+                          on_retry=notes.append)
+        assert proxy.cuts == 1
+    assert report.failed == []
+    assert sorted(report.sent) == sorted([f"meter/sub/{name}" for name in contents]
+                                         + ["meter/large.bin"])
+    assert report.bytes_moved == sum(map(len, contents.values())) + len(large)
+    assert notes and notes[0].reason == "connection lost"
+    total = seen[-1].bytes_total
+    assert all(progress.bytes_done <= total and progress.files_done <= progress.files_total
+               for progress in seen)
+    assert (seen[-1].files_done, seen[-1].bytes_done) == (FILES + 1, total)
+    assert (shared_server.root / "meter" / "large.bin").read_bytes() == large
 
 
 def test_put_tree_on_a_link_that_stays_bad_reports_instead_of_raising(
