@@ -211,8 +211,11 @@ def put_tree(
                 and local_digest(cache, path, st) == there.sha256:
             name = _remote_join(remote_dir, relative)
             report.unchanged.append(name)
-            if _mtimes_differ(there.mtime, st.st_mtime):
-                _set_remote_mtime(client, name, st.st_mtime, report, on_retry)
+            if _mtimes_differ(there.mtime, st.st_mtime) and not _set_remote_mtime(
+                    client, name, st.st_mtime, report, on_retry):
+                # The link is gone before anything moved: fail as a walk would, instead
+                # of waiting out the retries again for every file left.
+                raise report.failed.pop()[1]
             continue
         jobs.append(_Job(path, _remote_join(remote_dir, relative), st.st_size, st))
     # Uploads create the folders they need; only the others are made here.

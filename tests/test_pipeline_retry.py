@@ -266,6 +266,33 @@ def test_put_tree_on_a_link_that_stays_bad_reports_instead_of_raising(
                and "(gave up after 1 retry)" in error.message for error in failed.values())
 
 
+def test_put_tree_stops_at_a_lost_link_while_fixing_mtimes_of_unchanged_files(
+        shared_server, connect, tmp_path) -> None:
+    """Before anything moved, a lost link ends the tree at once, as a failed walk does,
+    instead of waiting out the retries again for each unchanged file's mtime."""
+    local = tmp_path / "touched"
+    local.mkdir()
+    direct = connect(shared_server)
+    for index in range(3):
+        (local / f"t{index}.txt").write_bytes(b"same" * (index + 1))
+        direct.put(local / f"t{index}.txt", f"touched/t{index}.txt")
+        os.utime(local / f"t{index}.txt", (1e9, 1e9))  # touched since: same bytes
+    with cutting_proxy(shared_server.port) as probe:  # what the client sends up to the walk
+        connect(shared_server, port=probe.port).walk("touched")
+    walked = probe.forwarded["c2s"]
+    notes: list[RetryNote] = []
+    # every connection carries the client's hello, a walk and 16 bytes more: the walk
+    # is answered, then no set_mtime request (longer than a walk's) ever arrives whole
+    with cutting_proxy(shared_server.port, cut_after=walked + 16) as proxy:
+        client = connect(shared_server, port=proxy.port, retries=1, retry_delay=0.05)
+        with pytest.raises(ConnectionLost) as caught:
+            put_tree(client, str(local), "touched", on_retry=notes.append)
+    assert [(note.attempt, note.path) for note in notes] == [(1, "touched/t0.txt")]
+    # once, not once for each file
+    assert caught.value.message.endswith("(gave up after 1 retry)")
+    assert (shared_server.root / "touched" / "t0.txt").stat().st_mtime != 1e9
+
+
 def test_cli_put_r_cut_once_retries_and_exits_0(shared_server, tmp_path) -> None:
     contents = small_files(tmp_path / "cli-tree")
     with cutting_proxy(shared_server.port, cut_after=250 * KiB, cut_first=1) as proxy:
