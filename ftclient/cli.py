@@ -44,7 +44,7 @@ from ftclient.credentials import PASSWORD_ENV, NoPassword, password_for
 from ftclient.discover_cli import add_discover_command, run_discover
 from ftclient.profiles import ProfileError, apply_settings, confirm_profile
 from ftclient.retry import DEFAULT_RETRIES, MAX_RETRIES, RetryNote
-from ftclient.tree import TreeCallback, TreeProgress
+from ftclient.tree import TreeProgress
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 SERVER_ENV = "FTCLIENT_SERVER"
@@ -197,23 +197,37 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class TreeDisplay:
+    """One overall tqdm bar for a many-file transfer (bytes, files done, the current file),
+    and a line above it for each retry."""
+
+    def __init__(self, verb: str, quiet: bool) -> None:
+        self.verb = verb
+        self.quiet = quiet
+        self.bar = tqdm(total=0, unit="B", unit_scale=True, unit_divisor=1024, desc=verb,
+                        file=sys.stderr, leave=True, dynamic_ncols=True, disable=quiet)
+
+    def __call__(self, progress: TreeProgress) -> None:
+        self.bar.total = progress.bytes_total
+        self.bar.set_description_str(
+            f"{self.verb} {progress.files_done}/{progress.files_total} files", refresh=False)
+        self.bar.set_postfix_str(safe(progress.current)[-40:], refresh=False)
+        self.bar.update(progress.bytes_done - self.bar.n)
+
+    def on_retry(self, note: RetryNote) -> None:
+        """Print "put 57 files: retry 1/3 in 1 s: connection lost" above the bar."""
+        if not self.quiet:
+            self.bar.write(retry_line(self.verb, note), file=sys.stderr)
+
+
 @contextmanager
-def tree_progress_bar(verb: str, quiet: bool) -> Iterator[TreeCallback]:
-    """Yield a callback drawing one overall bar (bytes, files done) and the current file."""
-    bar = tqdm(total=0, unit="B", unit_scale=True, unit_divisor=1024, desc=verb,
-               file=sys.stderr, leave=True, dynamic_ncols=True, disable=quiet)
-
-    def update(progress: TreeProgress) -> None:
-        bar.total = progress.bytes_total
-        bar.set_description_str(f"{verb} {progress.files_done}/{progress.files_total} files",
-                                refresh=False)
-        bar.set_postfix_str(safe(progress.current)[-40:], refresh=False)
-        bar.update(progress.bytes_done - bar.n)
-
+def tree_progress_bar(verb: str, quiet: bool) -> Iterator[TreeDisplay]:
+    """Yield a TreeDisplay drawing one overall bar on stderr; closed on the way out."""
+    display = TreeDisplay(verb, quiet)
     try:
-        yield update
+        yield display
     finally:
-        bar.close()
+        display.bar.close()
 
 
 class TransferDisplay:

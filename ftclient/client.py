@@ -85,7 +85,10 @@ from ftclient.retry import (
     DEFAULT_RETRIES,
     DEFAULT_RETRY_DELAY,
     RetryCallback,
+    RetryNote,
     check_retry_settings,
+    note_gave_up,
+    reason_to_retry,
     run_with_retries,
 )
 from ftclient.secure import Security, log_in, open_tls
@@ -413,24 +416,51 @@ class Client:
             if batch.done:
                 return entries
 
-    def put_many(self, files: Sequence[PipedFile],
-                 moved: BytesCallback | None = None) -> list[PipedResult]:
-        """Upload small files (up to PIPELINE_MAX_SIZE each) pipelined, no round trip each."""
-        return self._pipelined(pipeline.put_pipelined, files, moved)
+    def put_many(self, files: Sequence[PipedFile], moved: BytesCallback | None = None, *,
+                 on_retry: RetryCallback | None = None) -> list[PipedResult]:
+        """Upload small files (up to PIPELINE_MAX_SIZE each) pipelined, no round trip each.
 
-    def get_many(self, files: Sequence[PipedFile],
-                 moved: BytesCallback | None = None) -> list[PipedResult]:
-        """Download small files (remote to local path) pipelined; their folders must exist."""
-        return self._pipelined(pipeline.get_pipelined, files, moved)
+        One result per file, in the order given. A cut is retried as ``put``'s is
+        (``self.retries``, ``on_retry``): answered files keep their results and the
+        rest go out again on a new connection. Sending one again is safe: a streamed
+        put replaces the name whole with verified content, so a file published just
+        before the cut is published again, identical, and reported once. After the
+        last retry the cut is the error of each file not answered; it is not raised.
+        ``moved`` hears each file's size once it is answered, so no byte counts twice.
+        """
+        return self._pipelined(pipeline.put_pipelined, files, moved, on_retry)
 
-    def _pipelined(self, run: Callable[..., list[PipedResult]], files: Sequence[PipedFile],
-                   moved: BytesCallback | None) -> list[PipedResult]:
-        channel = self._conn()
+    def get_many(self, files: Sequence[PipedFile], moved: BytesCallback | None = None, *,
+                 on_retry: RetryCallback | None = None) -> list[PipedResult]:
+        """Download small files (remote to local path) pipelined; their folders must exist.
+
+        Retried as ``put_many`` is; a file cut short is fetched again from its first byte.
+        """
+        return self._pipelined(pipeline.get_pipelined, files, moved, on_retry)
+
+    def _pipelined(self, run: Callable[..., None], files: Sequence[PipedFile],
+                   moved: BytesCallback | None, on_retry: RetryCallback | None
+                   ) -> list[PipedResult]:
+        batch = _PipelinedBatch(files, moved)
+        if not files:
+            return []
+
+        def attempt() -> None:
+            try:
+                batch.attempt(run, self._conn, self.timeout, self._throttle)
+            except BaseException:
+                self._drop()  # the stream's position is unknown
+                raise
+
+        def retrying(note: RetryNote) -> None:
+            if on_retry is not None:
+                on_retry(replace(note, path=batch.left()))
+
         try:
-            return run(channel, files, self.timeout, moved, self._throttle)
-        except BaseException:
-            self._drop()  # the stream's position is unknown
-            raise
+            self._retrying(attempt, "", retrying)
+        except FtError as error:
+            batch.give_up(error)
+        return batch.results()
 
     def _reply(self, cls: type, channel: Channel,  # noqa: ANN202 - returns an instance of cls
                deadline: float | None = None):
@@ -653,6 +683,71 @@ class Client:
         return receive_file_hashed(channel, ready.offset, ready.size - ready.offset, hasher,
                                    functools.partial(pwrite_all, fd), on_received=received,
                                    throttle=self._throttle)
+
+
+class _PipelinedBatch:
+    """The files of one ``put_many`` or ``get_many`` over its attempts: which are answered.
+
+    Each attempt sends only the files not answered yet. A file answered with an
+    error of the moment (its name still locked by our own cut session, the server
+    shutting down) counts as not answered: the next attempt sends it again.
+    """
+
+    def __init__(self, files: Sequence[PipedFile], moved: BytesCallback | None) -> None:
+        self.files = list(files)
+        self.moved = moved
+        self.answered: list[PipedResult | None] = [None] * len(self.files)
+        self.unanswered = list(range(len(self.files)))
+        self.attempts = 0
+        self.after_cut = False
+        self.transient: dict[int, FtError] = {}
+        """Errors of the moment the last attempt was answered with, by file position."""
+
+    def attempt(self, run: Callable[..., None], connect: Callable[[], Channel],
+                timeout: float, throttle: Throttle) -> None:
+        """Send the files not answered yet over a connection; raise what ended it early."""
+        self.attempts += 1
+        todo, self.transient = self.unanswered, {}
+
+        def answered(position: int, result: PipedResult) -> None:
+            index = todo[position]
+            if result.error is not None and reason_to_retry(result.error, self.after_cut):
+                self.transient[index] = result.error
+                return
+            self.answered[index] = result
+            if self.moved is not None:
+                self.moved(result.remote, result.size)
+
+        try:
+            run(connect(), [self.files[index] for index in todo], timeout, answered, throttle)
+        except (ConnectionLost, Timeout):
+            self.after_cut = True
+            raise
+        finally:
+            self.unanswered = [index for index in todo if self.answered[index] is None]
+        if self.transient:
+            raise next(iter(self.transient.values()))
+
+    def left(self) -> str:
+        """The files still to send, for a retry note: one name, or how many."""
+        if len(self.unanswered) == 1:
+            return self.files[self.unanswered[0]].remote
+        return f"{len(self.unanswered)} files"
+
+    def give_up(self, error: FtError) -> None:
+        """Fail every file not answered with ``error`` (or the error it was answered with)."""
+        for index in self.unanswered:
+            own = self.transient.get(index, error)
+            if own is not error:
+                note_gave_up(own, self.attempts - 1)
+            item = self.files[index]
+            self.answered[index] = PipedResult(item.local, item.remote, 0, None, own)
+        self.unanswered = []
+
+    def results(self) -> list[PipedResult]:
+        results = [result for result in self.answered if result is not None]
+        assert len(results) == len(self.files), "a file of the batch was never answered"
+        return results
 
 
 def make_security(tls: bool, fingerprint: str | None, accept_new: bool,

@@ -14,19 +14,30 @@ import sys
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from typing import Protocol
 
-from common.errors import NotADirectory, NotFound
+from common.errors import FtError, NotADirectory, NotFound
 from common.hashcache import HashCache
 from common.messages import EntryInfo
 from ftclient.client import Client
 from ftclient.cliutil import UsageError, human_size, retry_notice, safe
 from ftclient.digests import open_cache
-from ftclient.retry import RetryCallback
-from ftclient.tree import TreeCallback, TreeReport, get_files, get_tree, put_files, put_tree
+from ftclient.retry import RetryCallback, RetryNote
+from ftclient.tree import TreeProgress, TreeReport, get_files, get_tree, put_files, put_tree
 
 FILE_COMMANDS = ("mkdir", "mv", "rm")
 EXIT_OK, EXIT_FAILED = 0, 1
-BarFactory = Callable[[str, bool], AbstractContextManager[TreeCallback]]
+
+
+class TreeBar(Protocol):
+    """What cli.py's bar for a many-file transfer offers: progress, and a line per retry."""
+
+    def __call__(self, progress: TreeProgress) -> None: ...
+
+    def on_retry(self, note: RetryNote) -> None: ...
+
+
+BarFactory = Callable[[str, bool], AbstractContextManager[TreeBar]]
 
 
 def add_file_commands(commands: argparse._SubParsersAction, quiet: argparse.ArgumentParser
@@ -88,8 +99,8 @@ def run_many(client: Client, args: argparse.Namespace, quiet: bool, bar: BarFact
     started = time.monotonic()
     cache = open_cache()
     try:
-        with bar(args.command, quiet) as progress:
-            report = _transfer(client, args, cache, progress)
+        with bar(args.command, quiet) as display:
+            report = _transfer(client, args, cache, display)
     finally:
         if cache is not None:
             cache.close()
@@ -97,7 +108,7 @@ def run_many(client: Client, args: argparse.Namespace, quiet: bool, bar: BarFact
 
 
 def _transfer(client: Client, args: argparse.Namespace, cache: HashCache | None,
-              progress: TreeCallback) -> TreeReport:
+              bar: TreeBar) -> TreeReport:
     paths: list[str] = args.paths
     if args.recursive:
         if len(paths) > 2:
@@ -110,28 +121,42 @@ def _transfer(client: Client, args: argparse.Namespace, cache: HashCache | None,
         if not target:
             raise UsageError("say where the folder goes")
         if args.command == "put":
-            return put_tree(client, source, target, cache=cache, progress=progress)
-        return get_tree(client, source, target, cache=cache, progress=progress)
+            return put_tree(client, source, target, cache=cache, progress=bar,
+                            on_retry=bar.on_retry)
+        return get_tree(client, source, target, cache=cache, progress=bar,
+                        on_retry=bar.on_retry)
     *sources, folder = paths
     if args.command == "put":
-        return put_files(client, sources, folder, cache=cache, progress=progress)
+        return put_files(client, sources, folder, cache=cache, progress=bar,
+                         on_retry=bar.on_retry)
     if not os.path.isdir(folder):
         raise NotADirectory(f"{folder!r} is not a local folder (get with several names "
                             "needs a folder last)")
-    return get_files(client, sources, folder, cache=cache, progress=progress)
+    return get_files(client, sources, folder, cache=cache, progress=bar,
+                     on_retry=bar.on_retry)
 
 
 def _summarize(verb: str, report: TreeReport, quiet: bool, seconds: float) -> int:
     for name, reason in report.skipped:
         if not quiet:
             print(f"skipped {safe(name)}: {safe(reason)}", file=sys.stderr)
-    for name, error in report.failed:
-        print(f"ftclient: {safe(name)}: {safe(error.message)}", file=sys.stderr)
+    for names, error in _by_error(report.failed):
+        more = f" and {len(names) - 1} more files" if len(names) > 1 else ""
+        print(f"ftclient: {safe(names[0])}{more}: {safe(error.message)}", file=sys.stderr)
     if not quiet:
         print(f"{verb}: {len(report.sent)} transferred ({human_size(report.bytes_moved)}), "
               f"{len(report.unchanged)} unchanged, {len(report.skipped)} skipped, "
               f"{len(report.failed)} failed in {seconds:.1f} s", file=sys.stderr)
     return EXIT_FAILED if report.failed else EXIT_OK
+
+
+def _by_error(failed: list[tuple[str, FtError]]) -> list[tuple[list[str], FtError]]:
+    """Failures grouped by their error object, in order: the files a lost link left all
+    share one error, which is worth one line, not thousands."""
+    groups: dict[int, tuple[list[str], FtError]] = {}
+    for name, error in failed:
+        groups.setdefault(id(error), ([], error))[0].append(name)
+    return list(groups.values())
 
 
 def print_long_listing(entries: list[EntryInfo]) -> None:

@@ -7,9 +7,13 @@ in order, keeping at most WINDOW files unanswered. Downloads send up to WINDOW
 refused file costs only its own reply: the stream stays in step, because the
 server consumes a refused streamed put's bytes before it answers.
 
-This module works on a Channel that ``Client`` hands it and never opens or closes
-one; on ConnectionLost, Timeout or a malformed reply the caller drops the
-connection. Like the rest of the library it prints nothing.
+Each file's result goes to the caller's ``answered`` callback the moment its reply
+is in, with the file's position, so that when the connection is cut (the call
+raises) the caller knows which files were answered and which must be sent
+again. This module works on a Channel that ``Client`` hands it and never opens
+or closes one; on ConnectionLost, Timeout or a malformed reply the caller drops
+the connection and decides whether to retry (``Client._pipelined``). Like the
+rest of the library it prints nothing.
 """
 
 from __future__ import annotations
@@ -93,7 +97,11 @@ class _Sent:
 
 
 BytesCallback = Callable[[str, int], None]
-"""Called with a remote name and a count of bytes that just moved (0 when a file starts)."""
+"""Called with a remote name and a count of bytes that just moved (0 when a file starts).
+``Client.put_many``/``get_many`` give none to this module: they report each file's size
+once it is answered, so that a file sent again after a cut never counts twice."""
+AnsweredCallback = Callable[[int, "PipedResult"], None]
+"""Called with a file's position in the list given and its result, once it is answered."""
 
 
 def _reply_error(frame: dict[str, Any]) -> FtError | None:
@@ -112,42 +120,42 @@ def _reply_error(frame: dict[str, Any]) -> FtError | None:
 
 def put_pipelined(
     channel: Channel, files: Sequence[PipedFile], timeout: float,
-    moved: BytesCallback | None = None, throttle: Throttle = UNLIMITED,
-) -> list[PipedResult]:
-    """Upload ``files`` (each at most PIPELINE_MAX_SIZE) as streamed puts; one result each."""
-    results: list[PipedResult] = []
-    waiting: deque[_Sent] = deque()
+    answered: AnsweredCallback, throttle: Throttle = UNLIMITED,
+) -> None:
+    """Upload ``files`` (each at most PIPELINE_MAX_SIZE) as streamed puts; ``answered`` hears
+    each file's result. A cut raises; the files not yet answered may or may not be published."""
+    waiting: deque[tuple[int, _Sent]] = deque()
     outbox = _Outbox(channel)
-    for item in files:
+    for index, item in enumerate(files):
         if len(waiting) >= WINDOW:
             outbox.flush()  # the server may be waiting for the rest of a file
             # One reply, then every reply already here: the server answers in bursts,
             # and the files that take their places then go out together.
-            _take_replies(channel, waiting, results, timeout)
+            _take_replies(channel, waiting, answered, timeout)
         try:
             fd = os.open(item.local, os.O_RDONLY | os.O_CLOEXEC)
         except OSError as exc:
-            results.append(PipedResult(item.local, item.remote, 0, None, _unreadable(item, exc)))
+            answered(index, PipedResult(item.local, item.remote, 0, None,
+                                        _unreadable(item, exc)))
             continue
         try:
-            waiting.append(_stream_one(outbox, fd, item, moved, throttle))
+            waiting.append((index, _stream_one(outbox, fd, item, None, throttle)))
         finally:
             os.close(fd)
         if outbox.files >= FLUSH_FILES:
             outbox.flush()  # let the server start on these while we read the next ones
     outbox.flush()
     while waiting:
-        _take_replies(channel, waiting, results, timeout)
-    return results
+        _take_replies(channel, waiting, answered, timeout)
 
 
-def _take_replies(channel: Channel, waiting: deque[_Sent], results: list[PipedResult],
-                  timeout: float) -> None:
+def _take_replies(channel: Channel, waiting: deque[tuple[int, _Sent]],
+                  answered: AnsweredCallback, timeout: float) -> None:
     """Match replies to the oldest files sent: wait for one, then take every one that has
     already arrived whole."""
     wait = True
     while waiting:
-        sent = waiting[0]
+        index, sent = waiting[0]
         frame = None
         if sent.digest is not None:  # announced: it has a reply coming
             if wait:
@@ -158,7 +166,7 @@ def _take_replies(channel: Channel, waiting: deque[_Sent], results: list[PipedRe
                 if frame is None:
                     return
         waiting.popleft()
-        results.append(_put_outcome(sent, frame))
+        answered(index, _put_outcome(sent, frame))
 
 
 class _Outbox:
@@ -259,15 +267,16 @@ def _put_outcome(sent: _Sent, frame: dict[str, Any] | None) -> PipedResult:
 
 def get_pipelined(
     channel: Channel, files: Sequence[PipedFile], timeout: float,
-    moved: BytesCallback | None = None, throttle: Throttle = UNLIMITED,
-) -> list[PipedResult]:
-    """Download ``files`` (remote to local path) with pipelined gets; one result each.
+    answered: AnsweredCallback, throttle: Throttle = UNLIMITED,
+) -> None:
+    """Download ``files`` (remote to local path) with pipelined gets; ``answered`` hears
+    each file's result. A cut raises, and the file then arriving is left unpublished.
 
     Each destination's folder must exist. A file arrives in a hidden partial
     beside it, is checked against the server's SHA-256 and only then renamed
-    into place with the server's mtime.
+    into place with the server's mtime. Pipelined gets never resume: a file is
+    fetched from its first byte, so one cut short is simply asked for again.
     """
-    results: list[PipedResult] = []
     asked = 0
     outbox = _Outbox(channel)
     for index, item in enumerate(files):
@@ -275,13 +284,11 @@ def get_pipelined(
             outbox.frame(GetRequest(files[asked].remote).to_dict())
             asked += 1
         outbox.flush()
-        results.append(_receive_one(channel, item, timeout, moved, throttle))
-    return results
+        answered(index, _receive_one(channel, item, timeout, throttle))
 
 
 def _receive_one(
-    channel: Channel, item: PipedFile, timeout: float, moved: BytesCallback | None,
-    throttle: Throttle,
+    channel: Channel, item: PipedFile, timeout: float, throttle: Throttle,
 ) -> PipedResult:
     frame = channel.receive(deadline=time.monotonic() + timeout)
     error = _reply_error(frame)
@@ -290,15 +297,12 @@ def _receive_one(
     ready = GetReady.from_dict(frame)
     if ready.offset != 0:
         raise ProtocolError(f"server offered offset {ready.offset} for a fresh download")
-    if moved:
-        moved(item.remote, 0)
     partial = partial_path_for(item.local)
     fd, problem = _open_partial(partial, item.local)
     try:
         sink = _DiscardAfterFailure(fd, item.local, problem)
-        progress = _Progress(item.remote, moved)
         digest = receive_file_hashed(channel, 0, ready.size, hashlib.sha256(), sink.write,
-                                     timeout, progress.reached if moved else None, throttle)
+                                     timeout, None, throttle)
         problem = sink.problem
         frame = channel.receive(deadline=time.monotonic() + timeout)
         error = _reply_error(frame)
@@ -339,20 +343,6 @@ class _DiscardAfterFailure:
             pwrite_all(self.fd, chunk, position)
         except OSError as exc:
             self.problem = _write_error(exc, self.destination)
-
-
-class _Progress:
-    """Turns the positions receive_file_hashed reports into the byte counts ``moved`` wants."""
-
-    def __init__(self, remote: str, moved: BytesCallback | None) -> None:
-        self.remote = remote
-        self.moved = moved
-        self.position = 0
-
-    def reached(self, position: int) -> None:
-        if self.moved:
-            self.moved(self.remote, position - self.position)
-        self.position = position
 
 
 def _open_partial(partial: str, destination: str) -> tuple[int | None, FtError | None]:

@@ -112,9 +112,7 @@ def run_with_retries(
         except FtError as error:
             reason = reason_to_retry(error, after_cut)
             if reason is None or attempt >= retries:
-                if attempt:
-                    _add_note(error, f" (gave up after {attempt} "
-                                     f"{'retry' if attempt == 1 else 'retries'})")
+                note_gave_up(error, attempt)
                 raise
             attempt += 1
             after_cut = after_cut or isinstance(error, _CUT)
@@ -125,6 +123,8 @@ def run_with_retries(
             time.sleep(delay)
 
 
-def _add_note(error: FtError, note: str) -> None:
-    error.message += note
-    error.args = (error.message,)
+def note_gave_up(error: FtError, retries: int) -> None:
+    """Append "(gave up after N retries)" to ``error``'s message, if any retry was made."""
+    if retries:
+        error.message += f" (gave up after {retries} {'retry' if retries == 1 else 'retries'})"
+        error.args = (error.message,)

@@ -14,6 +14,12 @@ the protocol cannot carry and special files. Every path a server names for
 lands in is checked to lie inside the destination before anything is written,
 so a hostile server (or a symlink planted in the destination) cannot direct a
 write elsewhere.
+
+A dropped connection is retried by the client as for one file (``Client.retries``),
+the pipelined files included; ``on_retry`` hears of each retry. Once the client
+gives up on the link, the files not yet tried are failed with that cause and the
+transfer stops there (each would only wait out the same retries): the report
+still holds every file done before.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from ftclient.client import Client, Progress, local_error, normalize_remote
 from ftclient.digests import local_digest, remember
 from ftclient.localfiles import partial_path_for, remote_basename
 from ftclient.pipeline import PIPELINE_MAX_SIZE, PipedFile, PipedResult
+from ftclient.retry import RetryCallback, reason_to_retry
 
 
 @dataclass(frozen=True)
@@ -69,40 +76,58 @@ class _Job:
 
 
 class _Meter:
-    """Turns per-file byte counts into TreeProgress calls."""
+    """Turns files answered and the bytes of resumable transfers into TreeProgress calls.
+
+    A pipelined file counts, bytes and all, only once it is answered, so one sent
+    again after a cut is never counted twice; a resumable transfer's bytes count
+    as they move, and a retry that resumes lower takes back the difference.
+    """
 
     def __init__(self, jobs: list[_Job], callback: TreeCallback | None) -> None:
         self.callback = callback
         self.files_total = len(jobs)
         self.bytes_total = sum(job.size for job in jobs)
-        self.files_started = 0
+        self.files_done = 0
         self.bytes_done = 0
         self.current = ""
 
-    def moved(self, name: str, count: int) -> None:
-        if name != self.current:
-            self.current = name
-            self.files_started += 1
-        self.bytes_done += count
-        self._report(max(self.files_started - 1, 0))
+    def answered(self, name: str, size: int) -> None:
+        """A pipelined file is answered (a BytesCallback for put_many and get_many)."""
+        self.current = name
+        self.bytes_done += size
+        self.file_done()
 
     def one_file(self, name: str) -> Callable[[Progress], None]:
         """A Progress callback for one resumable transfer, feeding this meter."""
         seen = [0]
 
         def update(progress: Progress) -> None:
-            self.moved(name, progress.done - seen[0])  # a resumed prefix counts as done
+            self.current = name
+            self.bytes_done += progress.done - seen[0]  # a resumed prefix counts as done
             seen[0] = progress.done
+            self._report()
 
         return update
 
-    def finish(self) -> None:
-        self._report(self.files_total)
+    def file_done(self) -> None:
+        self.files_done += 1
+        self._report()
 
-    def _report(self, files_done: int) -> None:
+    def _report(self) -> None:
         if self.callback:
-            self.callback(TreeProgress(files_done, self.files_total, self.bytes_done,
+            self.callback(TreeProgress(self.files_done, self.files_total, self.bytes_done,
                                        self.bytes_total, self.current))
+
+
+def _link_failed(error: FtError) -> bool:
+    """True if ``error`` is the link failing (a cut, a timeout, a server going away), which
+    the client retried as far as it was allowed: the files after it would fail alike."""
+    return reason_to_retry(error, after_cut=False) is not None
+
+
+def _not_tried(cause: FtError) -> FtError:
+    """The error of the files left when the link failed for good (one, shared by them all)."""
+    return type(cause)(f"not tried, the connection had failed: {cause.message}")
 
 
 # ---------------------------------------------------------------- local side
@@ -171,12 +196,13 @@ def _remote_join(folder: str, relative: str) -> str:
 def put_tree(
     client: Client, local_dir: str, remote_dir: str, *,
     cache: HashCache | None = None, progress: TreeCallback | None = None,
+    on_retry: RetryCallback | None = None,
 ) -> TreeReport:
     """Upload the folder ``local_dir`` as ``remote_dir``, skipping files already there."""
     remote_dir = normalize_remote(remote_dir, allow_root=True)
     tree = scan_local(local_dir)
     report = TreeReport(skipped=list(tree.skipped))
-    remote = _remote_index(client, remote_dir)
+    remote = _remote_index(client, remote_dir, on_retry)
     jobs: list[_Job] = []
     for relative, path, st in tree.files:
         there = remote.get(relative)
@@ -185,23 +211,27 @@ def put_tree(
                 and local_digest(cache, path, st) == there.sha256:
             name = _remote_join(remote_dir, relative)
             report.unchanged.append(name)
-            if _mtimes_differ(there.mtime, st.st_mtime):
-                _set_remote_mtime(client, name, st.st_mtime, report)
+            if _mtimes_differ(there.mtime, st.st_mtime) and not _set_remote_mtime(
+                    client, name, st.st_mtime, report, on_retry):
+                # The link is gone before anything moved: fail as a walk would, instead
+                # of waiting out the retries again for every file left.
+                raise report.failed.pop()[1]
             continue
         jobs.append(_Job(path, _remote_join(remote_dir, relative), st.st_size, st))
     # Uploads create the folders they need; only the others are made here.
     needed = _ancestors({os.path.dirname(job.remote) for job in jobs})
     made: set[str] = set()
     if remote_dir and remote_dir not in needed and not remote:
-        client.mkdir(remote_dir, parents=True)
+        client.mkdir(remote_dir, parents=True, on_retry=on_retry)
         report.folders_made += 1
     for relative in tree.folders:
         name = _remote_join(remote_dir, relative)
         if relative not in remote and name not in needed:
-            client.mkdir(name, parents=True)
+            client.mkdir(name, parents=True, on_retry=on_retry)
             report.folders_made += 1
             made.add(name)
-    _send(client, jobs, report, cache, progress)
+    if _send(client, jobs, report, cache, progress, on_retry):
+        return report  # the link is gone: the folders' mtimes would only wait out retries
     # Folders last, deepest first: what was written into a folder changed its mtime.
     changed = needed | {os.path.dirname(name) for name in made}
     for relative in sorted(tree.folders, key=lambda name: name.count("/"), reverse=True):
@@ -214,10 +244,12 @@ def put_tree(
         except OSError:
             continue  # gone meanwhile
         if there is None or name in changed or _mtimes_differ(there.mtime, mtime):
-            _set_remote_mtime(client, name, mtime, report)
+            if not _set_remote_mtime(client, name, mtime, report, on_retry):
+                return report
     if remote_dir:  # the walk does not show the top folder itself: always set it
         try:
-            _set_remote_mtime(client, remote_dir, os.lstat(local_dir).st_mtime, report)
+            _set_remote_mtime(client, remote_dir, os.lstat(local_dir).st_mtime, report,
+                              on_retry)
         except OSError:
             pass  # gone meanwhile
     return report
@@ -227,16 +259,21 @@ def _mtimes_differ(one: float, other: float) -> bool:
     return abs(one - other) >= MTIME_TOLERANCE
 
 
-def _set_remote_mtime(client: Client, name: str, mtime: float, report: TreeReport) -> None:
+def _set_remote_mtime(client: Client, name: str, mtime: float, report: TreeReport,
+                      on_retry: RetryCallback | None) -> bool:
+    """Set a remote mtime; False if the link failed for good doing it."""
     try:
-        client.set_mtime(name, mtime)
+        client.set_mtime(name, mtime, on_retry=on_retry)
     except FtError as exc:
         report.failed.append((name, exc))
+        return not _link_failed(exc)
+    return True
 
 
 def put_files(
     client: Client, local_files: list[str], remote_dir: str, *,
     cache: HashCache | None = None, progress: TreeCallback | None = None,
+    on_retry: RetryCallback | None = None,
 ) -> TreeReport:
     """Upload several local files into ``remote_dir`` (created if needed), each by its name."""
     remote_dir = normalize_remote(remote_dir, allow_root=True)
@@ -260,7 +297,7 @@ def put_files(
             report.skipped.append((path, exc.message))
             continue
         jobs.append(_Job(path, _remote_join(remote_dir, name), st.st_size, st))
-    _send(client, jobs, report, cache, progress)
+    _send(client, jobs, report, cache, progress, on_retry)
     return report
 
 
@@ -274,31 +311,63 @@ def _ancestors(folders: set[str]) -> set[str]:
     return found
 
 
-def _remote_index(client: Client, remote_dir: str) -> dict[str, WalkEntry]:
+def _remote_index(client: Client, remote_dir: str, on_retry: RetryCallback | None
+                  ) -> dict[str, WalkEntry]:
     try:
-        return {entry.path: entry for entry in client.walk(remote_dir)}
+        return {entry.path: entry for entry in client.walk(remote_dir, on_retry=on_retry)}
     except NotFound:
         return {}
 
 
 def _send(client: Client, jobs: list[_Job], report: TreeReport, cache: HashCache | None,
-          progress: TreeCallback | None) -> None:
+          progress: TreeCallback | None, on_retry: RetryCallback | None) -> FtError | None:
+    """Small files pipelined, then large ones one by one; the error that ended the link, if
+    it failed for good (the files after it are failed, not tried)."""
     meter = _Meter(jobs, progress)
     small = [job for job in jobs if job.size <= PIPELINE_MAX_SIZE]
     by_local = {job.local: job for job in jobs}
-    results = client.put_many([PipedFile(job.local, job.remote) for job in small], meter.moved)
+    results = client.put_many([PipedFile(job.local, job.remote) for job in small],
+                              meter.answered, on_retry=on_retry)
     for result in results:
         _record(report, result.remote, result, cache, by_local[result.local])
+
+    def put_one(job: _Job) -> PipedResult:
+        done = client.put(job.local, job.remote, progress=meter.one_file(job.remote),
+                          on_retry=on_retry)
+        return PipedResult(job.local, job.remote, done.size, done.sha256)
+
+    return _one_by_one([job for job in jobs if job.size > PIPELINE_MAX_SIZE],
+                       _lost_link(results), report, meter, lambda job: job.remote, put_one,
+                       lambda job, result: _record(report, job.remote, result, cache, job))
+
+
+def _lost_link(results: list[PipedResult]) -> FtError | None:
+    """The error of the first file the link's failure left unanswered, if any."""
+    return next((result.error for result in results
+                 if result.error is not None and _link_failed(result.error)), None)
+
+
+def _one_by_one(jobs: list[_Job], lost: FtError | None, report: TreeReport, meter: _Meter,
+                shown: Callable[[_Job], str], transfer: Callable[[_Job], PipedResult],
+                record: Callable[[_Job, PipedResult], None]) -> FtError | None:
+    """Move ``jobs`` one at a time with the resumable put or get. Once the link has failed
+    for good (``lost``, or here), the rest are failed, not tried; returns that failure."""
+    left: FtError | None = None
     for job in jobs:
-        if job.size > PIPELINE_MAX_SIZE:
-            try:
-                done = client.put(job.local, job.remote, progress=meter.one_file(job.remote))
-            except FtError as exc:
-                report.failed.append((job.remote, exc))
-                continue
-            _record(report, job.remote, PipedResult(job.local, job.remote, done.size,
-                                                   done.sha256), cache, job)
-    meter.finish()
+        if lost is not None:
+            left = left or _not_tried(lost)
+            report.failed.append((shown(job), left))
+            continue
+        try:
+            result = transfer(job)
+        except FtError as exc:
+            report.failed.append((shown(job), exc))
+            lost = exc if _link_failed(exc) else None
+            continue
+        finally:
+            meter.file_done()
+        record(job, result)
+    return lost
 
 
 def _record(report: TreeReport, name: str, result: PipedResult, cache: HashCache | None,
@@ -318,10 +387,11 @@ def _record(report: TreeReport, name: str, result: PipedResult, cache: HashCache
 def get_tree(
     client: Client, remote_dir: str, local_dir: str, *,
     cache: HashCache | None = None, progress: TreeCallback | None = None,
+    on_retry: RetryCallback | None = None,
 ) -> TreeReport:
     """Download the remote folder ``remote_dir`` as ``local_dir``, skipping files held already."""
     remote_dir = normalize_remote(remote_dir, allow_root=True)
-    entries = client.walk(remote_dir)
+    entries = client.walk(remote_dir, on_retry=on_retry)
     os.makedirs(local_dir, exist_ok=True)
     root = os.path.realpath(local_dir)
     report = TreeReport()
@@ -356,13 +426,13 @@ def get_tree(
             _set_local_mtime(root, local, entry.mtime, report, cache, entry.sha256)
             continue
         jobs.append(_Job(local, _remote_join(remote_dir, entry.path), entry.size))
-    _fetch(client, jobs, report, cache, progress)
+    lost = _fetch(client, jobs, report, cache, progress, on_retry)
     # Folders last, deepest first: writing into a folder changed its mtime.
     for local, mtime in sorted(folders, key=lambda item: item[0].count(os.sep), reverse=True):
         _set_local_mtime(root, local, mtime, report)
-    if remote_dir:
+    if remote_dir and lost is None:
         try:
-            top = client.stat(remote_dir)
+            top = client.stat(remote_dir, on_retry=on_retry)
         except FtError as exc:
             report.failed.append((root, exc))
         else:
@@ -389,6 +459,7 @@ def _set_local_mtime(root: str, local: str, mtime: float, report: TreeReport,
 def get_files(
     client: Client, remote_names: list[str], local_dir: str, *,
     cache: HashCache | None = None, progress: TreeCallback | None = None,
+    on_retry: RetryCallback | None = None,
 ) -> TreeReport:
     """Download several remote files into the existing local folder ``local_dir``."""
     if not os.path.isdir(local_dir):
@@ -399,7 +470,7 @@ def get_files(
     for name in remote_names:
         remote = normalize_remote(name)
         jobs.append(_Job(os.path.join(folder, remote_basename(remote)), remote, 0))
-    _fetch(client, jobs, report, cache, progress)
+    _fetch(client, jobs, report, cache, progress, on_retry)
     return report
 
 
@@ -426,27 +497,27 @@ def _local_failure(local: str, exc: OSError) -> FtError:
 
 
 def _fetch(client: Client, jobs: list[_Job], report: TreeReport, cache: HashCache | None,
-           progress: TreeCallback | None) -> None:
+           progress: TreeCallback | None, on_retry: RetryCallback | None) -> FtError | None:
     """Small or unknown-size files pipelined; large ones, and any with a partial to resume,
-    through the resumable get."""
+    through the resumable get. Returns as ``_send`` does."""
     meter = _Meter(jobs, progress)
     resumable = [job.size > PIPELINE_MAX_SIZE or os.path.exists(partial_path_for(job.local))
                  for job in jobs]
     one_by_one = [job for job, alone in zip(jobs, resumable, strict=True) if alone]
     piped = [job for job, alone in zip(jobs, resumable, strict=True) if not alone]
     by_local = {job.local: job for job in jobs}
-    for result in client.get_many([PipedFile(job.local, job.remote) for job in piped],
-                                  meter.moved):
+    results = client.get_many([PipedFile(job.local, job.remote) for job in piped],
+                              meter.answered, on_retry=on_retry)
+    for result in results:
         _record_download(report, result, cache, by_local[result.local])
-    for job in one_by_one:
-        try:
-            done = client.get(job.remote, job.local, progress=meter.one_file(job.remote))
-        except FtError as exc:
-            report.failed.append((job.local, exc))
-            continue
-        _record_download(report, PipedResult(job.local, job.remote, done.size, done.sha256),
-                         cache, job)
-    meter.finish()
+
+    def get_one(job: _Job) -> PipedResult:
+        done = client.get(job.remote, job.local, progress=meter.one_file(job.remote),
+                          on_retry=on_retry)
+        return PipedResult(job.local, job.remote, done.size, done.sha256)
+
+    return _one_by_one(one_by_one, _lost_link(results), report, meter, lambda job: job.local,
+                       get_one, lambda job, result: _record_download(report, result, cache, job))
 
 
 def _record_download(report: TreeReport, result: PipedResult, cache: HashCache | None,
