@@ -551,9 +551,8 @@ class Client:
                 progress(Progress(remote, size, position, offset))
 
         try:
-            # mapped: our own file, so a truncation under the map can only fail this put
             return send_file_hashed(channel, fd, offset, size - offset, hasher, self.timeout,
-                                    sent, throttle=self._throttle, mapped=True)
+                                    sent, throttle=self._throttle)
         except SourceChanged:
             raise SourceChanged(f"{remote!r}: the local file shrank while it was sent") from None
 

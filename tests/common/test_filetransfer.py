@@ -68,12 +68,9 @@ def loopback_pair(tls: tuple[ssl.SSLContext, ssl.SSLContext] | None = None
 
 
 def transfer(tmp_path: Path, data: bytes, offset: int,
-             tls: tuple[ssl.SSLContext, ssl.SSLContext] | None = None, mapped: bool = False
+             tls: tuple[ssl.SSLContext, ssl.SSLContext] | None = None
              ) -> tuple[str, str, bytes, list[int]]:
-    """Send ``data[offset:]`` from a file; receive into a file holding ``data[:offset]``.
-
-    ``mapped``: the sender hashes through a map and sends with sendfile (the client's put).
-    """
+    """Send ``data[offset:]`` from a file; receive into a file holding ``data[:offset]``."""
     source, target = tmp_path / "source.bin", tmp_path / "target.bin"
     source.write_bytes(data)
     target.write_bytes(data[:offset])
@@ -94,8 +91,7 @@ def transfer(tmp_path: Path, data: bytes, offset: int,
             thread = threading.Thread(target=receive)
             thread.start()
             sent = send_file_hashed(Channel(sender), in_fd, offset, len(data) - offset,
-                                    hashlib.sha256(data[:offset]), 30.0, positions.append,
-                                    mapped=mapped)
+                                    hashlib.sha256(data[:offset]), 30.0, positions.append)
             thread.join(60)
         finally:
             os.close(in_fd)
@@ -109,16 +105,12 @@ SIZES = {"empty": 0, "one-byte": 1, "one-buffer": BUFFER_SIZE,
 
 
 @pytest.mark.parametrize("size", SIZES.values(), ids=SIZES.keys())
-@pytest.mark.parametrize(("use_tls", "mapped"), [(False, False), (True, False), (False, True),
-                                                 (True, True)],
-                         ids=["plain", "tls", "plain-mapped", "tls-mapped"])
+@pytest.mark.parametrize("use_tls", [False, True], ids=["plain", "tls"])
 def test_both_ends_agree_with_the_file(tmp_path: Path, tls_contexts, size: int,
-                                       use_tls: bool, mapped: bool) -> None:
-    """Mapped or not, small or large: on TLS and under MAPPED_MINIMUM ``mapped`` falls
-    back to the copying loop, and every way gives the same digest at both ends."""
+                                       use_tls: bool) -> None:
     data = os.urandom(size)
     sent, received, written, positions = transfer(
-        tmp_path, data, 0, tls_contexts if use_tls else None, mapped)
+        tmp_path, data, 0, tls_contexts if use_tls else None)
     expected = hashlib.sha256(data).hexdigest()
     assert sent == received == expected
     assert written == data
@@ -126,16 +118,13 @@ def test_both_ends_agree_with_the_file(tmp_path: Path, tls_contexts, size: int,
         assert positions[-1] == size and positions == sorted(positions)
 
 
-@pytest.mark.parametrize(("use_tls", "mapped"), [(False, False), (True, False), (False, True)],
-                         ids=["plain", "tls", "plain-mapped"])
+@pytest.mark.parametrize("use_tls", [False, True], ids=["plain", "tls"])
 def test_resume_offset_continues_the_prefix_hash(tmp_path: Path, tls_contexts,
-                                                 use_tls: bool, mapped: bool) -> None:
-    """The offset is not on a page: a mapped sender maps from the page below it and
-    hashes from the offset on."""
-    data = os.urandom(3 * MiB + 999)
+                                                 use_tls: bool) -> None:
+    data = os.urandom(2 * MiB + 999)
     offset = MiB + 5
     sent, received, written, positions = transfer(
-        tmp_path, data, offset, tls_contexts if use_tls else None, mapped)
+        tmp_path, data, offset, tls_contexts if use_tls else None)
     assert sent == received == hashlib.sha256(data).hexdigest()
     assert written == data
     assert positions[0] > offset
@@ -152,15 +141,11 @@ def _send_hashed(sock: socket.socket, fd: int, count: int, timeout: float) -> No
     send_file_hashed(Channel(sock), fd, 0, count, hashlib.sha256(), timeout)
 
 
-def _send_mapped(sock: socket.socket, fd: int, count: int, timeout: float) -> None:
-    send_file_hashed(Channel(sock), fd, 0, count, hashlib.sha256(), timeout, mapped=True)
-
-
 def _sendfile(sock: socket.socket, fd: int, count: int, timeout: float) -> None:
     sendfile_range(sock, fd, 0, count, timeout)
 
 
-PLAIN_SENDERS = {"hashing": _send_hashed, "mapped": _send_mapped, "sendfile": _sendfile}
+PLAIN_SENDERS = {"hashing": _send_hashed, "sendfile": _sendfile}
 
 
 @pytest.mark.parametrize("use_tls", [False, True], ids=["plain-sendfile", "tls-copy"])
@@ -269,8 +254,7 @@ def _send_known(sock: socket.socket, fd: int, count: int, timeout: float) -> Non
 
 
 SENDERS = {"hashing-plain": (_send_hashed, False), "hashing-tls": (_send_hashed, True),
-           "mapped-plain": (_send_mapped, False), "sendfile": (_sendfile, False),
-           "known-digest-tls": (_send_known, True)}
+           "sendfile": (_sendfile, False), "known-digest-tls": (_send_known, True)}
 
 
 @pytest.mark.parametrize(("send", "use_tls"), SENDERS.values(), ids=SENDERS.keys())
