@@ -165,7 +165,7 @@ HOW_TO_READ = [
     "(over TLS: read and encrypt, no hash). Tried and measured, not kept: splice(2) "
     "on receive saved the receiver about 0.2 s of CPU a GiB (5% of a put's at "
     "both ends); hashing through a memory map and sending with sendfile saved the "
-    "client 0.08 s a GiB but cost the server's receive 0.23 s more.",
+    "client 0.08-0.16 s a GiB but cost the server's receive 0.23-0.51 s more.",
     "- Where a target is missed, and why: a put pays SHA-256 at both ends on the same "
     "two cores, so it is the direction furthest from the floor; a get pays it at the "
     "client only (the server sends a cached digest). The 50-client cases keep both "
