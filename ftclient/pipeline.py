@@ -139,7 +139,7 @@ def put_pipelined(
                                         _unreadable(item, exc)))
             continue
         try:
-            waiting.append((index, _stream_one(outbox, fd, item, None, throttle)))
+            waiting.append((index, _stream_one(outbox, fd, item, throttle)))
         finally:
             os.close(fd)
         if outbox.files >= FLUSH_FILES:
@@ -203,17 +203,13 @@ def _unreadable(item: PipedFile, exc: OSError) -> FtError:
     return PermissionDenied(f"cannot read {item.local!r}: {exc.strerror or exc}")
 
 
-def _stream_one(
-    outbox: _Outbox, fd: int, item: PipedFile, moved: BytesCallback | None, throttle: Throttle
-) -> _Sent:
+def _stream_one(outbox: _Outbox, fd: int, item: PipedFile, throttle: Throttle) -> _Sent:
     """Queue request, bytes and put_end for one file; return what to match its reply with."""
     before = os.fstat(fd)
     if not stat.S_ISREG(before.st_mode):
         return _Sent(item, 0, None, PermissionDenied(f"{item.local!r} is not a regular file"))
     size = before.st_size
     outbox.frame(PutRequest(item.remote, size, before.st_mtime, stream=True).to_dict())
-    if moved:
-        moved(item.remote, 0)
     hasher = hashlib.sha256()
     problem: FtError | None = None
     step = throttle.chunk_size(CHUNK)
@@ -234,8 +230,6 @@ def _stream_one(
         outbox.raw(chunk)
         throttle.wait(len(chunk))
         position += len(chunk)
-        if moved:
-            moved(item.remote, len(chunk))
     if problem is None and not unchanged_while_open(before, os.fstat(fd)):
         problem = SourceChanged(f"{item.local!r} changed while it was sent; "
                                 "nothing was published")
