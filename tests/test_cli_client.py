@@ -537,6 +537,13 @@ def test_progress_bar_on_stderr_and_quiet(srv: ServerProcess, tmp_path: Path) ->
 # ---------------------------------------------------------------- Ctrl-C and resume
 
 
+def _ctrl_c_reaches_it() -> None:
+    """In the client's process before it starts: SIGINT as at a terminal, even when the
+    suite itself was started as a background job (which ignores SIGINT, and a child
+    inherits that, so Python would never raise KeyboardInterrupt)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _interrupt(proc: subprocess.Popen[bytes], ready: Callable[[], bool], what: str
                ) -> tuple[int, str]:
     """Wait until ``ready()``, send SIGINT, and return (exit code, stderr)."""
@@ -564,7 +571,8 @@ def test_ctrl_c_during_get_leaves_resumable_partial(
 
     proc = subprocess.Popen(CLIENT + ["--server", proxy.address, "get", "big"], cwd=dest,
                             env=client_env(), stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=_ctrl_c_reaches_it)
     code, err = _interrupt(proc, lambda: size_of(partial) > 0, "the download's partial to grow")
     assert code == 130, err
     assert "Traceback" not in err
@@ -592,7 +600,8 @@ def test_ctrl_c_during_put_leaves_resumable_partial(
 
     proc = subprocess.Popen(CLIENT + ["--server", proxy.address, "put", str(local)],
                             env=client_env(), stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=_ctrl_c_reaches_it)
     code, err = _interrupt(proc, lambda: proxy.forwarded["up"] > 8 * MiB,
                            "the upload to pass 8 MiB")
     assert code == 130, err
