@@ -244,9 +244,11 @@ def move(storage: Storage, request: Move) -> None:
             # The kernel refuses this too (EINVAL); this check only words it better.
             raise ProtocolError(f"cannot move the folder {request.src!r} into itself")
         # The folders it leaves and enters stay put; a folder moved is held exclusively.
-        held.enter_context(storage.tree_lock.shared(destination.folder))
-        held.enter_context(storage.tree_lock.exclusive(source.path) if is_folder
-                           else storage.tree_lock.shared(source.folder))
+        folders = held.enter_context(storage.tree_lock.holder())
+        folders.share(destination.folder)
+        folders.share(source.folder)
+        if is_folder:
+            folders.exclude(source.path)
         for entry in (source, destination):
             held.enter_context(_name_locked(storage, entry))
         # Checked again under the locks: the name may have been taken meanwhile. Python

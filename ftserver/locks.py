@@ -1,7 +1,7 @@
 """Per-name locks that hold across threads and processes (one byte of one file each).
 
-A lock is exclusive (a writer of a name) or shared (an upload beneath a folder:
-several may hold it at once, see treelock.py).
+A NameLock is exclusive: a writer of a name. treelock.py locks folders' bytes
+the same way (``try_lock_byte``), shared by uploads beneath them.
 
 Every name is one byte of ``state_dir/locks/names.lock``, locked with an open file
 description lock (``F_OFD_SETLK``). Such a lock belongs to an open file description,
@@ -32,36 +32,32 @@ _FLOCK = struct.Struct("@hhqqi4x")
 
 
 class NameLock:
-    """A non-blocking lock named by a key (a hex digest of the target path); exclusive
-    unless ``shared``."""
+    """A non-blocking exclusive lock named by a key (a hex digest of the target path)."""
 
-    def __init__(self, locks_dir: str, key: str, names_fd: int | None = None, *,
-                 shared: bool = False) -> None:
+    def __init__(self, locks_dir: str, key: str, names_fd: int | None = None) -> None:
         """``names_fd``: an open of the names file (``open_names``) that one thread keeps
         for locks it takes one after another (a burst of uploads), saving an open and a
         close per lock. Locks taken through one open do not exclude each other: its
         keeper never holds two at once through it."""
         self.path = os.path.join(locks_dir, NAMES_FILE)
-        digest = hashlib.blake2b(key.encode("utf-8", "surrogateescape"), digest_size=8).digest()
-        self._byte = int.from_bytes(digest, "big") >> 2
+        self._byte = key_byte(key)
         self._shared_fd = names_fd
-        self._kind = fcntl.F_RDLCK if shared else fcntl.F_WRLCK
         self._fd: int | None = None
 
     def try_acquire(self) -> bool:
         fd = self._shared_fd if self._shared_fd is not None else open_names(
             os.path.dirname(self.path))
         try:
-            fcntl.fcntl(fd, fcntl.F_OFD_SETLK,
-                        _FLOCK.pack(self._kind, os.SEEK_SET, self._byte, 1, 0))
-        except OSError as exc:
-            if fd != self._shared_fd:
-                os.close(fd)
-            if exc.errno in (errno.EAGAIN, errno.EACCES):
-                return False  # held by another open of the file: another holder
+            taken = try_lock_byte(fd, self._byte)
+        except BaseException:
+            taken = False
             raise
-        self._fd = fd
-        return True
+        finally:
+            if not taken and fd != self._shared_fd:
+                os.close(fd)
+        if taken:
+            self._fd = fd
+        return taken
 
     def acquire_within(self, seconds: float) -> bool:
         """Try for up to ``seconds``: a holder whose client was cut a moment ago may still be
@@ -89,6 +85,27 @@ class NameLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+def key_byte(key: str) -> int:
+    """The byte of the names file that stands for ``key`` (62 bits of its hash)."""
+    digest = hashlib.blake2b(key.encode("utf-8", "surrogateescape"), digest_size=8).digest()
+    return int.from_bytes(digest, "big") >> 2
+
+
+def try_lock_byte(fd: int, byte: int, *, shared: bool = False) -> bool:
+    """Lock one byte through the open ``fd`` without waiting: read-locked if ``shared``,
+    else write-locked. False if another open of the file holds it in a mode that
+    conflicts. Locking a byte again through the same open just sets its mode; closing
+    the open lets go of every byte it holds."""
+    kind = fcntl.F_RDLCK if shared else fcntl.F_WRLCK
+    try:
+        fcntl.fcntl(fd, fcntl.F_OFD_SETLK, _FLOCK.pack(kind, os.SEEK_SET, byte, 1, 0))
+    except OSError as exc:
+        if exc.errno in (errno.EAGAIN, errno.EACCES):
+            return False  # held by another open of the file: another holder
+        raise
+    return True
 
 
 def open_names(locks_dir: str) -> int:

@@ -16,7 +16,6 @@ import ssl
 import threading
 import time
 from collections.abc import Iterable
-from contextlib import ExitStack
 from typing import Any
 
 from common.channel import Channel
@@ -205,8 +204,8 @@ class Session:
                                         self.limits.transfer_timeout, self.burst, frame,
                                         started, self.throttles.upload)
             elif isinstance(request, PutRequest):
-                with ExitStack() as folder_locks:
-                    self.storage.resolve_held(request.path, folder_locks, set())
+                with self.storage.tree_lock.holder() as folder_locks:
+                    self.storage.resolve_held(request.path, folder_locks)
                     self._log_transfer("put", receive_upload(self.channel, self.storage,
                                                              request,
                                                              self.limits.transfer_timeout,

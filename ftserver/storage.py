@@ -18,7 +18,6 @@ import os
 import stat
 import sys
 import time
-from contextlib import ExitStack
 from dataclasses import dataclass
 
 from common.errors import (
@@ -43,7 +42,7 @@ from ftserver.confine import SWAPPED, fd_path, make_dirs_beneath, open_path_bene
 from ftserver.locks import NameLock, remove_unused_lock_files
 from ftserver.partialcap import evict_over_cap, partials
 from ftserver.publishing import publish, remove_leftover_staging
-from ftserver.treelock import TreeLock
+from ftserver.treelock import FolderLocks, TreeLock
 
 log = logging.getLogger("ftserver.storage")
 
@@ -164,19 +163,17 @@ class Storage:
         real = os.path.join(folder_real, leaf)
         return Target(name, real, lock_key(real))
 
-    def resolve_held(self, name: str, held: ExitStack, locked: set[str]) -> Target:
-        """``resolve``, holding the folder locks above the target shared (entered on
-        ``held``; ``locked`` names the folders whose locks are held there already).
+    def resolve_held(self, name: str, folders: FolderLocks) -> Target:
+        """``resolve``, holding the folder locks above the target shared in ``folders``.
 
         Resolved again once its folder is locked, so that a folder moved between the
         look-up and the lock (through a symlink, say) is not missed.
         """
         for _ in range(3):
             target = self.resolve(name)
-            if target.folder in locked:
+            if folders.holds(target.folder):
                 return target
-            held.enter_context(self.tree_lock.shared(target.folder))
-            locked.add(target.folder)
+            folders.share(target.folder)
         raise Locked(f"the folders on the way to {name!r} keep moving; try again")
 
     # ------------------------------------------------------------ reading

@@ -32,7 +32,6 @@ import contextlib
 import logging
 import os
 import time
-from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,6 +43,7 @@ from ftserver.confine import fd_path
 from ftserver.locks import NameLock, open_names
 from ftserver.storage import OpenFolder, Storage, Target, storage_error
 from ftserver.transfers import TransferResult
+from ftserver.treelock import FolderLocks
 
 log = logging.getLogger("ftserver.streamburst")
 
@@ -78,8 +78,8 @@ class StreamBurst:
     """Held by a session; collects streamed puts' replies until ``finish`` sends them."""
 
     def __init__(self) -> None:
-        self._held = ExitStack()
-        self._locked_folders: set[str] = set()
+        self._folder_locks: FolderLocks | None = None
+        """The folder locks above the burst's folders, held until it ends (one open)."""
         self._folders: dict[str, OpenFolder] = {}
         self._folder_names: dict[tuple[str, str], str] = {}
         """(root, a folder as the client names it) -> its real path, resolved this burst."""
@@ -117,12 +117,15 @@ class StreamBurst:
         named = (storage.root_real, name.rpartition("/")[0])
         folder_real = self._folder_names.get(named)
         folder = self._folders.get(folder_real) if folder_real is not None else None
-        if folder is not None and folder_real in self._locked_folders:
+        if (folder is not None and self._folder_locks is not None
+                and self._folder_locks.holds(folder_real)):
             target = storage.target_in(folder, folder_real, name)
             if target is not None:
                 return target, folder
         # Held from before the folders are made: a folder removal cannot slip in between.
-        target = storage.resolve_held(name, self._held, self._locked_folders)
+        if self._folder_locks is None:
+            self._folder_locks = storage.tree_lock.holder()
+        target = storage.resolve_held(name, self._folder_locks)
         folder = self.folder(storage, target)
         storage.refuse_folder_name(folder, target)
         if folder_real is None:  # the folder exists now: resolve its name for later files
@@ -174,7 +177,7 @@ class StreamBurst:
         """End the burst: fsync its folders and store its digests; return what to log and
         the replies to send, in order. A disk failure never raises: it becomes the
         answers of the files it concerns."""
-        if not self._entries and not self._folders and not self._locked_folders:
+        if not self._entries and not self._folders and self._folder_locks is None:
             return [], b""
         # Taken at once: should anything below raise, no later finish may answer these
         # files "ok" without the fsync of their folder, which is closed on the way out.
@@ -202,14 +205,15 @@ class StreamBurst:
             with contextlib.suppress(OSError):
                 os.close(folder.fd)
         self._folders = {}
-        self._locked_folders = set()
         self._folder_names = {}
         if self._names_fd is not None:
             with contextlib.suppress(OSError):
                 os.close(self._names_fd)
             self._names_fd = None
         self._room = None
-        self._held.close()
+        if self._folder_locks is not None:
+            self._folder_locks.close()
+            self._folder_locks = None
 
 
 def sync_folders(folders: dict[str, int]) -> dict[str, OSError]:

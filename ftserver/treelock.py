@@ -15,11 +15,14 @@ share does not stop a colleague from tidying another folder.
 Folders are named by their real path (symlinks inside the share resolved), so
 an upload through a link locks the folder it really writes into, and the top is
 the whole share's root, so users confined to their home folders hold off a
-removal of a folder above their homes too. The locks are NameLocks (a byte of
-``state_dir/locks/names.lock`` each, read-locked when shared, under an open file
-description lock), so they hold across worker processes as well as threads.
-Takers poll with a deadline and nobody waits while holding an exclusive lock,
-so there is no deadlock.
+removal of a folder above their homes too. A folder's lock is a byte of
+``state_dir/locks/names.lock`` (locks.py), read-locked when shared, under an open
+file description lock, so it holds across worker processes as well as threads.
+One holder (an upload, a burst of them, a move) takes all its folders' bytes
+through one open of that file (FolderLocks) and lets go of them all by closing
+it: however deep the path, a holder costs one descriptor. Takers poll with a
+deadline and nobody waits while holding an exclusive lock, so there is no
+deadlock.
 """
 
 from __future__ import annotations
@@ -28,11 +31,11 @@ import hashlib
 import os
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 
 from common.errors import Locked
 from common.paths import is_within
-from ftserver.locks import NameLock
+from ftserver.locks import key_byte, open_names, try_lock_byte
 
 SHARED_WAIT = 10.0
 """How long an upload waits for a folder move or removal (which is quick) to finish."""
@@ -40,6 +43,8 @@ EXCLUSIVE_WAIT = 2.0
 """How long a folder move or removal waits for uploads beneath it to finish before it
 gives up."""
 POLL = 0.05
+MOVING = "a folder is being moved or removed; try again"
+BUSY = "uploads into that folder are in progress; try again when they have finished"
 
 
 class TreeLock:
@@ -49,14 +54,16 @@ class TreeLock:
         self.locks_dir = locks_dir
         self.top = top
 
+    def holder(self) -> FolderLocks:
+        """A new holder of folder locks (one open of the locks file); close it to let go."""
+        return FolderLocks(self.locks_dir, self.top)
+
     @contextmanager
     def shared(self, folder: str) -> Iterator[None]:
         """Held by an upload or mkdir into ``folder`` (a real path): each folder from the
-        top down to it, shared, from the top down."""
-        with ExitStack() as held:
-            for each in folders_down_to(self.top, folder):
-                held.enter_context(self._held(each, True, SHARED_WAIT,
-                                              "a folder is being moved or removed; try again"))
+        top down to it, shared."""
+        with self.holder() as held:
+            held.share(folder)
             yield
 
     @contextmanager
@@ -64,22 +71,65 @@ class TreeLock:
         """Held while ``folder`` (a real path) is moved or removed: the folders above it
         shared (so a folder around it cannot go meanwhile), itself exclusively (refused
         while uploads beneath it run)."""
-        with (self.shared(os.path.dirname(folder)),
-              self._held(folder, False, EXCLUSIVE_WAIT,
-                         "uploads into that folder are in progress; try again when they "
-                         "have finished")):
+        with self.holder() as held:
+            held.share(os.path.dirname(folder))
+            held.exclude(folder)
             yield
 
-    @contextmanager
-    def _held(self, folder: str, shared: bool, wait: float, busy_message: str
-              ) -> Iterator[None]:
-        with NameLock(self.locks_dir, folder_key(folder), shared=shared) as lock:
-            deadline = time.monotonic() + wait
-            while not lock.try_acquire():
-                if time.monotonic() >= deadline:
-                    raise Locked(busy_message)
-                time.sleep(POLL)
-            yield
+
+class FolderLocks:
+    """Folder locks taken through one open of the locks file, all let go by ``close``.
+
+    A byte locked again through the same open keeps its lock, so chains that share
+    folders (``a/b`` and ``a/c``) cost nothing twice; bytes are never unlocked one by
+    one, since a folder locked for one chain may still be needed by another.
+    """
+
+    def __init__(self, locks_dir: str, top: str) -> None:
+        self.top = top
+        self._fd: int | None = open_names(locks_dir)
+        self._shared: set[str] = set()
+
+    def holds(self, folder: str) -> bool:
+        """True if the folders from the top down to ``folder`` are held shared here."""
+        chain = folders_down_to(self.top, folder)
+        return not chain or chain[-1] in self._shared
+
+    def share(self, folder: str) -> None:
+        """Hold each folder from the top down to ``folder`` shared (waiting up to
+        SHARED_WAIT for a move or removal of one of them); Locked if one stays taken."""
+        for each in folders_down_to(self.top, folder):
+            if each not in self._shared:
+                self._take(each, True, SHARED_WAIT, MOVING)
+                self._shared.add(each)
+
+    def exclude(self, folder: str) -> None:
+        """Hold ``folder`` exclusively (waiting up to EXCLUSIVE_WAIT for the uploads
+        beneath it); Locked if they still run."""
+        self._take(folder, False, EXCLUSIVE_WAIT, BUSY)
+
+    def _take(self, folder: str, shared: bool, wait: float, busy_message: str) -> None:
+        if self._fd is None:
+            raise ValueError("these folder locks were let go")
+        byte = key_byte(folder_key(folder))
+        deadline = time.monotonic() + wait
+        while not try_lock_byte(self._fd, byte, shared=shared):
+            if time.monotonic() >= deadline:
+                raise Locked(busy_message)
+            time.sleep(POLL)
+
+    def close(self) -> None:
+        """Let go of every folder lock held here."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+            self._shared = set()
+
+    def __enter__(self) -> FolderLocks:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def folder_key(real: str) -> str:

@@ -19,6 +19,7 @@ from common.errors import AlreadyExists, BadPath, Locked, NotEmpty, NotFound, Pr
 from ftserver.locks import NAMES_FILE, NameLock
 from ftserver.storage import lock_key
 from ftserver.treelock import TreeLock
+from tests.procinfo import usage
 from tests.rawwire import RawConnection
 
 
@@ -169,6 +170,28 @@ def test_an_upload_holds_off_only_the_folders_around_it(share, connect):
     assert sorted(os.listdir(share.root)) == ["proj"]
     client.move("proj/sub", "moved")  # free again once the upload is done
     assert [path.name for path in (share.state_dir / "locks").iterdir()] == [NAMES_FILE]
+
+
+def test_folder_locks_cost_an_upload_one_descriptor_however_deep_its_path(share, connect):
+    """Every folder above an upload is locked, but through one open of the locks file:
+    a path hundreds of folders deep must not run the server out of descriptors (which
+    would fail other clients' requests too). The folders stay locked all the same."""
+    client = connect(share)
+    client.list("")  # the server is up and idle
+    before = usage(share.proc.pid)[0]
+    deep = "/".join(["d"] * 300)
+    data = b"deep" * 1000
+    with RawConnection(share.port) as raw:
+        raw.hello()
+        raw.start_put(f"{deep}/file.bin", len(data))
+        raw.send_bytes(data[:10])  # in progress, holding its folders
+        during = usage(share.proc.pid)[0]
+        assert during - before < 10, (before, during)
+        with pytest.raises(Locked):
+            client.remove("/".join(["d"] * 150), recursive=True)
+        assert raw.finish_put(data[10:], data)["ok"] is True
+    assert (share.root / deep / "file.bin").read_bytes() == data
+    client.remove("d", recursive=True)
 
 
 def test_mkdir_of_a_name_being_uploaded_is_locked_and_the_upload_wins_whole(share, connect):

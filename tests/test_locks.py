@@ -11,7 +11,14 @@ import threading
 import time
 from pathlib import Path
 
-from ftserver.locks import NAMES_FILE, NameLock, open_names, remove_unused_lock_files
+from ftserver.locks import (
+    NAMES_FILE,
+    NameLock,
+    key_byte,
+    open_names,
+    remove_unused_lock_files,
+    try_lock_byte,
+)
 
 
 def test_a_held_lock_is_taken_by_no_other_thread_or_process(tmp_path: Path) -> None:
@@ -173,8 +180,9 @@ def test_locks_taken_through_a_kept_open_exclude_every_other_open(tmp_path: Path
 
 def test_shared_holders_and_exclusive_takers_never_overlap(
         tmp_path: Path) -> None:
-    """Three threads take one name shared, two exclusively, as fast as they can: an
-    exclusive holder is never beside anyone, shared ones may be several."""
+    """Three threads take one byte shared (as folder locks are), two exclusively, each
+    through its own open, as fast as they can: an exclusive holder is never beside
+    anyone, shared ones may be several."""
     shared_holders = 0
     exclusive_holders = 0
     broken = 0
@@ -185,8 +193,9 @@ def test_shared_holders_and_exclusive_takers_never_overlap(
     def contend(shared: bool) -> None:
         nonlocal shared_holders, exclusive_holders, broken, many_shared
         for _ in range(1200):
-            lock = NameLock(str(tmp_path), "k", shared=shared)
-            if not lock.try_acquire():
+            fd = open_names(str(tmp_path))
+            if not try_lock_byte(fd, key_byte("k"), shared=shared):
+                os.close(fd)
                 continue
             with count_lock:
                 if shared:
@@ -203,7 +212,7 @@ def test_shared_holders_and_exclusive_takers_never_overlap(
                     shared_holders -= 1
                 else:
                     exclusive_holders -= 1
-            lock.release()
+            os.close(fd)  # lets go
 
     threads = [threading.Thread(target=contend, args=(shared,))
                for shared in (True, True, True, False, False)]
