@@ -47,11 +47,9 @@ class NameLock:
     def try_acquire(self) -> bool:
         fd = self._shared_fd if self._shared_fd is not None else open_names(
             os.path.dirname(self.path))
+        taken = False
         try:
             taken = try_lock_byte(fd, self._byte)
-        except BaseException:
-            taken = False
-            raise
         finally:
             if not taken and fd != self._shared_fd:
                 os.close(fd)
@@ -73,8 +71,7 @@ class NameLock:
         """Let go: unlock first, so that a copy of the descriptor (a fork) holds nothing."""
         if self._fd is not None:
             try:
-                fcntl.fcntl(self._fd, fcntl.F_OFD_SETLK,
-                            _FLOCK.pack(fcntl.F_UNLCK, os.SEEK_SET, self._byte, 1, 0))
+                _set_byte(self._fd, fcntl.F_UNLCK, self._byte)
             finally:
                 if self._fd != self._shared_fd:
                     os.close(self._fd)
@@ -98,14 +95,17 @@ def try_lock_byte(fd: int, byte: int, *, shared: bool = False) -> bool:
     else write-locked. False if another open of the file holds it in a mode that
     conflicts. Locking a byte again through the same open just sets its mode; closing
     the open lets go of every byte it holds."""
-    kind = fcntl.F_RDLCK if shared else fcntl.F_WRLCK
     try:
-        fcntl.fcntl(fd, fcntl.F_OFD_SETLK, _FLOCK.pack(kind, os.SEEK_SET, byte, 1, 0))
+        _set_byte(fd, fcntl.F_RDLCK if shared else fcntl.F_WRLCK, byte)
     except OSError as exc:
         if exc.errno in (errno.EAGAIN, errno.EACCES):
             return False  # held by another open of the file: another holder
         raise
     return True
+
+
+def _set_byte(fd: int, kind: int, byte: int) -> None:
+    fcntl.fcntl(fd, fcntl.F_OFD_SETLK, _FLOCK.pack(kind, os.SEEK_SET, byte, 1, 0))
 
 
 def open_names(locks_dir: str) -> int:

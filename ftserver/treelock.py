@@ -27,7 +27,6 @@ deadlock.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 from collections.abc import Iterator
@@ -92,8 +91,9 @@ class FolderLocks:
 
     def holds(self, folder: str) -> bool:
         """True if the folders from the top down to ``folder`` are held shared here."""
-        chain = folders_down_to(self.top, folder)
-        return not chain or chain[-1] in self._shared
+        # A chain is always held whole, so its last folder stands for it (a set look-up
+        # per file on a burst's hot path); the top and places outside it need none.
+        return folder in self._shared or not folders_down_to(self.top, folder)
 
     def share(self, folder: str) -> None:
         """Hold each folder from the top down to ``folder`` shared (waiting up to
@@ -133,10 +133,10 @@ class FolderLocks:
 
 
 def folder_key(real: str) -> str:
-    """The lock key of a folder: apart from the name lock of the same path
-    (storage.lock_key), which a mkdir of the folder takes while uploads into it take
-    its folder lock."""
-    return "dir-" + hashlib.sha256(real.encode("utf-8", "surrogateescape")).hexdigest()
+    """The lock key of a folder (hashed to its byte by locks.key_byte): apart from the
+    name lock of the same path (storage.lock_key, a hex digest), which a mkdir of the
+    folder takes while uploads into it take its folder lock."""
+    return "dir:" + real
 
 
 def folders_down_to(top: str, folder: str) -> list[str]:
