@@ -5,6 +5,9 @@ Runs each case for several rounds and reports medians (with the spread):
 
   floor      bare socket: sendfile → recv_into a preallocated buffer → file
   tls-floor  the same copy through TLS (self-signed certificate)
+  hashed     bare copies that prove their bytes with SHA-256 as ft does (no protocol):
+             hashed at both ends (the receiver hashing inline, or on a thread), and
+             at the receiver only (the sender uses sendfile and a known digest)
   ft         ft put and get of one big file (a real ftserver process, the Client API)
   ft-tls     the same with TLS on, when the installed ft supports it
   ftp        pyftpdlib server, ftplib client (the bench extra)
@@ -14,9 +17,10 @@ Runs each case for several rounds and reports medians (with the spread):
   many       50 clients × 20 MiB at once, aggregate MB/s (ft thread and process, pyftpdlib)
   rss        ft server peak RSS (thread mode): one 3 GiB upload, and 40 uploads at once
 
-and writes docs/benchmarks.md (targets as ratios, PASS/MISS, the machine) and
-docs/bench.png. ``--smoke`` is a tiny run for CI that writes to --out (default: a
-new temporary folder), never to docs/.
+Every timed step also counts the CPU seconds that it cost both ends (this process
+and every process under it), per GiB moved. Writes docs/benchmarks.md (targets as
+ratios, PASS/MISS, the machine) and docs/bench.png. ``--smoke`` is a tiny run for
+CI that writes to --out (default: a new temporary folder), never to docs/.
 
     python scripts/bench.py                        # everything, full size (several minutes)
     python scripts/bench.py --cases floor,ft,ftp --size-mib 1024 --rounds 5
@@ -40,12 +44,26 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from benchkit import external, floors, ftcases, ftpcases  # noqa: E402
-from benchkit.figures import MiB, Results, make_file, make_small_files, mb_per_s  # noqa: E402
-from benchkit.report import chart, chart_missing, markdown  # noqa: E402
+from benchkit.figures import (  # noqa: E402
+    MiB,
+    Results,
+    Took,
+    make_file,
+    make_small_files,
+    mb_per_s,
+)
+from benchkit.report import CPU_UNIT, chart, chart_missing, markdown  # noqa: E402
 
-CASES = ("floor", "tls-floor", "ft", "ft-tls", "ftp", "rsync", "scp", "small", "many", "rss")
+CASES = ("floor", "tls-floor", "hashed", "ft", "ft-tls", "ftp", "rsync", "scp", "small", "many",
+         "rss")
 SMOKE = {"size_mib": 4, "rounds": 1, "small_count": 20, "clients": 3, "client_mib": 1,
          "rss_mib": 8, "rss_clients": 3}
+
+
+def add_took(results: Results, key: str, label: str, size: int, took: Took) -> None:
+    """A timed step's MB/s, and its CPU seconds (both ends) per GiB moved."""
+    results.add(key, label, "MB/s", mb_per_s(size, took.seconds))
+    results.add(f"{key}-cpu", label, CPU_UNIT, took.cpu * (1 << 30) / size)
 
 
 def big_file_cases(args: argparse.Namespace, work: Path, results: Results) -> None:
@@ -55,39 +73,48 @@ def big_file_cases(args: argparse.Namespace, work: Path, results: Results) -> No
     download = work / "download.bin"
     print(f"one file of {args.size_mib} MiB, {args.rounds} rounds", flush=True)
     with contextlib.ExitStack() as stack:
-        contenders = big_file_contenders(args, work, stack, results)
+        contenders = big_file_contenders(args, work, stack, results, source)
         for _ in range(args.rounds):
             for key, label, run_round in contenders:
-                seconds = run_round(source, download)
-                if len(seconds) == 1:
-                    results.add(key, label, "MB/s", mb_per_s(size, seconds[0]))
+                took = run_round(source, download)
+                if len(took) == 1:
+                    add_took(results, key, label, size, took[0])
                 else:
-                    results.add(f"{key}-put", f"{label} put", "MB/s", mb_per_s(size, seconds[0]))
-                    results.add(f"{key}-get", f"{label} get", "MB/s", mb_per_s(size, seconds[1]))
+                    add_took(results, f"{key}-put", f"{label} put", size, took[0])
+                    add_took(results, f"{key}-get", f"{label} get", size, took[1])
     source.unlink()
 
 
-Round = Callable[[Path, Path], tuple[float, ...]]
+Round = Callable[[Path, Path], tuple[Took, ...]]
 
 
 def big_file_contenders(args: argparse.Namespace, work: Path, stack: contextlib.ExitStack,
-                        results: Results) -> list[tuple[str, str, Round]]:
+                        results: Results, source: Path) -> list[tuple[str, str, Round]]:
     """(key, label, one round) for each big-file case asked for; servers live on ``stack``."""
     contenders: list[tuple[str, str, Round]] = []
 
-    def once(copy: Callable[[Path, Path], float]) -> Round:
-        def run(source: Path, download: Path) -> tuple[float, ...]:
-            seconds = copy(source, download)
+    def once(copy: Callable[[Path, Path], Took]) -> Round:
+        def run(source: Path, download: Path) -> tuple[Took, ...]:
+            took = copy(source, download)
             download.unlink()
-            return (seconds,)
+            return (took,)
         return run
 
     if "floor" in args.cases:
-        contenders.append(("floor", "bare socket copy", once(floors.bare_copy_seconds)))
+        contenders.append(("floor", "bare socket copy", once(floors.bare_copy)))
     if "tls-floor" in args.cases:
         contexts = floors.self_signed_contexts(work)
         contenders.append(("tls-floor", "bare TLS copy",
-                           once(lambda s, d: floors.tls_copy_seconds(s, d, contexts))))
+                           once(lambda s, d: floors.tls_copy(s, d, contexts))))
+    if "hashed" in args.cases:
+        digest = floors.file_digest(source)
+        for key, label, sender_hashes, receiver_thread in (
+                ("hashed-both-inline", "hashed copy, both ends (receiver inline)", True, False),
+                ("hashed-both-thread", "hashed copy, both ends (receiver thread)", True, True),
+                ("hashed-receiver", "hashed copy, receiver only (thread)", False, True)):
+            contenders.append((key, label, once(
+                lambda s, d, h=sender_hashes, t=receiver_thread:
+                    floors.hashed_copy(s, d, h, t, digest))))
     if "ft" in args.cases:
         server = stack.enter_context(ftcases.ft_server(work / "ft"))
         client = stack.enter_context(ftcases.client_for(server))
@@ -147,7 +174,7 @@ def many_clients_case(args: argparse.Namespace, work: Path, results: Results) ->
     source = make_file(work / "many.bin", size)
     down = work / "down"
     with contextlib.ExitStack() as stack:
-        contenders: list[tuple[str, str, Callable[[], tuple[float, float]]]] = []
+        contenders: list[tuple[str, str, Callable[[], tuple[Took, Took]]]] = []
         for executor in ("thread", "process"):
             server = stack.enter_context(ftcases.ft_server(work / f"ft-many-{executor}",
                                                            executor))
@@ -162,11 +189,9 @@ def many_clients_case(args: argparse.Namespace, work: Path, results: Results) ->
                  lambda: ftpcases.concurrent_put_get(port, source, down, args.clients)))
         for _ in range(args.rounds):  # in turn, so each round's ratios share one load
             for key, label, run_round in contenders:
-                put_s, get_s = run_round()
-                results.add(key.format("put"), label.format("put"), "MB/s",
-                            mb_per_s(total, put_s))
-                results.add(key.format("get"), label.format("get"), "MB/s",
-                            mb_per_s(total, get_s))
+                put, get = run_round()
+                add_took(results, key.format("put"), label.format("put"), total, put)
+                add_took(results, key.format("get"), label.format("get"), total, get)
     source.unlink()
 
 
@@ -227,7 +252,8 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="ft-bench-", dir=args.dir))
     groups = [
         ("big file", big_file_cases,
-         bool(set(args.cases) & {"floor", "tls-floor", "ft", "ft-tls", "ftp", "rsync", "scp"})),
+         bool(set(args.cases) & {"floor", "tls-floor", "hashed", "ft", "ft-tls", "ftp", "rsync",
+                                "scp"})),
         ("small files", small_files_case, "small" in args.cases),
         ("many clients", many_clients_case, "many" in args.cases),
         ("RSS", rss_case, "rss" in args.cases),

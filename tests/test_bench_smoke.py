@@ -22,11 +22,16 @@ def test_bench_smoke_run_writes_the_report(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr[-3000:]
     page = (out / "benchmarks.md").read_text()
-    for row in ("| bare socket copy |", "| ft put |", "| ft get |", "| ft put, small files |",
+    for row in ("| bare socket copy |", "| hashed copy, both ends (receiver thread) |",
+                "| hashed copy, receiver only (thread) |", "| ft put |", "| ft get |",
+                "| ft put, small files |",
                 "| ft put, 3 clients (thread) |", "| ft get, 3 clients (process) |",
                 "| RSS, 3 uploads at once |"):
         assert row in page, page
     assert "| put ≥ 0.55× floor |" in page and "tmpfs" in page
+    assert "| ft put ÷ hashed copy, both ends, receiver on a thread |" in page
+    cpu_rows = page.split("## CPU per GiB moved", 1)[1].split("\n## ", 1)[0]
+    assert "| ft put |" in cpu_rows and "| ft get, 3 clients (process) |" in cpu_rows
     assert "## Machine" in page and "- cores:" in page
     if importlib.util.find_spec("matplotlib") is not None:  # the bench extra
         assert (out / "bench.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from benchkit.figures import timed
+from benchkit.figures import Took, timed
 from benchkit.procs import stop_by_pid
 
 
@@ -90,16 +90,16 @@ def rsync_daemon(base: Path) -> Iterator[tuple[str, Path]]:
         yield f"rsync://127.0.0.1:{port}/share", share
 
 
-def rsync_round(url: str, share: Path, source: Path, download: Path) -> tuple[float, float]:
+def rsync_round(url: str, share: Path, source: Path, download: Path) -> tuple[Took, Took]:
     """``--whole-file``: the fastest rsync can copy a new file (no delta search)."""
     copy = ["rsync", "--whole-file", "--inplace", "-q"]
-    put_seconds = timed(lambda: subprocess.run(copy + [str(source), f"{url}/big.bin"],
-                                               check=True, timeout=600))
-    get_seconds = timed(lambda: subprocess.run(copy + [f"{url}/big.bin", str(download)],
-                                               check=True, timeout=600))
+    put = timed(lambda: subprocess.run(copy + [str(source), f"{url}/big.bin"],
+                                       check=True, timeout=600))
+    get = timed(lambda: subprocess.run(copy + [f"{url}/big.bin", str(download)],
+                                       check=True, timeout=600))
     download.unlink()
     (share / "big.bin").unlink()
-    return put_seconds, get_seconds
+    return put, get
 
 
 @contextmanager
@@ -124,11 +124,11 @@ def local_sshd(base: Path) -> Iterator[list[str]]:
 
 
 def scp_round(options: list[str], source: Path, remote: Path, download: Path
-              ) -> tuple[float, float]:
-    put_seconds = timed(lambda: subprocess.run(["scp", *options, str(source),
-                                                f"127.0.0.1:{remote}"], check=True, timeout=600))
-    get_seconds = timed(lambda: subprocess.run(["scp", *options, f"127.0.0.1:{remote}",
-                                                str(download)], check=True, timeout=600))
+              ) -> tuple[Took, Took]:
+    put = timed(lambda: subprocess.run(["scp", *options, str(source), f"127.0.0.1:{remote}"],
+                                       check=True, timeout=600))
+    get = timed(lambda: subprocess.run(["scp", *options, f"127.0.0.1:{remote}", str(download)],
+                                       check=True, timeout=600))
     download.unlink()
     remote.unlink()
-    return put_seconds, get_seconds
+    return put, get

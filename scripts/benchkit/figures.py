@@ -1,7 +1,7 @@
 """Measured values: each figure keeps every round, and reports its median and spread.
 
 Also the small helpers every case shares: making data files on tmpfs, reading a
-process's peak RSS, and running a callable several rounds.
+process's peak RSS, and timing a callable (wall clock and CPU).
 """
 
 from __future__ import annotations
@@ -90,18 +90,63 @@ def peak_rss_mib(pid: int) -> float:
     return float("nan")
 
 
-def timed(action: Callable[[], object]) -> float:
-    """Seconds ``action`` took."""
-    started = time.perf_counter()
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class Took:
+    """What one timed action cost."""
+
+    seconds: float
+    """Wall-clock seconds."""
+    cpu: float
+    """CPU seconds (user and system) of this process and every process under it (the
+    servers, their workers, scp's ssh and sshd) while the action ran: both ends of
+    the copy, since client and server share the machine."""
+
+
+def _process_tree_cpu(pid: int) -> float:
+    """CPU seconds of ``pid``, of its reaped children, and of its live descendants."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        # utime, stime, cutime, cstime: fields 14-17 of proc(5), counted from the state
+        total = sum(int(value) for value in fields[11:15]) / TICKS
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as children:
+                total += sum(_process_tree_cpu(int(child)) for child in children.read().split())
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0  # it exited meanwhile: its parent's reaped-children figure has it
+    return total
+
+
+def cpu_seconds() -> float:
+    """CPU seconds spent so far by this process and all processes under it."""
+    own = os.times()
+    total = own.user + own.system + own.children_user + own.children_system
+    me = os.getpid()
+    for task in os.listdir(f"/proc/{me}/task"):
+        try:
+            with open(f"/proc/{me}/task/{task}/children") as children:
+                total += sum(_process_tree_cpu(int(child)) for child in children.read().split())
+        except FileNotFoundError:  # that thread ended meanwhile
+            continue
+    return total
+
+
+def timed(action: Callable[[], object]) -> Took:
+    """Run ``action``; what it took in wall-clock and CPU seconds."""
+    cpu_before, started = cpu_seconds(), time.perf_counter()
     action()
-    return time.perf_counter() - started
+    seconds = time.perf_counter() - started
+    return Took(seconds, cpu_seconds() - cpu_before)
 
 
 def mb_per_s(size: int, seconds: float) -> float:
     return size / 1e6 / seconds
 
 
-def concurrent_seconds(count: int, work: Callable[[int], None]) -> float:
+def concurrent_timed(count: int, work: Callable[[int], None]) -> Took:
     """Run ``work(i)`` for i in range(count) on as many threads at once; re-raise a failure."""
     errors: list[BaseException] = []
     start = threading.Barrier(count + 1)
@@ -123,7 +168,7 @@ def concurrent_seconds(count: int, work: Callable[[int], None]) -> float:
         for thread in threads:
             thread.join()
 
-    seconds = timed(wait_all)
+    took = timed(wait_all)
     if errors:
         raise errors[0]
-    return seconds
+    return took

@@ -1,25 +1,40 @@
-"""The ceilings: copying a file over loopback with no protocol and no hashing.
+"""The ceilings: copying a file over loopback with no protocol.
 
 The bare floor is what the kernel allows: sendfile(2) from a file on one side,
 recv_into a preallocated buffer and write to a file on the other. The TLS floor
 is the same copy through ``ssl`` (a self-signed certificate made with
 ``cryptography``): read, encrypt and send; receive, decrypt and write. ft's
 figures are stated as ratios of these.
+
+The hashed copies are the ceiling for any copy that proves its bytes, as ft
+does: the sender (a process of its own, as ft's client is) reads 256 KiB,
+hashes it with SHA-256 and sends it; the receiver reads with recv_into, writes,
+and hashes, either inline or on a thread of its own, then compares the two
+digests. They are not targets: they show what hashing at both ends costs on
+this machine, apart from anything ft's protocol does.
 """
 
 from __future__ import annotations
 
 import datetime
+import hashlib
+import multiprocessing
 import os
+import queue
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
-from benchkit.figures import MiB, timed
+from benchkit.figures import MiB, Took, cpu_seconds, timed
 
 RECV_BUFFER = MiB
+HASHED_BUFFER = 256 * 1024
+"""Bytes per step of the hashed copies: ft's own step."""
+HASHED_BUFFERS = 4
+"""Buffers the threaded receiver cycles through (ft's HashPipe depth)."""
 
 
 def _listener() -> socket.socket:
@@ -46,7 +61,7 @@ def _receive_to_file(sock: socket.socket, target: Path, size: int) -> None:
         os.close(fd)
 
 
-def _run_copy(send: Callable[[], None], receive: Callable[[], None]) -> float:
+def _run_copy(send: Callable[[], None], receive: Callable[[], None]) -> Took:
     """Time one copy: ``send`` on a thread, ``receive`` here; both must finish."""
     errors: list[BaseException] = []
 
@@ -70,7 +85,7 @@ def _run_copy(send: Callable[[], None], receive: Callable[[], None]) -> float:
     return timed(copy)
 
 
-def bare_copy_seconds(source: Path, target: Path) -> float:
+def bare_copy(source: Path, target: Path) -> Took:
     """sendfile from ``source`` → loopback → recv_into → write ``target``."""
     size = source.stat().st_size
     with _listener() as server:
@@ -121,8 +136,8 @@ def self_signed_contexts(folder: Path) -> tuple[ssl.SSLContext, ssl.SSLContext]:
     return server_context, client_context
 
 
-def tls_copy_seconds(source: Path, target: Path, contexts: tuple[ssl.SSLContext, ssl.SSLContext]
-                     ) -> float:
+def tls_copy(source: Path, target: Path, contexts: tuple[ssl.SSLContext, ssl.SSLContext]
+             ) -> Took:
     """read ``source`` → TLS over loopback → recv_into → write ``target``."""
     server_context, client_context = contexts
     size = source.stat().st_size
@@ -149,3 +164,108 @@ def tls_copy_seconds(source: Path, target: Path, contexts: tuple[ssl.SSLContext,
                     received.set()
 
         return _run_copy(send, receive)
+
+
+def _send_hashed(port: int, source: str, known_digest: bytes | None) -> None:
+    """The hashed copy's sender, in a process of its own, then the digest: read, hash and
+    send each buffer; or, given the digest (as ft's server has it cached), sendfile."""
+    with socket.create_connection(("127.0.0.1", port)) as sock, \
+            open(source, "rb", buffering=0) as stream:
+        if known_digest is not None:
+            sock.sendfile(stream)
+            sock.sendall(known_digest)
+            return
+        digest = hashlib.sha256()
+        buffer = memoryview(bytearray(HASHED_BUFFER))
+        while got := stream.readinto(buffer):
+            digest.update(buffer[:got])
+            sock.sendall(buffer[:got])
+        sock.sendall(digest.digest())
+
+
+def _recv_exactly(sock: socket.socket, view: memoryview) -> None:
+    filled = 0
+    while filled < len(view):
+        got = sock.recv_into(view[filled:])
+        if not got:
+            raise ConnectionError("the sender closed early")
+        filled += got
+
+
+def _receive_hashed(sock: socket.socket, target: Path, size: int, threaded: bool) -> bytes:
+    """recv_into, write and hash (inline, or on a thread fed by a bounded pool); the digest."""
+    digest = hashlib.sha256()
+    free: queue.SimpleQueue[memoryview] = queue.SimpleQueue()
+    full: queue.SimpleQueue[tuple[memoryview, int] | None] = queue.SimpleQueue()
+    for _ in range(HASHED_BUFFERS if threaded else 1):
+        free.put(memoryview(bytearray(HASHED_BUFFER)))
+
+    def hash_all() -> None:
+        while (item := full.get()) is not None:
+            buffer, length = item
+            digest.update(buffer[:length])
+            free.put(buffer)
+
+    hasher = threading.Thread(target=hash_all, name="floor-hash") if threaded else None
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        if hasher:
+            hasher.start()
+        position = 0
+        while position < size:
+            buffer = free.get()
+            piece = buffer[: min(HASHED_BUFFER, size - position)]
+            _recv_exactly(sock, piece)
+            os.pwrite(fd, piece, position)
+            if hasher:
+                full.put((buffer, len(piece)))
+            else:
+                digest.update(piece)
+                free.put(buffer)
+            position += len(piece)
+    finally:
+        if hasher:
+            full.put(None)
+            hasher.join()
+        os.close(fd)
+    return digest.digest()
+
+
+def file_digest(path: Path) -> bytes:
+    with open(path, "rb") as stream:
+        return hashlib.file_digest(stream, "sha256").digest()
+
+
+def hashed_copy(source: Path, target: Path, sender_hashes: bool, receiver_thread: bool,
+                digest: bytes) -> Took:
+    """Copy ``source`` (whose SHA-256 is ``digest``) proving every byte; fails if it differs.
+
+    The receiver always hashes (on a thread, or inline); the sender hashes too, or
+    sends with sendfile and the ``digest`` it was given, as ft's server does with a
+    cached one. The time runs from the sender's connection to the receiver's last
+    byte; the CPU counted is both processes' over that time.
+    """
+    size = source.stat().st_size
+    with _listener() as server:
+        sender = multiprocessing.get_context("spawn").Process(
+            target=_send_hashed,
+            args=(server.getsockname()[1], str(source), None if sender_hashes else digest))
+        sender.start()
+        try:
+            server.settimeout(60)
+            conn, _ = server.accept()
+            with conn:
+                cpu_before, started = cpu_seconds(), time.perf_counter()
+                received = _receive_hashed(conn, target, size, receiver_thread)
+                announced = memoryview(bytearray(len(received)))
+                _recv_exactly(conn, announced)
+                # before the join: the sender's exit is no part of the copy
+                took = Took(time.perf_counter() - started, cpu_seconds() - cpu_before)
+        finally:
+            sender.join(60)
+            if sender.exitcode is None:
+                sender.kill()
+                sender.join()
+    if not received == announced == digest or sender.exitcode != 0:
+        raise RuntimeError("the hashed copy failed: the digests differ or the sender failed")
+    return took

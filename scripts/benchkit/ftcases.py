@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from benchkit.figures import concurrent_seconds, peak_rss_mib, timed
+from benchkit.figures import Took, concurrent_timed, peak_rss_mib, timed
 from ftclient import Client
 from ftclient.pipeline import PipedFile
 from ftserver.config import ServerConfig
@@ -78,12 +78,12 @@ def tls_client_options(server: ServerProcess) -> dict[str, Any]:
 # ---------------------------------------------------------------- the cases
 
 
-def big_file_round(client: Client, source: Path, download: Path) -> tuple[float, float]:
-    """Seconds to put ``source`` and get it back to ``download`` (removed after)."""
-    put_seconds = timed(lambda: client.put(source, "big.bin"))
-    get_seconds = timed(lambda: client.get("big.bin", download))
+def big_file_round(client: Client, source: Path, download: Path) -> tuple[Took, Took]:
+    """What it took to put ``source``, and to get it back to ``download`` (removed after)."""
+    put = timed(lambda: client.put(source, "big.bin"))
+    get = timed(lambda: client.get("big.bin", download))
     download.unlink()
-    return put_seconds, get_seconds
+    return put, get
 
 
 def small_files_put_seconds(client: Client, paths: list[Path], folder: str) -> float:
@@ -96,26 +96,26 @@ def small_files_put_seconds(client: Client, paths: list[Path], folder: str) -> f
         failed = [result for result in client.put_many(files) if result.error is not None]
         if failed:
             raise RuntimeError(f"{len(failed)} small files failed: {failed[0].error}")
-    return timed(upload_all)
+    return timed(upload_all).seconds
 
 
 def concurrent_put_get(server: ServerProcess, source: Path, folder: Path, count: int
-                       ) -> tuple[float, float]:
+                       ) -> tuple[Took, Took]:
     """``count`` clients each put ``source`` under its own name at once, then all get."""
     folder.mkdir(parents=True, exist_ok=True)
     clients = [client_for(server) for _ in range(count)]
     try:
         for client in clients:
             client.connect()
-        put_seconds = concurrent_seconds(
+        put = concurrent_timed(
             count, lambda i: clients[i].put(source, f"many/c{i:03d}.bin"))
-        get_seconds = concurrent_seconds(
+        get = concurrent_timed(
             count, lambda i: clients[i].get(f"many/c{i:03d}.bin", folder / f"c{i:03d}.bin"))
     finally:
         for client in clients:
             client.close()
     shutil.rmtree(folder, ignore_errors=True)
-    return put_seconds, get_seconds
+    return put, get
 
 
 def rss_after_puts(base: Path, source: Path, count: int) -> float:
@@ -123,7 +123,7 @@ def rss_after_puts(base: Path, source: Path, count: int) -> float:
     with ft_server(base, "thread") as server:
         clients = [client_for(server) for _ in range(count)]
         try:
-            concurrent_seconds(count, lambda i: clients[i].put(source, f"rss/c{i:03d}.bin"))
+            concurrent_timed(count, lambda i: clients[i].put(source, f"rss/c{i:03d}.bin"))
         finally:
             for client in clients:
                 client.close()

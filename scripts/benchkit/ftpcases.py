@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from benchkit.figures import concurrent_seconds, timed
+from benchkit.figures import Took, concurrent_timed, timed
 from benchkit.procs import stop_by_pid
 
 BLOCK = 256 * 1024
@@ -68,11 +68,11 @@ def get(ftp: ftplib.FTP, name: str, target: Path) -> None:
         ftp.retrbinary(f"RETR {name}", stream.write, blocksize=BLOCK)
 
 
-def big_file_round(ftp: ftplib.FTP, source: Path, download: Path) -> tuple[float, float]:
-    put_seconds = timed(lambda: put(ftp, source, "big.bin"))
-    get_seconds = timed(lambda: get(ftp, "big.bin", download))
+def big_file_round(ftp: ftplib.FTP, source: Path, download: Path) -> tuple[Took, Took]:
+    stored = timed(lambda: put(ftp, source, "big.bin"))
+    retrieved = timed(lambda: get(ftp, "big.bin", download))
     download.unlink()
-    return put_seconds, get_seconds
+    return stored, retrieved
 
 
 def small_files_put_seconds(ftp: ftplib.FTP, paths: list[Path], folder: str) -> float:
@@ -81,23 +81,23 @@ def small_files_put_seconds(ftp: ftplib.FTP, paths: list[Path], folder: str) -> 
     def upload_all() -> None:
         for path in paths:
             put(ftp, path, f"{folder}/{path.name}")
-    return timed(upload_all)
+    return timed(upload_all).seconds
 
 
 def concurrent_put_get(port: int, source: Path, folder: Path, count: int
-                       ) -> tuple[float, float]:
+                       ) -> tuple[Took, Took]:
     """``count`` ftplib clients each STOR ``source`` under its own name at once, then RETR."""
     folder.mkdir(parents=True, exist_ok=True)
     clients = [connect(port) for _ in range(count)]
     try:
         with contextlib.suppress(ftplib.error_perm):  # made by an earlier round
             clients[0].mkd("many")
-        put_seconds = concurrent_seconds(count, lambda i: put(clients[i], source,
-                                                               f"many/c{i:03d}.bin"))
-        get_seconds = concurrent_seconds(count, lambda i: get(clients[i], f"many/c{i:03d}.bin",
-                                                              folder / f"c{i:03d}.bin"))
+        stored = concurrent_timed(count, lambda i: put(clients[i], source,
+                                                         f"many/c{i:03d}.bin"))
+        retrieved = concurrent_timed(count, lambda i: get(clients[i], f"many/c{i:03d}.bin",
+                                                            folder / f"c{i:03d}.bin"))
     finally:
         for ftp in clients:
             ftp.close()
     shutil.rmtree(folder, ignore_errors=True)
-    return put_seconds, get_seconds
+    return stored, retrieved

@@ -46,6 +46,35 @@ TARGETS = (
 )
 
 
+REFERENCES = (
+    ("hashed copy, both ends, receiver on a thread ÷ floor", "hashed-both-thread", "floor"),
+    ("hashed copy, both ends, receiver inline ÷ floor", "hashed-both-inline", "floor"),
+    ("hashed copy, receiver only ÷ floor", "hashed-receiver", "floor"),
+    ("ft put ÷ hashed copy, both ends, receiver on a thread", "ft-put", "hashed-both-thread"),
+    ("ft put ÷ hashed copy, both ends, receiver inline", "ft-put", "hashed-both-inline"),
+    ("ft get ÷ hashed copy, receiver only", "ft-get", "hashed-receiver"),
+)
+"""Ratios that explain the targets, not targets: (what, figure, compared with). The
+hashed copies prove their bytes as ft does, with no protocol: what hashing at both
+ends (a put) or at the receiver (a get of a cached digest) leaves of the floor."""
+
+CPU_UNIT = "CPU s/GiB"
+"""Unit of the CPU figures: seconds of CPU, both ends together, per GiB moved."""
+
+
+def ratio(figure: str, against: str, results: Results) -> tuple[str, float | None]:
+    """The ratio of two figures' medians as text, with the single rounds' range; and its value."""
+    value, base = results.median(figure), results.median(against)
+    if value is None or not base:
+        return "", None
+    shown = f"{value / base:.2f}×"
+    mine, theirs = results.figures[figure].values, results.figures[against].values
+    if len(mine) == len(theirs) > 1:  # rounds ran in turn: round i's pair shares one load
+        per_round = [a / b for a, b in zip(mine, theirs, strict=True)]
+        shown += f" (rounds {min(per_round):.2f}–{max(per_round):.2f})"
+    return shown, value / base
+
+
 def check(target: Target, results: Results) -> tuple[str, str]:
     """(the ratio or value as text, PASS / MISS / not measured)."""
     value = results.median(target.figure)
@@ -54,16 +83,10 @@ def check(target: Target, results: Results) -> tuple[str, str]:
     if target.against is None:
         ok = value <= target.ratio if target.at_most else value >= target.ratio
         return f"{value:.0f}", "PASS" if ok else "MISS"
-    base = results.median(target.against)
-    if not base:
+    shown, measured = ratio(target.figure, target.against, results)
+    if measured is None:
         return "", "not measured"
-    ratio = value / base
-    shown = f"{ratio:.2f}×"
-    mine, theirs = results.figures[target.figure].values, results.figures[target.against].values
-    if len(mine) == len(theirs) > 1:  # rounds ran in turn: round i's pair shares one load
-        per_round = [a / b for a, b in zip(mine, theirs, strict=True)]
-        shown += f" (rounds {min(per_round):.2f}–{max(per_round):.2f})"
-    return shown, "PASS" if ratio >= target.ratio else "MISS"
+    return shown, "PASS" if measured >= target.ratio else "MISS"
 
 
 # ---------------------------------------------------------------- the machine
@@ -129,16 +152,49 @@ def markdown(results: Results, settings: dict[str, str], command: str, data_dir:
     for target in TARGETS:
         shown, verdict = check(target, results)
         lines.append(f"| {target.what} | {shown} | {verdict} |")
+    references = [(what, ratio(figure, against, results)[0])
+                  for what, figure, against in REFERENCES]
+    if any(shown for _, shown in references):
+        lines += ["", "## Reference ratios (not targets)", "",
+                  "How much of the floor is left to any copy that proves its bytes as ft does, "
+                  "and how near ft comes to such a copy.", "",
+                  "| ratio | measured |", "|---|---|"]
+        lines += [f"| {what} | {shown} |" for what, shown in references if shown]
     lines += ["", "## Figures", "", "| figure | median | unit | rounds (min–max) | n |",
               "|---|---|---|---|---|"]
     for figure in results.figures.values():
-        lines.append(f"| {figure.label} | {figure.median:.1f} | {figure.unit} | "
-                     f"{figure.spread} | {len(figure.values)} |")
+        if figure.unit != CPU_UNIT:
+            lines.append(f"| {figure.label} | {figure.median:.1f} | {figure.unit} | "
+                         f"{figure.spread} | {len(figure.values)} |")
+    lines += cpu_table(results)
     if results.skipped:
         lines += ["", "## Not measured", ""]
         lines += [f"- {note}" for note in results.skipped]
     lines += ["", "## How to read this", "", *HOW_TO_READ]
     return "\n".join(lines) + "\n"
+
+
+def cpu_table(results: Results) -> list[str]:
+    """CPU per GiB of each timed step, and the MB/s the machine's cores could give it at most."""
+    cores = os.cpu_count() or 1
+    rows = [f for f in results.figures.values() if f.unit == CPU_UNIT and f.values]
+    if not rows:
+        return []
+    lines = ["", "## CPU per GiB moved", "",
+             "CPU seconds (user and system) that each step cost, both ends together (the "
+             "bench process and every process under it: servers, their workers, ssh), "
+             f"per GiB moved; and the most MB/s that this CPU cost allows on {cores} "
+             "cores, were nothing else to wait for and nothing else running.", "",
+             "| step | CPU s/GiB | rounds (min–max) | at most, MB/s | measured, MB/s |",
+             "|---|---|---|---|---|"]
+    for figure in rows:
+        throughput = results.median(figure.key.removesuffix("-cpu"))
+        # CPU time comes in clock ticks: a tiny smoke run may have cost none at all
+        ceiling = f"{cores * (1 << 30) / 1e6 / figure.median:.0f}" if figure.median else ""
+        lines.append(f"| {figure.label} | {figure.median:.2f} | "
+                     f"{min(figure.values):.2f}–{max(figure.values):.2f} | {ceiling} | "
+                     f"{'' if throughput is None else f'{throughput:.0f}'} |")
+    return lines
 
 
 HOW_TO_READ = [
