@@ -52,7 +52,7 @@ from benchkit.figures import (  # noqa: E402
     make_small_files,
     mb_per_s,
 )
-from benchkit.report import CPU_UNIT, chart, chart_missing, markdown  # noqa: E402
+from benchkit.report import CPU_UNIT, FILE_CPU_UNIT, chart, chart_missing, markdown  # noqa: E402
 
 CASES = ("floor", "tls-floor", "hashed", "ft", "ft-tls", "ftp", "rsync", "scp", "small", "many",
          "rss")
@@ -64,6 +64,12 @@ def add_took(results: Results, key: str, label: str, size: int, took: Took) -> N
     """A timed step's MB/s, and its CPU seconds (both ends) per GiB moved."""
     results.add(key, label, "MB/s", mb_per_s(size, took.seconds))
     results.add(f"{key}-cpu", label, CPU_UNIT, took.cpu * (1 << 30) / size)
+
+
+def add_files_took(results: Results, key: str, label: str, count: int, took: Took) -> None:
+    """Files/s of a many-files step, and its CPU µs (both ends) per file."""
+    results.add(key, label, "files/s", count / took.seconds)
+    results.add(f"{key}-cpu", label, FILE_CPU_UNIT, took.cpu * 1e6 / count)
 
 
 def big_file_cases(args: argparse.Namespace, work: Path, results: Results) -> None:
@@ -153,17 +159,16 @@ def small_files_case(args: argparse.Namespace, work: Path, results: Results) -> 
             port = stack.enter_context(ftpcases.ftp_server(work / "ftp-small"))
         for index in range(args.rounds):  # in turn, so each round's ratio shares one load
             with ftcases.client_for(server) as client:
-                seconds = ftcases.small_files_put_seconds(client, files, f"r{index}")
-            results.add("ft-small", "ft put, small files", "files/s", len(files) / seconds)
+                took = ftcases.small_files_put(client, files, f"r{index}")
+            add_files_took(results, "ft-small", "ft put, small files", len(files), took)
             if port is None:
                 continue
             ftp = ftpcases.connect(port)
             try:
-                seconds = ftpcases.small_files_put_seconds(ftp, files, f"r{index}")
+                took = ftpcases.small_files_put(ftp, files, f"r{index}")
             finally:
                 ftp.close()
-            results.add("ftp-small", "pyftpdlib put, small files", "files/s",
-                        len(files) / seconds)
+            add_files_took(results, "ftp-small", "pyftpdlib put, small files", len(files), took)
     shutil.rmtree(work / "small")
 
 

@@ -57,7 +57,7 @@ def main() -> None:
         with ftcases.ft_server(work / "server") as server, ftcases.client_for(server) as client:
             for index in range(args.rounds):
                 server_before, client_before = cpu_seconds(server.proc.pid), os.times()
-                seconds = ftcases.small_files_put_seconds(client, files, f"round{index}")
+                seconds = ftcases.small_files_put(client, files, f"round{index}").seconds
                 server_after, client_after = cpu_seconds(server.proc.pid), os.times()
                 per_file = 1e6 / args.count
                 figures["server user"].append((server_after[0] - server_before[0]) * per_file)

@@ -86,7 +86,7 @@ def big_file_round(client: Client, source: Path, download: Path) -> tuple[Took, 
     return put, get
 
 
-def small_files_put_seconds(client: Client, paths: list[Path], folder: str) -> float:
+def small_files_put(client: Client, paths: list[Path], folder: str) -> Took:
     """Upload many small files over one connection, pipelined as ``put -r`` sends them:
     requests, bytes and ends go back to back and the replies are read as they come."""
     files = [PipedFile(str(path), f"{folder}/{path.name}") for path in paths]
@@ -96,7 +96,7 @@ def small_files_put_seconds(client: Client, paths: list[Path], folder: str) -> f
         failed = [result for result in client.put_many(files) if result.error is not None]
         if failed:
             raise RuntimeError(f"{len(failed)} small files failed: {failed[0].error}")
-    return timed(upload_all).seconds
+    return timed(upload_all)
 
 
 def concurrent_put_get(server: ServerProcess, source: Path, folder: Path, count: int

@@ -75,13 +75,13 @@ def big_file_round(ftp: ftplib.FTP, source: Path, download: Path) -> tuple[Took,
     return stored, retrieved
 
 
-def small_files_put_seconds(ftp: ftplib.FTP, paths: list[Path], folder: str) -> float:
+def small_files_put(ftp: ftplib.FTP, paths: list[Path], folder: str) -> Took:
     ftp.mkd(folder)
 
     def upload_all() -> None:
         for path in paths:
             put(ftp, path, f"{folder}/{path.name}")
-    return timed(upload_all).seconds
+    return timed(upload_all)
 
 
 def concurrent_put_get(port: int, source: Path, folder: Path, count: int

@@ -59,7 +59,13 @@ hashed copies prove their bytes as ft does, with no protocol: what hashing at bo
 ends (a put) or at the receiver (a get of a cached digest) leaves of the floor."""
 
 CPU_UNIT = "CPU s/GiB"
-"""Unit of the CPU figures: seconds of CPU, both ends together, per GiB moved."""
+"""Unit of the big-file CPU figures: seconds of CPU, both ends together, per GiB moved."""
+FILE_CPU_UNIT = "CPU µs/file"
+"""Unit of the small-files CPU figures: µs of CPU, both ends together, per file."""
+CPU_UNITS = {CPU_UNIT: ("s/GiB", "MB/s", (1 << 30) / 1e6, "{:.2f}"),
+             FILE_CPU_UNIT: ("µs/file", "files/s", 1e6, "{:.0f}")}
+"""For each CPU unit: how its value reads, the throughput it bounds, the throughput per
+core at one CPU second (or µs) per unit, and the value's format."""
 
 
 def ratio(figure: str, against: str, results: Results) -> tuple[str, float | None]:
@@ -163,7 +169,7 @@ def markdown(results: Results, settings: dict[str, str], command: str, data_dir:
     lines += ["", "## Figures", "", "| figure | median | unit | rounds (min–max) | n |",
               "|---|---|---|---|---|"]
     for figure in results.figures.values():
-        if figure.unit != CPU_UNIT:
+        if figure.unit not in CPU_UNITS:
             lines.append(f"| {figure.label} | {figure.median:.1f} | {figure.unit} | "
                          f"{figure.spread} | {len(figure.values)} |")
     lines += cpu_table(results)
@@ -175,25 +181,26 @@ def markdown(results: Results, settings: dict[str, str], command: str, data_dir:
 
 
 def cpu_table(results: Results) -> list[str]:
-    """CPU per GiB of each timed step, and the MB/s the machine's cores could give it at most."""
+    """CPU per GiB (or file) of each timed step, and the most the machine's cores allow it."""
     cores = os.cpu_count() or 1
-    rows = [f for f in results.figures.values() if f.unit == CPU_UNIT and f.values]
+    rows = [f for f in results.figures.values() if f.unit in CPU_UNITS and f.values]
     if not rows:
         return []
-    lines = ["", "## CPU per GiB moved", "",
-             "CPU seconds (user and system) that each step cost, both ends together (the "
-             "bench process and every process under it: servers, their workers, ssh), "
-             f"per GiB moved; and the most MB/s that this CPU cost allows on {cores} "
-             "cores, were nothing else to wait for and nothing else running.", "",
-             "| step | CPU s/GiB | rounds (min–max) | at most, MB/s | measured, MB/s |",
-             "|---|---|---|---|---|"]
+    lines = ["", "## CPU per GiB moved (and per small file)", "",
+             "CPU (user and system) that each step cost, both ends together (the bench "
+             "process and every process under it: servers, their workers, ssh), per GiB "
+             f"moved or per file; and the most that this CPU cost allows on {cores} cores, "
+             "were nothing else to wait for and nothing else running.", "",
+             "| step | CPU | rounds (min–max) | at most | measured |", "|---|---|---|---|---|"]
     for figure in rows:
+        unit, rate, per_core, shape = CPU_UNITS[figure.unit]
         throughput = results.median(figure.key.removesuffix("-cpu"))
         # CPU time comes in clock ticks: a tiny smoke run may have cost none at all
-        ceiling = f"{cores * (1 << 30) / 1e6 / figure.median:.0f}" if figure.median else ""
-        lines.append(f"| {figure.label} | {figure.median:.2f} | "
-                     f"{min(figure.values):.2f}–{max(figure.values):.2f} | {ceiling} | "
-                     f"{'' if throughput is None else f'{throughput:.0f}'} |")
+        ceiling = (f"{cores * per_core / figure.median:.0f} {rate}" if figure.median else "")
+        lines.append(f"| {figure.label} | {shape.format(figure.median)} {unit} | "
+                     f"{shape.format(min(figure.values))}–{shape.format(max(figure.values))} | "
+                     f"{ceiling} | "
+                     f"{'' if throughput is None else f'{throughput:.0f} {rate}'} |")
     return lines
 
 
