@@ -53,7 +53,7 @@ from common.messages import (
 from ftserver import __version__, fileops
 from ftserver.config import Limits
 from ftserver.login import run_login
-from ftserver.logsetup import lines_held
+from ftserver.logsetup import lines_held, log_text
 from ftserver.security import SessionSecurity
 from ftserver.storage import Storage
 from ftserver.streamburst import StreamBurst
@@ -279,18 +279,16 @@ class Session:
 
     def _log_transfer(self, op: str, result: TransferResult, started: float) -> None:
         seconds = time.monotonic() - started
-        transfer_log.info(
-            "op=%s peer=%s path=%r size=%d offset=%d bytes=%d seconds=%.3f result=ok",
-            op, self.peer, result.path, result.size, result.offset, result.moved, seconds,
-        )
+        log_text(transfer_log, logging.INFO,
+                 f"op={op} peer={self.peer} path={result.path!r} size={result.size} "
+                 f"offset={result.offset} bytes={result.moved} seconds={seconds:.3f} result=ok")
 
     def _log_failure(self, frame: dict, error: FtError, started: float, moved: int = 0) -> None:
         seconds = time.monotonic() - started
         path = frame.get("path") if isinstance(frame.get("path"), str) else "?"
-        transfer_log.info(
-            "op=%s peer=%s path=%r bytes=%d seconds=%.3f result=%s message=%r",
-            frame.get("op"), self.peer, path[:200], moved, seconds, error.code, error.message,
-        )
+        log_text(transfer_log, logging.INFO,
+                 f"op={frame.get('op')} peer={self.peer} path={path[:200]!r} bytes={moved} "
+                 f"seconds={seconds:.3f} result={error.code} message={error.message!r}")
 
     def _try_send(self, obj: dict | None) -> None:
         """Send ``obj`` (None: nothing) after the replies a burst holds; never raises."""
