@@ -34,28 +34,23 @@ _FLOCK = struct.Struct("@hhqqi4x")
 class NameLock:
     """A non-blocking exclusive lock named by a key (a hex digest of the target path)."""
 
-    def __init__(self, locks_dir: str, key: str, names_fd: int | None = None) -> None:
-        """``names_fd``: an open of the names file (``open_names``) that one thread keeps
-        for locks it takes one after another (a burst of uploads), saving an open and a
-        close per lock. Locks taken through one open do not exclude each other: its
-        keeper never holds two at once through it."""
+    def __init__(self, locks_dir: str, key: str) -> None:
         self.path = os.path.join(locks_dir, NAMES_FILE)
         self._byte = key_byte(key)
-        self._shared_fd = names_fd
         self._fd: int | None = None
 
     def try_acquire(self) -> bool:
-        fd = self._shared_fd if self._shared_fd is not None else open_names(
-            os.path.dirname(self.path))
-        taken = False
+        fd = open_names(os.path.dirname(self.path))
         try:
             taken = try_lock_byte(fd, self._byte)
-        finally:
-            if not taken and fd != self._shared_fd:
-                os.close(fd)
-        if taken:
-            self._fd = fd
-        return taken
+        except BaseException:
+            os.close(fd)
+            raise
+        if not taken:
+            os.close(fd)
+            return False
+        self._fd = fd
+        return True
 
     def acquire_within(self, seconds: float) -> bool:
         """Try for up to ``seconds``: a holder whose client was cut a moment ago may still be
@@ -71,10 +66,9 @@ class NameLock:
         """Let go: unlock first, so that a copy of the descriptor (a fork) holds nothing."""
         if self._fd is not None:
             try:
-                _set_byte(self._fd, fcntl.F_UNLCK, self._byte)
+                unlock_byte(self._fd, self._byte)
             finally:
-                if self._fd != self._shared_fd:
-                    os.close(self._fd)
+                os.close(self._fd)
                 self._fd = None
 
     def __enter__(self) -> NameLock:
@@ -82,6 +76,28 @@ class NameLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+class KeptNamesOpen:
+    """One open of the names file that a thread keeps for name locks it takes one after
+    another (a burst of uploads): no open and close per lock, and no object per lock.
+    Locks taken through one open do not exclude each other, so its keeper lets go of
+    each before it takes the next. Closing it lets go of whatever it still holds."""
+
+    def __init__(self, locks_dir: str) -> None:
+        self.fd = open_names(locks_dir)
+
+    def try_lock(self, key: str) -> int | None:
+        """Lock ``key`` exclusively; return its byte (for ``unlock``), or None if another
+        open of the file holds it."""
+        byte = key_byte(key)
+        return byte if try_lock_byte(self.fd, byte) else None
+
+    def unlock(self, byte: int) -> None:
+        unlock_byte(self.fd, byte)
+
+    def close(self) -> None:
+        os.close(self.fd)
 
 
 def key_byte(key: str) -> int:
@@ -102,6 +118,11 @@ def try_lock_byte(fd: int, byte: int, *, shared: bool = False) -> bool:
             return False  # held by another open of the file: another holder
         raise
     return True
+
+
+def unlock_byte(fd: int, byte: int) -> None:
+    """Let go of one byte locked through the open ``fd`` (in whatever mode)."""
+    _set_byte(fd, fcntl.F_UNLCK, byte)
 
 
 def _set_byte(fd: int, kind: int, byte: int) -> None:

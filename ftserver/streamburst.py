@@ -40,7 +40,7 @@ from common.errors import FtError
 from common.frames import encode_frame
 from common.messages import PutDone, error_reply
 from ftserver.confine import fd_path
-from ftserver.locks import NameLock, open_names
+from ftserver.locks import KeptNamesOpen
 from ftserver.storage import OpenFolder, Storage, Target, storage_error
 from ftserver.transfers import TransferResult
 from ftserver.treelock import FolderLocks
@@ -88,7 +88,7 @@ class StreamBurst:
         self._room: int | None = None
         """Bytes the partials' filesystem had spare at the burst's last statvfs, less
         what the burst's files since then took."""
-        self._names_fd: int | None = None
+        self._names: KeptNamesOpen | None = None
         """The burst's own open of the name locks' file, for its files' locks one by one."""
 
     @property
@@ -133,12 +133,18 @@ class StreamBurst:
                 self._folder_names[named] = storage.resolve(named[1], allow_root=True).real
         return target, folder
 
-    def name_lock(self, storage: Storage, target: Target) -> NameLock:
-        """The target's name lock, taken through the burst's one open of the locks file.
-        The session takes its files' locks one at a time, each let go before the next."""
-        if self._names_fd is None:
-            self._names_fd = open_names(storage.locks_dir)
-        return NameLock(storage.locks_dir, target.key, self._names_fd)
+    def lock_name(self, storage: Storage, target: Target) -> int | None:
+        """Take the target's name lock through the burst's one open of the locks file;
+        its byte, for ``unlock_name``, or None if another upload holds it. The session
+        takes its files' locks one at a time, each let go before the next."""
+        if self._names is None:
+            self._names = KeptNamesOpen(storage.locks_dir)
+        return self._names.try_lock(target.key)
+
+    def unlock_name(self, byte: int) -> None:
+        """Let go of a name lock that ``lock_name`` took."""
+        assert self._names is not None
+        self._names.unlock(byte)
 
     def folder(self, storage: Storage, target: Target) -> OpenFolder:
         """The target's folder, made if missing and walked to once per burst."""
@@ -206,10 +212,10 @@ class StreamBurst:
                 os.close(folder.fd)
         self._folders = {}
         self._folder_names = {}
-        if self._names_fd is not None:
+        if self._names is not None:
             with contextlib.suppress(OSError):
-                os.close(self._names_fd)
-            self._names_fd = None
+                self._names.close()
+            self._names = None
         self._room = None
         if self._folder_locks is not None:
             self._folder_locks.close()

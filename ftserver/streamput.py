@@ -79,9 +79,10 @@ def receive_streamed_upload(
     """
     target, parent = burst.place(storage, request.path)
     burst.check_space(storage, parent, request.size)
-    with burst.name_lock(storage, target) as lock:
-        if not lock.try_acquire():
-            raise Locked(f"another upload to {request.path!r} is in progress; try again later")
+    byte = burst.lock_name(storage, target)
+    if byte is None:
+        raise Locked(f"another upload to {request.path!r} is in progress; try again later")
+    try:
         partial = os.path.join(storage.partials_dir, target.key + STREAM_SUFFIX)
         try:
             fd = os.open(partial, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
@@ -100,6 +101,8 @@ def receive_streamed_upload(
             burst.refused(frame, outcome, started)
         else:
             burst.published(frame, outcome, started)
+    finally:
+        burst.unlock_name(byte)
 
 
 def _receive_and_publish(
