@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import math
 import struct
+from collections.abc import Callable
 from typing import Any
 
 from common.errors import FrameError
@@ -58,6 +59,27 @@ _JSON_SPACE = " \t\n\r"
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 """Built once: ``json.loads``/``json.dumps`` with options build a new one per call, which
 was a measurable share of the work per small file. Both hold no state between calls."""
+
+
+def _one_shot_encoder() -> Callable[[Any], str]:
+    """``_ENCODER.encode`` without its Python layers: the C encoder that ``encode`` builds
+    anew on every call (as JSONEncoder.iterencode does), built once with the same
+    settings. It keeps no markers for circular references (a frame is a tree of our
+    own making; a cycle would still end in RecursionError, never in a wrong frame):
+    shared markers could be left dirty by a failed call. Where the C encoder is
+    missing, ``_ENCODER.encode`` itself."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return _ENCODER.encode
+    chunks = make(None, _ENCODER.default, json.encoder.encode_basestring, None,
+                  _ENCODER.key_separator, _ENCODER.item_separator, False, False, False)
+
+    def encode(obj: Any) -> str:
+        return "".join(chunks(obj, 0))
+    return encode
+
+
+_ENCODE = _one_shot_encoder()
 
 
 def decode_json_object(payload: bytes) -> dict[str, Any]:
@@ -100,7 +122,7 @@ def _decode_json(text: str) -> Any:
 
 def encode_frame(obj: dict[str, Any], max_frame: int = MAX_FRAME) -> bytes:
     """Serialise one dict header with its length prefix."""
-    body = _ENCODER.encode(obj).encode()
+    body = _ENCODE(obj).encode()
     if len(body) > max_frame:
         raise ValueError(f"frame of {len(body)} bytes exceeds the {max_frame}-byte cap")
     return HEADER.pack(len(body)) + body

@@ -489,3 +489,31 @@ def test_decoding_agrees_with_the_json_modules_decode(text: str) -> None:
     if b"\\u" in text.encode("utf-8", "surrogatepass") and got == "error":
         return  # a lone surrogate escape is refused on top of what json refuses
     assert got == expected
+
+
+_JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.text(), _JSON_VALUES, max_size=6))
+def test_encode_frame_writes_what_json_dumps_writes(obj: dict[str, Any]) -> None:
+    try:
+        expected = json.dumps(obj, ensure_ascii=False, separators=(",", ":"),
+                              allow_nan=False).encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: neither may send it
+        with pytest.raises(UnicodeEncodeError):
+            encode_frame(obj, max_frame=1 << 30)
+        return
+    assert encode_frame(obj, max_frame=1 << 30) == struct.pack(">I", len(expected)) + expected
+
+
+def test_a_failed_encoding_leaves_nothing_behind_for_the_next() -> None:
+    shared = [1, 2]
+    with pytest.raises(ValueError):
+        encode_frame({"a": shared, "b": float("nan")})
+    assert encode_frame({"a": shared, "again": shared}) == frame_of(
+        b'{"a":[1,2],"again":[1,2]}')
