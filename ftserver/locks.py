@@ -66,7 +66,7 @@ class NameLock:
         """Let go: unlock first, so that a copy of the descriptor (a fork) holds nothing."""
         if self._fd is not None:
             try:
-                unlock_byte(self._fd, self._byte)
+                _set_byte(self._fd, fcntl.F_UNLCK, self._byte)
             finally:
                 os.close(self._fd)
                 self._fd = None
@@ -81,20 +81,16 @@ class NameLock:
 class KeptNamesOpen:
     """One open of the names file that a thread keeps for name locks it takes one after
     another (a burst of uploads): no open and close per lock, and no object per lock.
-    Locks taken through one open do not exclude each other, so its keeper lets go of
-    each before it takes the next. Closing it lets go of whatever it still holds."""
+    Locks taken through one open do not exclude each other (taking a name again
+    through it just succeeds), so its keeper must not run two writers at once
+    through it. Closing it lets go of every lock it holds, in one call."""
 
     def __init__(self, locks_dir: str) -> None:
         self.fd = open_names(locks_dir)
 
-    def try_lock(self, key: str) -> int | None:
-        """Lock ``key`` exclusively; return its byte (for ``unlock``), or None if another
-        open of the file holds it."""
-        byte = key_byte(key)
-        return byte if try_lock_byte(self.fd, byte) else None
-
-    def unlock(self, byte: int) -> None:
-        unlock_byte(self.fd, byte)
+    def try_lock(self, key: str) -> bool:
+        """Lock ``key`` exclusively; False if another open of the file holds it."""
+        return try_lock_byte(self.fd, key_byte(key))
 
     def close(self) -> None:
         os.close(self.fd)
@@ -118,11 +114,6 @@ def try_lock_byte(fd: int, byte: int, *, shared: bool = False) -> bool:
             return False  # held by another open of the file: another holder
         raise
     return True
-
-
-def unlock_byte(fd: int, byte: int) -> None:
-    """Let go of one byte locked through the open ``fd`` (in whatever mode)."""
-    _set_byte(fd, fcntl.F_UNLCK, byte)
 
 
 def _set_byte(fd: int, kind: int, byte: int) -> None:

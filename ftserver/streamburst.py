@@ -10,7 +10,8 @@ reply may wait a moment, so a burst of them shares:
   name there (one fstatat, see ``place``);
 - the folder fsync that makes the burst's renames durable: one per folder,
   after the last rename into it and before any reply of the burst is sent;
-- one open of the name locks' file (each file's lock is still taken and let go);
+- one open of the name locks' file, whose close lets go of the burst's name locks
+  (each still taken per file, and held until the burst's replies are settled);
 - one send for all the replies, and one transaction for their digest-cache rows;
 - the free-space check: one statvfs, whose spare bytes the burst's files then use up
   (a folder on another filesystem than the partials is still checked per file).
@@ -133,18 +134,14 @@ class StreamBurst:
                 self._folder_names[named] = storage.resolve(named[1], allow_root=True).real
         return target, folder
 
-    def lock_name(self, storage: Storage, target: Target) -> int | None:
-        """Take the target's name lock through the burst's one open of the locks file;
-        its byte, for ``unlock_name``, or None if another upload holds it. The session
-        takes its files' locks one at a time, each let go before the next."""
+    def lock_name(self, storage: Storage, target: Target) -> bool:
+        """Take the target's name lock through the burst's one open of the locks file,
+        held until the burst ends (its replies are settled); False if another upload
+        holds it. A name the burst takes twice is its own already: its files are
+        published one after another, in order."""
         if self._names is None:
             self._names = KeptNamesOpen(storage.locks_dir)
         return self._names.try_lock(target.key)
-
-    def unlock_name(self, byte: int) -> None:
-        """Let go of a name lock that ``lock_name`` took."""
-        assert self._names is not None
-        self._names.unlock(byte)
 
     def folder(self, storage: Storage, target: Target) -> OpenFolder:
         """The target's folder, made if missing and walked to once per burst."""

@@ -79,30 +79,26 @@ def receive_streamed_upload(
     """
     target, parent = burst.place(storage, request.path)
     burst.check_space(storage, parent, request.size)
-    byte = burst.lock_name(storage, target)
-    if byte is None:
+    if not burst.lock_name(storage, target):  # held until the burst ends
         raise Locked(f"another upload to {request.path!r} is in progress; try again later")
+    partial = os.path.join(storage.partials_dir, target.key + STREAM_SUFFIX)
     try:
-        partial = os.path.join(storage.partials_dir, target.key + STREAM_SUFFIX)
-        try:
-            fd = os.open(partial, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-        except OSError as exc:
-            raise storage_error(exc, "opening the upload's partial") from None
-        try:
-            outcome = _receive_and_publish(channel, storage, request, target, parent, partial,
-                                           fd, timeout, throttle)
-        except BaseException:
-            _remove(partial)
-            raise
-        finally:
-            os.close(fd)
-        if isinstance(outcome, FtError):
-            _remove(partial)  # nothing here is ever resumed
-            burst.refused(frame, outcome, started)
-        else:
-            burst.published(frame, outcome, started)
+        fd = os.open(partial, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        raise storage_error(exc, "opening the upload's partial") from None
+    try:
+        outcome = _receive_and_publish(channel, storage, request, target, parent, partial,
+                                       fd, timeout, throttle)
+    except BaseException:
+        _remove(partial)
+        raise
     finally:
-        burst.unlock_name(byte)
+        os.close(fd)
+    if isinstance(outcome, FtError):
+        _remove(partial)  # nothing here is ever resumed
+        burst.refused(frame, outcome, started)
+    else:
+        burst.published(frame, outcome, started)
 
 
 def _receive_and_publish(
