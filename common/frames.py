@@ -20,11 +20,12 @@ import json
 import math
 import struct
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from common.errors import FrameError
 
 HEADER = struct.Struct(">I")
+_Decoded = TypeVar("_Decoded")
 MAX_FRAME = 64 * 1024
 """Largest dict header we send or accept, in bytes of JSON."""
 
@@ -163,6 +164,12 @@ class FrameDecoder:
 
     def next_frame(self) -> dict[str, Any] | None:
         """Return the next complete dict header, or None if more bytes are needed."""
+        return self.next_decoded(decode_json_object)
+
+    def next_decoded(self, decode: Callable[[bytes], _Decoded]) -> _Decoded | None:
+        """``next_frame`` with the body handed to ``decode`` instead of decode_json_object
+        (one that recognises a frame's exact bytes before it parses JSON, such as
+        messages.parse_put_end); a FrameError from it is the decoder's error state too."""
         self._check_error()
         if self._raw_pending:
             raise RuntimeError("next_frame called while raw bytes are still pending")
@@ -175,7 +182,7 @@ class FrameDecoder:
         payload = bytes(self._buffer[HEADER.size:end])
         del self._buffer[:end]
         try:
-            return decode_json_object(payload)
+            return decode(payload)
         except FrameError as exc:
             self._error = exc
             raise

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from common.errors import FtError, ProtocolError, UnknownOp, error_from_wire
+from common.frames import decode_json_object
 from common.hashing import SHA256_HEX
 from common.paths import check_component, split_path
 
@@ -389,6 +390,24 @@ def parse_request(obj: dict[str, Any]) -> Request:
     if cls is None:
         raise UnknownOp(f"unknown operation {op[:40]!r}")
     return cls.from_dict(obj)
+
+
+_PUT_END_HEAD = b'{"op":"put_end","sha256":"'
+_PUT_END_TAIL = b'"}'
+_PUT_END_SIZE = len(_PUT_END_HEAD) + 64 + len(_PUT_END_TAIL)
+
+
+def parse_put_end(payload: bytes) -> Request:
+    """``parse_request(decode_json_object(payload))`` for the frame expected after a
+    streamed put's bytes. The exact bytes that encode_frame makes of a PutEnd, whose
+    digest is 64 lowercase hex digits, are taken apart at once (they can decode to
+    nothing else); any other body goes the whole way, with the same answers."""
+    if (len(payload) == _PUT_END_SIZE and payload.startswith(_PUT_END_HEAD)
+            and payload.endswith(_PUT_END_TAIL)):
+        digest = payload[len(_PUT_END_HEAD):-len(_PUT_END_TAIL)].decode("ascii", "replace")
+        if SHA256_HEX.match(digest):
+            return PutEnd(digest)
+    return parse_request(decode_json_object(payload))
 
 
 # ---------------------------------------------------------------- replies

@@ -28,7 +28,7 @@ from common.channel import Channel
 from common.durable import pwrite_all
 from common.errors import FtError, IntegrityError, Locked, ProtocolError
 from common.filereceive import Writer, receive_file_hashed
-from common.messages import PutDone, PutEnd, PutRequest, parse_request, read_int
+from common.messages import PutDone, PutEnd, PutRequest, parse_put_end, read_int
 from common.ratelimit import UNLIMITED, Throttle
 from ftserver.partialcap import STREAM_SUFFIX
 from ftserver.storage import OpenFolder, Storage, Target, storage_error
@@ -172,7 +172,7 @@ def _remove(partial: str) -> None:
 
 
 def _expect_end(channel: Channel, timeout: float) -> PutEnd:
-    request = parse_request(channel.receive(deadline=time.monotonic() + timeout))
+    request = channel.receive_decoded(parse_put_end, deadline=time.monotonic() + timeout)
     if not isinstance(request, PutEnd):
         raise ProtocolError(f"expected 'put_end' after a streamed put, got {type(request).OP!r}")
     return request

@@ -6,9 +6,12 @@ import math
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from common import errors
 from common.errors import BadPath, FtError, NotFound, ProtocolError, UnknownOp
+from common.frames import decode_json_object, encode_frame
 from common.messages import (
     MAX_FILE_SIZE,
     MAX_TEXT,
@@ -30,6 +33,7 @@ from common.messages import (
     check_reply,
     error_reply,
     ok_reply,
+    parse_put_end,
     parse_request,
 )
 
@@ -452,3 +456,54 @@ def test_malformed_replies_raise_protocol_error(obj: dict[str, Any]) -> None:
     with pytest.raises(ProtocolError) as info:
         check_reply(obj)
     assert type(info.value) is ProtocolError
+
+
+# ---------------------------------------------------------------- put_end, taken apart at once
+
+
+def _outcome(parse: Any, payload: bytes) -> object:
+    try:
+        return parse(payload)
+    except FtError as exc:
+        return (type(exc), exc.message)
+
+
+_CANONICAL_END = b'{"op":"put_end","sha256":"' + b"0123456789abcdef" * 4 + b'"}'
+PUT_END_BODIES = [
+    _CANONICAL_END,
+    encode_frame(PutEnd("f" * 64).to_dict())[4:],
+    _CANONICAL_END.replace(b"0123", b"0A23", 1),  # upper case: not a digest
+    _CANONICAL_END.replace(b"0123", b"0g23", 1),
+    _CANONICAL_END.replace(b"0123", b"\xc3\xa9", 1),  # same length in bytes, not hex
+    _CANONICAL_END[:-3] + b'"}',  # 63 digits
+    _CANONICAL_END[:-2] + b'0"}',  # 65 digits
+    _CANONICAL_END.replace(b"put_end", b"put_xnd"),
+    _CANONICAL_END.replace(b'"op"', b'"oq"'),
+    b" " + _CANONICAL_END,
+    _CANONICAL_END + b" ",
+    _CANONICAL_END[:-1] + b',"x":1}',
+    b'{"sha256":"' + b"a" * 64 + b'","op":"put_end"}',
+    b'{"op":"put_end","sha256":"' + b"a" * 64 + b'","op":"put_end"}',
+    b'{"op":"put","sha256":"' + b"a" * 64 + b'"}',
+    b'{"op":"put_end","sha256":"' + b"a" * 62 + b'\\n"}',
+    b'{"op":"put_end","sha256":"' + b"a" * 63 + b'\n"}',
+    b'{"op":"put_end"}',
+    b"not json",
+]
+
+
+@pytest.mark.parametrize("payload", PUT_END_BODIES)
+def test_parse_put_end_answers_as_the_whole_way_does(payload: bytes) -> None:
+    assert _outcome(parse_put_end, payload) == _outcome(
+        lambda body: parse_request(decode_json_object(body)), payload)
+
+
+@given(st.binary(min_size=92, max_size=92).map(
+    lambda noise: _CANONICAL_END[:26] + noise[:64] + _CANONICAL_END[90:]))
+def test_parse_put_end_with_any_64_bytes_where_the_digest_goes(payload: bytes) -> None:
+    assert _outcome(parse_put_end, payload) == _outcome(
+        lambda body: parse_request(decode_json_object(body)), payload)
+
+
+def test_parse_put_end_takes_a_canonical_frame_apart_at_once() -> None:
+    assert parse_put_end(_CANONICAL_END) == PutEnd("0123456789abcdef" * 4)
