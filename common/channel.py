@@ -24,9 +24,11 @@ _Decoded = TypeVar("_Decoded")
 class Channel:
     """Frames and raw bytes over one socket-like object (plain or TLS)."""
 
-    def __init__(self, sock: socket.socket, max_frame: int = MAX_FRAME) -> None:
+    def __init__(self, sock: socket.socket, max_frame: int = MAX_FRAME,
+                 decode: Callable[[bytes], dict[str, Any]] = decode_json_object) -> None:
+        """``decode``: the FrameDecoder's (see there)."""
         self.sock = sock
-        self.decoder = FrameDecoder(max_frame)
+        self.decoder = FrameDecoder(max_frame, decode)
         self.max_frame = max_frame
 
     # ------------------------------------------------------------ frames
@@ -52,7 +54,7 @@ class Channel:
         read, so a peer trickling one byte at a time cannot stretch it; the socket's
         timeout is set to what is left before every read.
         """
-        return self._receive_next(decode_json_object, deadline)
+        return self._receive_next(self.decoder.decode, deadline)
 
     def receive_decoded(self, decode: Callable[[bytes], _Decoded],
                         deadline: float | None = None) -> _Decoded:

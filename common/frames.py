@@ -132,8 +132,13 @@ def encode_frame(obj: dict[str, Any], max_frame: int = MAX_FRAME) -> bytes:
 class FrameDecoder:
     """Incremental decoder for a stream of frames (and the raw bytes between them)."""
 
-    def __init__(self, max_frame: int = MAX_FRAME) -> None:
+    def __init__(self, max_frame: int = MAX_FRAME,
+                 decode: Callable[[bytes], dict[str, Any]] = decode_json_object) -> None:
+        """``decode``: what turns a frame's body into its dict header for ``next_frame``:
+        decode_json_object, or one that gives the same dict or FrameError for every body
+        (such as messages.decode_request, which knows one form of frame at sight)."""
         self.max_frame = max_frame
+        self.decode = decode
         self._buffer = bytearray()
         self._error: FrameError | None = None
         self._raw_pending = 0
@@ -164,7 +169,7 @@ class FrameDecoder:
 
     def next_frame(self) -> dict[str, Any] | None:
         """Return the next complete dict header, or None if more bytes are needed."""
-        return self.next_decoded(decode_json_object)
+        return self.next_decoded(self.decode)
 
     def next_decoded(self, decode: Callable[[bytes], _Decoded]) -> _Decoded | None:
         """``next_frame`` with the body handed to ``decode`` instead of decode_json_object

@@ -12,6 +12,7 @@ See docs/protocol.md for the conversation these messages make up.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -390,6 +391,32 @@ def parse_request(obj: dict[str, Any]) -> Request:
     if cls is None:
         raise UnknownOp(f"unknown operation {op[:40]!r}")
     return cls.from_dict(obj)
+
+
+_STREAMED_PUT = re.compile(
+    rb'\{"op":"put","path":"([^"\\\x00-\x1f]*)","size":(0|[1-9][0-9]*),'
+    rb'"mtime":(-?(?:0|[1-9][0-9]*))((?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?),"stream":true\}\Z')
+"""The exact form encode_frame gives a streamed PutRequest without a sha256 (as the
+reference client sends each small file): a path with no escape in it, JSON numbers."""
+
+
+def decode_request(payload: bytes) -> dict[str, Any]:
+    """``decode_json_object(payload)`` for a request: the same dict, or the same
+    FrameError. A streamed put in the exact form of ``_STREAMED_PUT`` is read with
+    one match instead of the JSON scanner (a small file costs the server one each);
+    any other body, or one whose path is not UTF-8 or whose mtime is out of range,
+    goes the whole way."""
+    match = _STREAMED_PUT.match(payload)
+    if match is not None:
+        path, size, whole, fraction = match.groups()
+        try:
+            mtime: float = float(whole + fraction) if fraction else int(whole)
+            if math.isfinite(mtime):
+                return {"op": "put", "path": path.decode("utf-8"), "size": int(size),
+                        "mtime": mtime, "stream": True}
+        except (UnicodeDecodeError, ValueError):
+            pass
+    return decode_json_object(payload)
 
 
 _PUT_END_HEAD = b'{"op":"put_end","sha256":"'

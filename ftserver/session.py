@@ -47,6 +47,7 @@ from common.messages import (
     StatReply,
     Walk,
     WalkReply,
+    decode_request,
     error_reply,
     parse_request,
 )
@@ -88,7 +89,7 @@ class Session:
         self.storage = storage
         self.limits = limits
         self.server_name = server_name
-        self.channel = Channel(sock)
+        self.channel = Channel(sock, decode=decode_request)
         self.throttles: ConnectionThrottles = (rates or ServerRates(limits)).for_connection()
         self.security = security
         self.grant = security.anonymous
@@ -102,7 +103,7 @@ class Session:
             deadline = time.monotonic() + self.limits.handshake_timeout
             if self.security.tls_context is not None:
                 self.sock = accept_tls(self.sock, self.security.tls_context, deadline)
-                self.channel = Channel(self.sock)
+                self.channel = Channel(self.sock, decode=decode_request)
             self._greet(deadline)
             while True:
                 frame = self._next_streamed_put() if self.burst.pending else None

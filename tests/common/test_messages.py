@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
@@ -10,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from common import errors
-from common.errors import BadPath, FtError, NotFound, ProtocolError, UnknownOp
+from common.errors import BadPath, FrameError, FtError, NotFound, ProtocolError, UnknownOp
 from common.frames import decode_json_object, encode_frame
 from common.messages import (
     MAX_FILE_SIZE,
@@ -31,6 +32,7 @@ from common.messages import (
     Stat,
     StatReply,
     check_reply,
+    decode_request,
     error_reply,
     ok_reply,
     parse_put_end,
@@ -507,3 +509,60 @@ def test_parse_put_end_with_any_64_bytes_where_the_digest_goes(payload: bytes) -
 
 def test_parse_put_end_takes_a_canonical_frame_apart_at_once() -> None:
     assert parse_put_end(_CANONICAL_END) == PutEnd("0123456789abcdef" * 4)
+
+
+# ---------------------------------------------------------------- streamed puts, read at sight
+
+
+def _decoded(decode: Any, payload: bytes) -> str:
+    """What a decoder makes of ``payload``, told apart down to int and float (repr)."""
+    try:
+        return repr(decode(payload))
+    except FrameError as exc:
+        return f"FrameError: {exc.message}"
+
+
+def _streamed_put_body(path: str, size: int, mtime: float) -> bytes:
+    return encode_frame(PutRequest(path, size, mtime, stream=True).to_dict(),
+                        max_frame=1 << 20)[4:]
+
+
+STREAMED_PUT_BODIES = [
+    _streamed_put_body("round3/f01400.bin", 4096, 1795841089.2822354),
+    _streamed_put_body("dir/résumé 日本.pdf", 0, 0.0),
+    _streamed_put_body("a", 2**53 - 1, -1e-7),
+    _streamed_put_body('q"uote\\back', 1, 5.0),  # escapes: the whole way
+    b'{"op":"put","path":"a","size":1,"mtime":5,"stream":true}',
+    b'{"op":"put","path":"a","size":1,"mtime":-0,"stream":true}',
+    b'{"op":"put","path":"a","size":1,"mtime":1e400,"stream":true}',
+    b'{"op":"put","path":"a","size":1,"mtime":01,"stream":true}',
+    b'{"op":"put","path":"a","size":01,"mtime":1,"stream":true}',
+    b'{"op":"put","path":"a","size":' + b"9" * 5000 + b',"mtime":1,"stream":true}',
+    b'{"op":"put","path":"a","size":1,"mtime":1.,"stream":true}',
+    b'{"op":"put","path":"\xff","size":1,"mtime":1,"stream":true}',
+    b'{"op":"put","path":"a\x01","size":1,"mtime":1,"stream":true}',
+    b'{"op":"put","path":"a\x7f","size":1,"mtime":1,"stream":true}',
+    b'{"op":"put","path":"a","size":1,"mtime":1,"stream":true} ',
+    b'{"op":"put","path":"a","size":1,"mtime":1,"stream":true}\n',
+    b'{"op":"put","path":"a","size":-1,"mtime":1,"stream":true}',
+]
+
+
+@pytest.mark.parametrize("payload", STREAMED_PUT_BODIES)
+def test_decode_request_gives_what_the_json_decoder_gives(payload: bytes) -> None:
+    assert _decoded(decode_request, payload) == _decoded(decode_json_object, payload)
+
+
+@given(st.text(max_size=60), st.integers(min_value=0, max_value=2**60),
+       st.floats(allow_nan=False, allow_infinity=False) | st.integers(-2**40, 2**40))
+def test_decode_request_agrees_on_any_streamed_put(path: str, size: int, mtime: float) -> None:
+    body = b'{"op":"put","path":' + json.dumps(path, ensure_ascii=False).encode(
+        "utf-8", "surrogatepass") + b',"size":%d,"mtime":%s,"stream":true}' % (
+        size, json.dumps(mtime).encode())
+    assert _decoded(decode_request, body) == _decoded(decode_json_object, body)
+
+
+def test_decode_request_reads_the_reference_clients_streamed_put_at_sight() -> None:
+    body = _streamed_put_body("round3/f01400.bin", 4096, 1795841089.2822354)
+    assert decode_request(body) == {"op": "put", "path": "round3/f01400.bin", "size": 4096,
+                                    "mtime": 1795841089.2822354, "stream": True}
