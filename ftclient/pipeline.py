@@ -50,6 +50,7 @@ from common.messages import (
     PutEnd,
     PutRequest,
     check_reply,
+    decode_reply,
 )
 from common.ratelimit import UNLIMITED, Throttle
 from ftclient.localfiles import lock_partial, partial_path_for, publish
@@ -159,10 +160,11 @@ def _take_replies(channel: Channel, waiting: deque[tuple[int, _Sent]],
         frame = None
         if sent.digest is not None:  # announced: it has a reply coming
             if wait:
-                frame = channel.receive(deadline=time.monotonic() + timeout)
+                frame = channel.receive_decoded(decode_reply,
+                                                deadline=time.monotonic() + timeout)
                 wait = False
             else:
-                frame = channel.receive_buffered()
+                frame = channel.decoder.next_decoded(decode_reply)
                 if frame is None:
                     return
         waiting.popleft()

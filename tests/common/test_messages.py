@@ -32,6 +32,7 @@ from common.messages import (
     Stat,
     StatReply,
     check_reply,
+    decode_reply,
     decode_request,
     error_reply,
     ok_reply,
@@ -566,3 +567,28 @@ def test_decode_request_reads_the_reference_clients_streamed_put_at_sight() -> N
     body = _streamed_put_body("round3/f01400.bin", 4096, 1795841089.2822354)
     assert decode_request(body) == {"op": "put", "path": "round3/f01400.bin", "size": 4096,
                                     "mtime": 1795841089.2822354, "stream": True}
+
+
+PUT_DONE_BODIES = [
+    encode_frame(PutDone(4096, SHA).to_dict())[4:],
+    encode_frame(PutDone(0, SHA2).to_dict())[4:],
+    encode_frame(PutDone(2**53 - 1, SHA).to_dict())[4:],
+    b'{"ok":true,"size":' + b"9" * 17 + b',"sha256":"' + SHA.encode() + b'"}',
+    b'{"ok":true,"size":01,"sha256":"' + SHA.encode() + b'"}',
+    b'{"ok":true,"size":1,"sha256":"' + SHA.upper().encode() + b'"}',
+    b'{"ok":true,"size":1,"sha256":"' + SHA.encode() + b'"} ',
+    b'{"ok":true,"size":1,"sha256":"' + SHA.encode() + b'","x":1}',
+    b'{"ok":false,"size":1,"sha256":"' + SHA.encode() + b'"}',
+    encode_frame(error_reply(NotFound("gone")))[4:],
+]
+
+
+@pytest.mark.parametrize("payload", PUT_DONE_BODIES)
+def test_decode_reply_gives_what_the_json_decoder_gives(payload: bytes) -> None:
+    assert _decoded(decode_reply, payload) == _decoded(decode_json_object, payload)
+
+
+@given(st.integers(min_value=0, max_value=10**20), st.text("0123456789abcdefABX", max_size=66))
+def test_decode_reply_agrees_on_any_put_reply(size: int, digest: str) -> None:
+    body = b'{"ok":true,"size":%d,"sha256":"%s"}' % (size, digest.encode())
+    assert _decoded(decode_reply, body) == _decoded(decode_json_object, body)
