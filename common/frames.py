@@ -81,6 +81,9 @@ def _one_shot_encoder() -> Callable[[Any], str]:
 
 
 _ENCODE = _one_shot_encoder()
+encode_json_string: Callable[[str], str] = json.encoder.encode_basestring  # type: ignore[attr-defined]
+"""A str as encode_frame writes it (ensure_ascii off): quoted, with only what JSON must
+escape escaped. The very function the encoder calls for every str."""
 
 
 def decode_json_object(payload: bytes) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from common.errors import FtError, ProtocolError, UnknownOp, error_from_wire
-from common.frames import decode_json_object
+from common.frames import HEADER, MAX_FRAME, decode_json_object, encode_frame, encode_json_string
 from common.hashing import SHA256_HEX
 from common.paths import check_component, split_path
 
@@ -398,6 +398,19 @@ _STREAMED_PUT = re.compile(
     rb'"mtime":(-?(?:0|[1-9][0-9]*))((?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?),"stream":true\}\Z')
 """The exact form encode_frame gives a streamed PutRequest without a sha256 (as the
 reference client sends each small file): a path with no escape in it, JSON numbers."""
+
+
+def encode_streamed_put(path: str, size: int, mtime: float, max_frame: int = MAX_FRAME) -> bytes:
+    """``encode_frame(PutRequest(path, size, mtime, stream=True).to_dict(), max_frame)``:
+    the same bytes (the form ``_STREAMED_PUT`` reads), made without a dict or the
+    encoder's walk over it; a client that pipelines small files sends one per file."""
+    if type(size) is not int or type(mtime) is not float or not math.isfinite(mtime):
+        return encode_frame(PutRequest(path, size, mtime, stream=True).to_dict(), max_frame)
+    body = (f'{{"op":"put","path":{encode_json_string(path)},"size":{size},'
+            f'"mtime":{float.__repr__(mtime)},"stream":true}}').encode()
+    if len(body) > max_frame:
+        raise ValueError(f"frame of {len(body)} bytes exceeds the {max_frame}-byte cap")
+    return HEADER.pack(len(body)) + body
 
 
 def decode_request(payload: bytes) -> dict[str, Any]:

@@ -48,9 +48,9 @@ from common.messages import (
     GetRequest,
     PutDone,
     PutEnd,
-    PutRequest,
     check_reply,
     decode_reply,
+    encode_streamed_put,
 )
 from common.ratelimit import UNLIMITED, Throttle
 from ftclient.localfiles import lock_partial, partial_path_for, publish
@@ -211,7 +211,7 @@ def _stream_one(outbox: _Outbox, fd: int, item: PipedFile, throttle: Throttle) -
     if not stat.S_ISREG(before.st_mode):
         return _Sent(item, 0, None, PermissionDenied(f"{item.local!r} is not a regular file"))
     size = before.st_size
-    outbox.frame(PutRequest(item.remote, size, before.st_mtime, stream=True).to_dict())
+    outbox.raw(encode_streamed_put(item.remote, size, before.st_mtime, outbox.channel.max_frame))
     hasher = hashlib.sha256()
     problem: FtError | None = None
     step = throttle.chunk_size(CHUNK)

@@ -34,6 +34,7 @@ from common.messages import (
     check_reply,
     decode_reply,
     decode_request,
+    encode_streamed_put,
     error_reply,
     ok_reply,
     parse_put_end,
@@ -592,3 +593,27 @@ def test_decode_reply_gives_what_the_json_decoder_gives(payload: bytes) -> None:
 def test_decode_reply_agrees_on_any_put_reply(size: int, digest: str) -> None:
     body = b'{"ok":true,"size":%d,"sha256":"%s"}' % (size, digest.encode())
     assert _decoded(decode_reply, body) == _decoded(decode_json_object, body)
+
+
+@given(st.text(max_size=80), st.integers(min_value=0, max_value=2**53 - 1),
+       st.floats(allow_nan=False, allow_infinity=False))
+def test_encode_streamed_put_writes_what_encode_frame_writes(path: str, size: int,
+                                                             mtime: float) -> None:
+    try:
+        expected: object = encode_frame(PutRequest(path, size, mtime, stream=True).to_dict())
+    except UnicodeEncodeError:  # a lone surrogate: neither can send it
+        expected = UnicodeEncodeError
+    try:
+        got: object = encode_streamed_put(path, size, mtime)
+    except UnicodeEncodeError:
+        got = UnicodeEncodeError
+    assert got == expected
+    if isinstance(got, bytes):
+        assert _decoded(decode_request, got[4:]) == _decoded(decode_json_object, got[4:])
+
+
+def test_encode_streamed_put_keeps_the_frame_cap() -> None:
+    with pytest.raises(ValueError, match="cap"):
+        encode_streamed_put("x" * 300, 1, 1.0, max_frame=100)
+    assert encode_streamed_put("a", 1, 5.0) == encode_frame(
+        {"op": "put", "path": "a", "size": 1, "mtime": 5.0, "stream": True})
