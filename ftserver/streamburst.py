@@ -39,7 +39,7 @@ from typing import Any
 from common.durable import fsync_dir
 from common.errors import FtError
 from common.frames import encode_frame
-from common.messages import PutDone, error_reply
+from common.messages import PutDone, encode_put_done, error_reply
 from ftserver.confine import fd_path
 from ftserver.locks import KeptNamesOpen
 from ftserver.storage import OpenFolder, Storage, Target, storage_error
@@ -240,13 +240,13 @@ def settle(entries: list[tuple[dict[str, Any], Published | FtError, float]],
     for frame, item, started in entries:
         outcome: TransferResult | FtError
         if isinstance(item, FtError):
-            outcome, reply = item, error_reply(item)
+            outcome, reply = item, encode_frame(error_reply(item))
         elif item.folder in unsynced:
             outcome = storage_error(unsynced[item.folder], f"making {item.target.name!r} durable")
-            reply = error_reply(outcome)
+            reply = encode_frame(error_reply(outcome))
         else:
             outcome = TransferResult(item.target.name, item.done.size, 0, item.done.size)
-            reply = item.done.to_dict()
-        replies.append(encode_frame(reply))
+            reply = encode_put_done(item.done)
+        replies.append(reply)
         answers.append(Answered(frame, outcome, started))
     return answers, replies

@@ -34,6 +34,7 @@ from common.messages import (
     check_reply,
     decode_reply,
     decode_request,
+    encode_put_done,
     encode_streamed_put,
     error_reply,
     ok_reply,
@@ -617,3 +618,12 @@ def test_encode_streamed_put_keeps_the_frame_cap() -> None:
         encode_streamed_put("x" * 300, 1, 1.0, max_frame=100)
     assert encode_streamed_put("a", 1, 5.0) == encode_frame(
         {"op": "put", "path": "a", "size": 1, "mtime": 5.0, "stream": True})
+
+
+@given(st.integers(min_value=0, max_value=2**53 - 1), st.text("0123456789abcdefA", min_size=63,
+                                                              max_size=65))
+def test_encode_put_done_writes_what_encode_frame_writes(size: int, digest: str) -> None:
+    done = PutDone(size, digest)
+    assert encode_put_done(done) == encode_frame(done.to_dict())
+    body = encode_put_done(done)[4:]
+    assert _decoded(decode_reply, body) == _decoded(decode_json_object, body)
