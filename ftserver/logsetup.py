@@ -68,28 +68,29 @@ def lines_held() -> Iterator[None]:
             handler.write_lines(lines)
 
 
-def log_text(logger: logging.Logger, level: int, message: str) -> None:
-    """``logger.log(level, message)`` for a message already made (no %-arguments).
+def log_text(logger: logging.Logger, level: int, *messages: str) -> None:
+    """``logger.log(level, message)`` for each message, already made (no %-arguments).
 
-    While this thread's lines are held (``lines_held``) and every handler the line
-    would reach is one of this module's, with no filter on the way, the line is
+    While this thread's lines are held (``lines_held``) and every handler the lines
+    would reach is one of this module's, with no filter on the way, the lines are
     made here from the time, level, name and message, exactly as the formatter
-    would make it, without a LogRecord: a burst of small uploads logs one per file.
-    Otherwise, the logging library handles it as usual.
+    would make them, without a LogRecord: a burst of small uploads logs one per file.
+    Otherwise, the logging library handles each as usual.
     """
     held: dict[_HeldLines, list[str]] | None = getattr(_holding, "lines", None)
-    if held is None or not logger.isEnabledFor(level):
-        logger.log(level, message)
-        return
-    handlers = _only_held_lines(logger, level)
-    if not handlers:
-        logger.log(level, message)
+    handlers = (_only_held_lines(logger, level)
+                if held is not None and logger.isEnabledFor(level) else [])
+    if held is None or not handlers:
+        for message in messages:
+            logger.log(level, message)
         return
     created = time.time()
     levelname = logging.getLevelName(level)
     for handler in handlers:
-        line = handler.formatter.line(created, levelname, logger.name, message)  # type: ignore[union-attr]
-        held.setdefault(handler, []).append(line + handler.terminator)
+        make = handler.formatter.line  # type: ignore[union-attr]
+        end = handler.terminator
+        held.setdefault(handler, []).extend(
+            make(created, levelname, logger.name, message) + end for message in messages)
 
 
 def _only_held_lines(logger: logging.Logger, level: int) -> list[_HeldLines]:

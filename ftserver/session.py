@@ -165,11 +165,11 @@ class Session:
         """Make a burst's files durable, log them, then send their replies together."""
         answers, replies = self.burst.finish(self.storage)
         with lines_held():  # a line per file, one write for them all
-            for answered in answers:
-                if isinstance(answered.outcome, FtError):
-                    self._log_failure(answered.frame, answered.outcome, answered.started)
-                else:
-                    self._log_transfer("put", answered.outcome, answered.started)
+            log_text(transfer_log, logging.INFO, *[
+                self._failure_line(answered.frame, answered.outcome, answered.started)
+                if isinstance(answered.outcome, FtError)
+                else self._transfer_line("put", answered.outcome, answered.started)
+                for answered in answers])
         if replies:
             self.channel.send_raw(replies)
 
@@ -279,17 +279,21 @@ class Session:
         self.channel.send(reply(tuple(batch), True).to_dict())
 
     def _log_transfer(self, op: str, result: TransferResult, started: float) -> None:
-        seconds = time.monotonic() - started
-        log_text(transfer_log, logging.INFO,
-                 f"op={op} peer={self.peer} path={result.path!r} size={result.size} "
-                 f"offset={result.offset} bytes={result.moved} seconds={seconds:.3f} result=ok")
+        log_text(transfer_log, logging.INFO, self._transfer_line(op, result, started))
 
     def _log_failure(self, frame: dict, error: FtError, started: float, moved: int = 0) -> None:
+        log_text(transfer_log, logging.INFO, self._failure_line(frame, error, started, moved))
+
+    def _transfer_line(self, op: str, result: TransferResult, started: float) -> str:
+        seconds = time.monotonic() - started
+        return (f"op={op} peer={self.peer} path={result.path!r} size={result.size} "
+                f"offset={result.offset} bytes={result.moved} seconds={seconds:.3f} result=ok")
+
+    def _failure_line(self, frame: dict, error: FtError, started: float, moved: int = 0) -> str:
         seconds = time.monotonic() - started
         path = frame.get("path") if isinstance(frame.get("path"), str) else "?"
-        log_text(transfer_log, logging.INFO,
-                 f"op={frame.get('op')} peer={self.peer} path={path[:200]!r} bytes={moved} "
-                 f"seconds={seconds:.3f} result={error.code} message={error.message!r}")
+        return (f"op={frame.get('op')} peer={self.peer} path={path[:200]!r} bytes={moved} "
+                f"seconds={seconds:.3f} result={error.code} message={error.message!r}")
 
     def _try_send(self, obj: dict | None) -> None:
         """Send ``obj`` (None: nothing) after the replies a burst holds; never raises."""

@@ -103,16 +103,18 @@ def test_log_text_held_comes_out_in_order_with_lines_logged_the_usual_way(
     with lines_held():
         log_text(log, logging.INFO, "op=put path='a%s' result=ok")
         log.info("usual %d", 2)
-        log_text(log, logging.INFO, "third")
+        log_text(log, logging.INFO, "third", "fourth")
         log_text(log, logging.DEBUG, "not shown at info")
         assert log_file.read_text() == ""
-    log_text(log, logging.INFO, "not held")
+    log_text(log, logging.INFO, "not held", "nor this")
     lines = log_file.read_text().splitlines()
     assert [line.split(" ", 2)[2] for line in lines] == [
         "INFO ftserver.transfer: op=put path='a%s' result=ok",
         "INFO ftserver.transfer: usual 2",
         "INFO ftserver.transfer: third",
-        "INFO ftserver.transfer: not held"]
+        "INFO ftserver.transfer: fourth",
+        "INFO ftserver.transfer: not held",
+        "INFO ftserver.transfer: nor this"]
     assert all(re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}", " ".join(line.split(" ")[:2]))
                for line in lines)
 
