@@ -460,6 +460,15 @@ _PUT_END_TAIL = b'"}'
 _PUT_END_SIZE = len(_PUT_END_HEAD) + 64 + len(_PUT_END_TAIL)
 
 
+def encode_put_end(sha256: str) -> bytes:
+    """``encode_frame(PutEnd(sha256).to_dict())``: the same bytes (the form parse_put_end
+    takes apart), made without a dict; a pipelining client sends one per file."""
+    if type(sha256) is not str or not SHA256_HEX.match(sha256):
+        return encode_frame(PutEnd(sha256).to_dict())
+    body = _PUT_END_HEAD + sha256.encode("ascii") + _PUT_END_TAIL
+    return HEADER.pack(len(body)) + body
+
+
 def parse_put_end(payload: bytes) -> Request:
     """``parse_request(decode_json_object(payload))`` for the frame expected after a
     streamed put's bytes. The exact bytes that encode_frame makes of a PutEnd, whose

@@ -47,9 +47,9 @@ from common.messages import (
     GetReady,
     GetRequest,
     PutDone,
-    PutEnd,
     check_reply,
     decode_reply,
+    encode_put_end,
     encode_streamed_put,
 )
 from common.ratelimit import UNLIMITED, Throttle
@@ -236,7 +236,7 @@ def _stream_one(outbox: _Outbox, fd: int, item: PipedFile, throttle: Throttle) -
         problem = SourceChanged(f"{item.local!r} changed while it was sent; "
                                 "nothing was published")
     digest = hasher.hexdigest()
-    outbox.frame(PutEnd(ABANDONED_SHA256 if problem else digest).to_dict())
+    outbox.raw(encode_put_end(ABANDONED_SHA256 if problem else digest))
     outbox.files += 1
     return _Sent(item, size, digest, problem)
 

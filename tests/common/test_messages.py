@@ -35,6 +35,7 @@ from common.messages import (
     decode_reply,
     decode_request,
     encode_put_done,
+    encode_put_end,
     encode_streamed_put,
     error_reply,
     ok_reply,
@@ -627,3 +628,11 @@ def test_encode_put_done_writes_what_encode_frame_writes(size: int, digest: str)
     assert encode_put_done(done) == encode_frame(done.to_dict())
     body = encode_put_done(done)[4:]
     assert _decoded(decode_reply, body) == _decoded(decode_json_object, body)
+
+
+@given(st.text("0123456789abcdefA", min_size=63, max_size=65))
+def test_encode_put_end_writes_what_encode_frame_writes(digest: str) -> None:
+    assert encode_put_end(digest) == encode_frame(PutEnd(digest).to_dict())
+    body = encode_put_end(digest)[4:]
+    assert _outcome(parse_put_end, body) == _outcome(
+        lambda payload: parse_request(decode_json_object(payload)), body)
