@@ -47,9 +47,10 @@ from common.messages import (
     GetReady,
     GetRequest,
     PutDone,
-    PutEnd,
-    PutRequest,
     check_reply,
+    decode_reply,
+    encode_put_end,
+    encode_streamed_put,
 )
 from common.ratelimit import UNLIMITED, Throttle
 from ftclient.localfiles import lock_partial, partial_path_for, publish
@@ -159,10 +160,11 @@ def _take_replies(channel: Channel, waiting: deque[tuple[int, _Sent]],
         frame = None
         if sent.digest is not None:  # announced: it has a reply coming
             if wait:
-                frame = channel.receive(deadline=time.monotonic() + timeout)
+                frame = channel.receive_decoded(decode_reply,
+                                                deadline=time.monotonic() + timeout)
                 wait = False
             else:
-                frame = channel.receive_buffered()
+                frame = channel.decoder.next_decoded(decode_reply)
                 if frame is None:
                     return
         waiting.popleft()
@@ -209,7 +211,7 @@ def _stream_one(outbox: _Outbox, fd: int, item: PipedFile, throttle: Throttle) -
     if not stat.S_ISREG(before.st_mode):
         return _Sent(item, 0, None, PermissionDenied(f"{item.local!r} is not a regular file"))
     size = before.st_size
-    outbox.frame(PutRequest(item.remote, size, before.st_mtime, stream=True).to_dict())
+    outbox.raw(encode_streamed_put(item.remote, size, before.st_mtime, outbox.channel.max_frame))
     hasher = hashlib.sha256()
     problem: FtError | None = None
     step = throttle.chunk_size(CHUNK)
@@ -234,7 +236,7 @@ def _stream_one(outbox: _Outbox, fd: int, item: PipedFile, throttle: Throttle) -
         problem = SourceChanged(f"{item.local!r} changed while it was sent; "
                                 "nothing was published")
     digest = hasher.hexdigest()
-    outbox.frame(PutEnd(ABANDONED_SHA256 if problem else digest).to_dict())
+    outbox.raw(encode_put_end(ABANDONED_SHA256 if problem else digest))
     outbox.files += 1
     return _Sent(item, size, digest, problem)
 

@@ -34,28 +34,23 @@ _FLOCK = struct.Struct("@hhqqi4x")
 class NameLock:
     """A non-blocking exclusive lock named by a key (a hex digest of the target path)."""
 
-    def __init__(self, locks_dir: str, key: str, names_fd: int | None = None) -> None:
-        """``names_fd``: an open of the names file (``open_names``) that one thread keeps
-        for locks it takes one after another (a burst of uploads), saving an open and a
-        close per lock. Locks taken through one open do not exclude each other: its
-        keeper never holds two at once through it."""
+    def __init__(self, locks_dir: str, key: str) -> None:
         self.path = os.path.join(locks_dir, NAMES_FILE)
         self._byte = key_byte(key)
-        self._shared_fd = names_fd
         self._fd: int | None = None
 
     def try_acquire(self) -> bool:
-        fd = self._shared_fd if self._shared_fd is not None else open_names(
-            os.path.dirname(self.path))
-        taken = False
+        fd = open_names(os.path.dirname(self.path))
         try:
             taken = try_lock_byte(fd, self._byte)
-        finally:
-            if not taken and fd != self._shared_fd:
-                os.close(fd)
-        if taken:
-            self._fd = fd
-        return taken
+        except BaseException:
+            os.close(fd)
+            raise
+        if not taken:
+            os.close(fd)
+            return False
+        self._fd = fd
+        return True
 
     def acquire_within(self, seconds: float) -> bool:
         """Try for up to ``seconds``: a holder whose client was cut a moment ago may still be
@@ -73,8 +68,7 @@ class NameLock:
             try:
                 _set_byte(self._fd, fcntl.F_UNLCK, self._byte)
             finally:
-                if self._fd != self._shared_fd:
-                    os.close(self._fd)
+                os.close(self._fd)
                 self._fd = None
 
     def __enter__(self) -> NameLock:
@@ -82,6 +76,24 @@ class NameLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+class KeptNamesOpen:
+    """One open of the names file that a thread keeps for name locks it takes one after
+    another (a burst of uploads): no open and close per lock, and no object per lock.
+    Locks taken through one open do not exclude each other (taking a name again
+    through it just succeeds), so its keeper must not run two writers at once
+    through it. Closing it lets go of every lock it holds, in one call."""
+
+    def __init__(self, locks_dir: str) -> None:
+        self.fd = open_names(locks_dir)
+
+    def try_lock(self, key: str) -> bool:
+        """Lock ``key`` exclusively; False if another open of the file holds it."""
+        return try_lock_byte(self.fd, key_byte(key))
+
+    def close(self) -> None:
+        os.close(self.fd)
 
 
 def key_byte(key: str) -> int:

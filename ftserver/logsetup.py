@@ -5,7 +5,9 @@ which reopens the file when logrotate has moved it away (no restart or signal
 needed). Worker processes append to the same file. Each write holds whole lines
 only: one line, or the lines a thread held back with ``lines_held`` (a burst of
 small uploads logs a line per file, and one write for them all costs less than
-one each), cut at PIPE_BUF so that no write to a pipe is split.
+one each), cut at PIPE_BUF so that no write to a pipe is split. ``log_text`` logs a
+message already made: while lines are held and only these handlers would write it,
+it makes the line itself, with no LogRecord (the same text the formatter gives).
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ def setup_logging(level: str, log_file: str | os.PathLike[str] | None = None) ->
         except OSError as exc:
             raise LogFileError(f"config key 'log_file': cannot open {os.fspath(log_file)!r}: "
                                f"{exc.strerror or exc}") from None
-    handler.setFormatter(_SecondCachingFormatter(FORMAT))
+    handler.setFormatter(_SecondCachingFormatter())
     _skip_unused_record_fields()
     root = logging.getLogger()
     for old in root.handlers:
@@ -64,6 +66,50 @@ def lines_held() -> Iterator[None]:
         _holding.lines = None
         for handler, lines in held.items():
             handler.write_lines(lines)
+
+
+def log_text(logger: logging.Logger, level: int, *messages: str) -> None:
+    """``logger.log(level, message)`` for each message, already made (no %-arguments).
+
+    While this thread's lines are held (``lines_held``) and every handler the lines
+    would reach is one of this module's, with no filter on the way, the lines are
+    made here from the time, level, name and message, exactly as the formatter
+    would make them, without a LogRecord: a burst of small uploads logs one per file.
+    Otherwise, the logging library handles each as usual.
+    """
+    held: dict[_HeldLines, list[str]] | None = getattr(_holding, "lines", None)
+    handlers = (_only_held_lines(logger, level)
+                if held is not None and logger.isEnabledFor(level) else [])
+    if held is None or not handlers:
+        for message in messages:
+            logger.log(level, message)
+        return
+    created = time.time()
+    levelname = logging.getLevelName(level)
+    for handler in handlers:
+        make = handler.formatter.line  # type: ignore[union-attr]
+        end = handler.terminator
+        held.setdefault(handler, []).extend(
+            make(created, levelname, logger.name, message) + end for message in messages)
+
+
+def _only_held_lines(logger: logging.Logger, level: int) -> list[_HeldLines]:
+    """The handlers a line at ``level`` from ``logger`` would reach, if all are ours with
+    our formatter and no filter is on the way; else an empty list (the library's way)."""
+    found: list[_HeldLines] = []
+    current: logging.Logger | None = logger
+    while current is not None:
+        if current.filters:
+            return []
+        for handler in current.handlers:
+            if level < handler.level:
+                continue
+            if (type(handler) not in (_HeldLines, _FileLines) or handler.filters
+                    or type(handler.formatter) is not _SecondCachingFormatter):
+                return []
+            found.append(handler)
+        current = current.parent if current.propagate else None
+    return found
 
 
 class _HeldLines(logging.StreamHandler):  # type: ignore[type-arg]
@@ -117,11 +163,11 @@ def _whole_lines_within(lines: list[str], limit: int) -> Iterator[str]:
 
 
 class _SecondCachingFormatter(logging.Formatter):
-    """The standard format; the date and time part is worked out once per second, not per
-    line (``time.strftime`` was a measurable share of a small upload's log line)."""
+    """FORMAT; the date and time part is worked out once per second, not per line
+    (``time.strftime`` was a measurable share of a small upload's log line)."""
 
-    def __init__(self, fmt: str) -> None:
-        super().__init__(fmt)
+    def __init__(self) -> None:
+        super().__init__(FORMAT)
         self._cached = (-1, "")
         """(second, its text): one tuple, so a thread never pairs one's second with
         another's text."""
@@ -129,12 +175,22 @@ class _SecondCachingFormatter(logging.Formatter):
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
         if datefmt is not None:
             return super().formatTime(record, datefmt)
-        second = int(record.created)
+        return self.default_msec_format % (self._second_text(int(record.created)),
+                                           record.msecs)
+
+    def line(self, created: float, levelname: str, name: str, message: str) -> str:
+        """What ``format`` gives for a record of these made at ``created`` (no exception
+        or stack): the time as formatTime gives it, with the record's milliseconds."""
+        second = int(created)
+        msecs = int((created - second) * 1000)
+        return f"{self._second_text(second)},{msecs:03d} {levelname} {name}: {message}"
+
+    def _second_text(self, second: int) -> str:
         cached = self._cached
         if cached[0] != second:
             cached = (second, time.strftime(self.default_time_format, self.converter(second)))
             self._cached = cached
-        return self.default_msec_format % (cached[1], record.msecs)
+        return cached[1]
 
 
 def _skip_unused_record_fields() -> None:

@@ -33,37 +33,47 @@ COPY_CHUNK = 1 << 20
 
 
 def publish(partial: str, fd: int, final: str, mtime: float, staging_dir: str,
-            folder_fd: int | None = None, *, sync_folder: bool = True) -> None:
-    """Move the verified partial (open as ``fd``) to ``final``, durably and atomically.
+            folder_fd: int | None = None, *, sync_folder: bool = True,
+            across: bool | None = None) -> os.stat_result:
+    """Move the verified partial (open as ``fd``) to ``final``, durably and atomically;
+    return the published file's stat.
 
     ``folder_fd``, if given, is the target folder checked by the caller (an O_PATH
-    descriptor): a staged copy is then created and renamed relative to it, so a
-    folder swapped for a symlink after the check cannot redirect it. With
+    descriptor): the rename, or a staged copy, then goes relative to it, so a
+    folder swapped for a symlink after the check cannot redirect it, and ``final``
+    only names the file in it. ``across``: whether that folder is on another
+    filesystem than the partial, if the caller knows (else it is asked). With
     ``sync_folder`` False the caller takes on the folder's fsync, and must not
     report success before it (streamburst.py does one for several files).
     """
-    folder = os.path.dirname(final)
     os.fsync(fd)
     os.utime(fd, (time.time(), mtime))
     # Into a checked folder on another filesystem no rename can work, and one tried by
     # path would follow a folder swapped for a symlink (to the partials' filesystem,
     # outside the share): copy relative to the descriptor at once.
-    across = folder_fd is not None and os.fstat(folder_fd).st_dev != os.fstat(fd).st_dev
+    if across is None:
+        across = folder_fd is not None and os.fstat(folder_fd).st_dev != os.fstat(fd).st_dev
+    published: os.stat_result | None = None
     if not across:
         try:
-            os.replace(partial, final)
+            if folder_fd is None:
+                os.replace(partial, final)
+            else:
+                os.replace(partial, os.path.basename(final), dst_dir_fd=folder_fd)
+            published = os.fstat(fd)  # after the rename: its ctime moved with it
         except OSError as exc:
             if exc.errno != errno.EXDEV:
                 raise
-            across = True
-    if across:
-        _publish_by_copy(fd, final, staging_dir, folder_fd)
+    if published is None:
+        published = _publish_by_copy(fd, final, staging_dir, folder_fd)
         os.unlink(partial)
     if sync_folder:
-        fsync_dir(fd_path(folder_fd) if folder_fd is not None else folder)
+        fsync_dir(fd_path(folder_fd) if folder_fd is not None else os.path.dirname(final))
+    return published
 
 
-def _publish_by_copy(fd: int, final: str, staging_dir: str, folder_fd: int | None) -> None:
+def _publish_by_copy(fd: int, final: str, staging_dir: str, folder_fd: int | None
+                     ) -> os.stat_result:
     name = f"{STAGED_PREFIX}{uuid.uuid4().hex}"
     staged = os.path.join(os.path.dirname(final), name)  # the note needs a lasting path
     note = os.path.join(staging_dir, name)
@@ -95,6 +105,8 @@ def _publish_by_copy(fd: int, final: str, staging_dir: str, folder_fd: int | Non
     finally:
         with contextlib.suppress(OSError):
             os.unlink(note)
+    # By name, as it is now (the rename moved its ctime); the descriptor is closed.
+    return os.stat(final_name, dir_fd=folder_fd, follow_symlinks=False)
 
 
 def remove_leftover_staging(staging_dir: str) -> int:

@@ -47,13 +47,14 @@ from common.messages import (
     StatReply,
     Walk,
     WalkReply,
+    decode_request,
     error_reply,
     parse_request,
 )
 from ftserver import __version__, fileops
 from ftserver.config import Limits
 from ftserver.login import run_login
-from ftserver.logsetup import lines_held
+from ftserver.logsetup import lines_held, log_text
 from ftserver.security import SessionSecurity
 from ftserver.storage import Storage
 from ftserver.streamburst import StreamBurst
@@ -88,7 +89,7 @@ class Session:
         self.storage = storage
         self.limits = limits
         self.server_name = server_name
-        self.channel = Channel(sock)
+        self.channel = Channel(sock, decode=decode_request)
         self.throttles: ConnectionThrottles = (rates or ServerRates(limits)).for_connection()
         self.security = security
         self.grant = security.anonymous
@@ -102,7 +103,7 @@ class Session:
             deadline = time.monotonic() + self.limits.handshake_timeout
             if self.security.tls_context is not None:
                 self.sock = accept_tls(self.sock, self.security.tls_context, deadline)
-                self.channel = Channel(self.sock)
+                self.channel = Channel(self.sock, decode=decode_request)
             self._greet(deadline)
             while True:
                 frame = self._next_streamed_put() if self.burst.pending else None
@@ -164,11 +165,11 @@ class Session:
         """Make a burst's files durable, log them, then send their replies together."""
         answers, replies = self.burst.finish(self.storage)
         with lines_held():  # a line per file, one write for them all
-            for answered in answers:
-                if isinstance(answered.outcome, FtError):
-                    self._log_failure(answered.frame, answered.outcome, answered.started)
-                else:
-                    self._log_transfer("put", answered.outcome, answered.started)
+            log_text(transfer_log, logging.INFO, *[
+                self._failure_line(answered.frame, answered.outcome, answered.started)
+                if isinstance(answered.outcome, FtError)
+                else self._transfer_line("put", answered.outcome, answered.started)
+                for answered in answers])
         if replies:
             self.channel.send_raw(replies)
 
@@ -278,19 +279,21 @@ class Session:
         self.channel.send(reply(tuple(batch), True).to_dict())
 
     def _log_transfer(self, op: str, result: TransferResult, started: float) -> None:
-        seconds = time.monotonic() - started
-        transfer_log.info(
-            "op=%s peer=%s path=%r size=%d offset=%d bytes=%d seconds=%.3f result=ok",
-            op, self.peer, result.path, result.size, result.offset, result.moved, seconds,
-        )
+        log_text(transfer_log, logging.INFO, self._transfer_line(op, result, started))
 
     def _log_failure(self, frame: dict, error: FtError, started: float, moved: int = 0) -> None:
+        log_text(transfer_log, logging.INFO, self._failure_line(frame, error, started, moved))
+
+    def _transfer_line(self, op: str, result: TransferResult, started: float) -> str:
+        seconds = time.monotonic() - started
+        return (f"op={op} peer={self.peer} path={result.path!r} size={result.size} "
+                f"offset={result.offset} bytes={result.moved} seconds={seconds:.3f} result=ok")
+
+    def _failure_line(self, frame: dict, error: FtError, started: float, moved: int = 0) -> str:
         seconds = time.monotonic() - started
         path = frame.get("path") if isinstance(frame.get("path"), str) else "?"
-        transfer_log.info(
-            "op=%s peer=%s path=%r bytes=%d seconds=%.3f result=%s message=%r",
-            frame.get("op"), self.peer, path[:200], moved, seconds, error.code, error.message,
-        )
+        return (f"op={frame.get('op')} peer={self.peer} path={path[:200]!r} bytes={moved} "
+                f"seconds={seconds:.3f} result={error.code} message={error.message!r}")
 
     def _try_send(self, obj: dict | None) -> None:
         """Send ``obj`` (None: nothing) after the replies a burst holds; never raises."""

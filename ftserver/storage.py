@@ -345,13 +345,9 @@ class Storage:
             # symlink during the upload is refused, never followed out of the share.
             parent = self.open_parent(target, create=False)
         try:
-            final = target.real
-            if parent.dev == self.partials_dev:
-                # A rename (not a copy, whose clean-up note must hold a lasting path).
-                final = os.path.join(fd_path(parent.fd), os.path.basename(target.real))
-            publish(partial, fd, final, mtime, self.staging_dir, parent.fd, sync_folder=owned)
-            return os.stat(os.path.basename(target.real), dir_fd=parent.fd,
-                           follow_symlinks=False)
+            # The partial was made in partials_dir, so its filesystem is known.
+            return publish(partial, fd, target.real, mtime, self.staging_dir, parent.fd,
+                           sync_folder=owned, across=parent.dev != self.partials_dev)
         except OSError as exc:
             raise storage_error(exc, f"publishing {target.name!r}") from None
         finally:

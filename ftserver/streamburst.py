@@ -10,7 +10,8 @@ reply may wait a moment, so a burst of them shares:
   name there (one fstatat, see ``place``);
 - the folder fsync that makes the burst's renames durable: one per folder,
   after the last rename into it and before any reply of the burst is sent;
-- one open of the name locks' file (each file's lock is still taken and let go);
+- one open of the name locks' file, whose close lets go of the burst's name locks
+  (each still taken per file, and held until the burst's replies are settled);
 - one send for all the replies, and one transaction for their digest-cache rows;
 - the free-space check: one statvfs, whose spare bytes the burst's files then use up
   (a folder on another filesystem than the partials is still checked per file).
@@ -38,9 +39,9 @@ from typing import Any
 from common.durable import fsync_dir
 from common.errors import FtError
 from common.frames import encode_frame
-from common.messages import PutDone, error_reply
+from common.messages import PutDone, encode_put_done, error_reply
 from ftserver.confine import fd_path
-from ftserver.locks import NameLock, open_names
+from ftserver.locks import KeptNamesOpen
 from ftserver.storage import OpenFolder, Storage, Target, storage_error
 from ftserver.transfers import TransferResult
 from ftserver.treelock import FolderLocks
@@ -88,7 +89,7 @@ class StreamBurst:
         self._room: int | None = None
         """Bytes the partials' filesystem had spare at the burst's last statvfs, less
         what the burst's files since then took."""
-        self._names_fd: int | None = None
+        self._names: KeptNamesOpen | None = None
         """The burst's own open of the name locks' file, for its files' locks one by one."""
 
     @property
@@ -133,12 +134,14 @@ class StreamBurst:
                 self._folder_names[named] = storage.resolve(named[1], allow_root=True).real
         return target, folder
 
-    def name_lock(self, storage: Storage, target: Target) -> NameLock:
-        """The target's name lock, taken through the burst's one open of the locks file.
-        The session takes its files' locks one at a time, each let go before the next."""
-        if self._names_fd is None:
-            self._names_fd = open_names(storage.locks_dir)
-        return NameLock(storage.locks_dir, target.key, self._names_fd)
+    def lock_name(self, storage: Storage, target: Target) -> bool:
+        """Take the target's name lock through the burst's one open of the locks file,
+        held until the burst ends (its replies are settled); False if another upload
+        holds it. A name the burst takes twice is its own already: its files are
+        published one after another, in order."""
+        if self._names is None:
+            self._names = KeptNamesOpen(storage.locks_dir)
+        return self._names.try_lock(target.key)
 
     def folder(self, storage: Storage, target: Target) -> OpenFolder:
         """The target's folder, made if missing and walked to once per burst."""
@@ -206,10 +209,10 @@ class StreamBurst:
                 os.close(folder.fd)
         self._folders = {}
         self._folder_names = {}
-        if self._names_fd is not None:
+        if self._names is not None:
             with contextlib.suppress(OSError):
-                os.close(self._names_fd)
-            self._names_fd = None
+                self._names.close()
+            self._names = None
         self._room = None
         if self._folder_locks is not None:
             self._folder_locks.close()
@@ -237,13 +240,13 @@ def settle(entries: list[tuple[dict[str, Any], Published | FtError, float]],
     for frame, item, started in entries:
         outcome: TransferResult | FtError
         if isinstance(item, FtError):
-            outcome, reply = item, error_reply(item)
+            outcome, reply = item, encode_frame(error_reply(item))
         elif item.folder in unsynced:
             outcome = storage_error(unsynced[item.folder], f"making {item.target.name!r} durable")
-            reply = error_reply(outcome)
+            reply = encode_frame(error_reply(outcome))
         else:
             outcome = TransferResult(item.target.name, item.done.size, 0, item.done.size)
-            reply = item.done.to_dict()
-        replies.append(encode_frame(reply))
+            reply = encode_put_done(item.done)
+        replies.append(reply)
         answers.append(Answered(frame, outcome, started))
     return answers, replies

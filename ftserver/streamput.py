@@ -28,7 +28,7 @@ from common.channel import Channel
 from common.durable import pwrite_all
 from common.errors import FtError, IntegrityError, Locked, ProtocolError
 from common.filereceive import Writer, receive_file_hashed
-from common.messages import PutDone, PutEnd, PutRequest, parse_request, read_int
+from common.messages import PutDone, PutEnd, PutRequest, parse_put_end, read_int
 from common.ratelimit import UNLIMITED, Throttle
 from ftserver.partialcap import STREAM_SUFFIX
 from ftserver.storage import OpenFolder, Storage, Target, storage_error
@@ -79,27 +79,26 @@ def receive_streamed_upload(
     """
     target, parent = burst.place(storage, request.path)
     burst.check_space(storage, parent, request.size)
-    with burst.name_lock(storage, target) as lock:
-        if not lock.try_acquire():
-            raise Locked(f"another upload to {request.path!r} is in progress; try again later")
-        partial = os.path.join(storage.partials_dir, target.key + STREAM_SUFFIX)
-        try:
-            fd = os.open(partial, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-        except OSError as exc:
-            raise storage_error(exc, "opening the upload's partial") from None
-        try:
-            outcome = _receive_and_publish(channel, storage, request, target, parent, partial,
-                                           fd, timeout, throttle)
-        except BaseException:
-            _remove(partial)
-            raise
-        finally:
-            os.close(fd)
-        if isinstance(outcome, FtError):
-            _remove(partial)  # nothing here is ever resumed
-            burst.refused(frame, outcome, started)
-        else:
-            burst.published(frame, outcome, started)
+    if not burst.lock_name(storage, target):  # held until the burst ends
+        raise Locked(f"another upload to {request.path!r} is in progress; try again later")
+    partial = os.path.join(storage.partials_dir, target.key + STREAM_SUFFIX)
+    try:
+        fd = os.open(partial, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        raise storage_error(exc, "opening the upload's partial") from None
+    try:
+        outcome = _receive_and_publish(channel, storage, request, target, parent, partial,
+                                       fd, timeout, throttle)
+    except BaseException:
+        _remove(partial)
+        raise
+    finally:
+        os.close(fd)
+    if isinstance(outcome, FtError):
+        _remove(partial)  # nothing here is ever resumed
+        burst.refused(frame, outcome, started)
+    else:
+        burst.published(frame, outcome, started)
 
 
 def _receive_and_publish(
@@ -173,7 +172,7 @@ def _remove(partial: str) -> None:
 
 
 def _expect_end(channel: Channel, timeout: float) -> PutEnd:
-    request = parse_request(channel.receive(deadline=time.monotonic() + timeout))
+    request = channel.receive_decoded(parse_put_end, deadline=time.monotonic() + timeout)
     if not isinstance(request, PutEnd):
         raise ProtocolError(f"expected 'put_end' after a streamed put, got {type(request).OP!r}")
     return request

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ftserver.locks import (
     NAMES_FILE,
+    KeptNamesOpen,
     NameLock,
     key_byte,
     open_names,
@@ -152,11 +153,12 @@ def test_processes_racing_for_one_name_are_never_two_holders(tmp_path: Path) -> 
 
 
 def test_locks_taken_through_a_kept_open_exclude_every_other_open(tmp_path: Path) -> None:
-    """A burst keeps one open of the names file for its files' locks, one at a time."""
-    kept = open_names(str(tmp_path))
+    """A burst keeps one open of the names file for its files' locks, until it ends."""
+    kept = KeptNamesOpen(str(tmp_path))
     try:
-        first = NameLock(str(tmp_path), "k", kept)
-        assert first.try_acquire()
+        assert kept.try_lock("k")
+        assert kept.try_lock("k")  # its own already
+        assert kept.try_lock("other")
         assert not NameLock(str(tmp_path), "k").try_acquire()
         other_process = subprocess.run(
             [sys.executable, "-c",
@@ -164,18 +166,14 @@ def test_locks_taken_through_a_kept_open_exclude_every_other_open(tmp_path: Path
              f"sys.exit(0 if NameLock({str(tmp_path)!r}, 'k').try_acquire() else 3)"],
             timeout=30)
         assert other_process.returncode == 3
-        first.release()
-        os.fstat(kept)  # letting go keeps the open
-        other = NameLock(str(tmp_path), "k")
-        assert other.try_acquire()
-        assert not NameLock(str(tmp_path), "k", kept).try_acquire()
-        other.release()
-        again = NameLock(str(tmp_path), "k", kept)
-        assert again.try_acquire()
-        again.release()
+        with NameLock(str(tmp_path), "free") as lock:
+            assert lock.try_acquire()
+            assert not kept.try_lock("free")
     finally:
-        os.close(kept)
-
+        kept.close()
+    for key in ("k", "other"):  # closing let go of all it held
+        with NameLock(str(tmp_path), key) as lock:
+            assert lock.try_acquire()
 
 
 def test_shared_holders_and_exclusive_takers_never_overlap(

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from common.errors import NotFound
+from ftclient.pipeline import PipedFile
 from tests.rawwire import RawConnection
 from tests.serverproc import LISTENING, ServerProcess
 from tests.test_cli_server import assert_config_error, run_server_expecting_exit
@@ -70,6 +71,32 @@ def test_each_transfer_is_one_line_in_the_log_file(
     wait_for_line(log_file, FAILED_LINE.format(path="missing.bin"))
     assert server.log == ""  # nothing on stderr: it all went to the file
     assert "Traceback" not in log_file.read_text()
+
+
+def test_each_file_of_a_pipelined_burst_is_one_whole_line_in_the_log_file(
+        logging_server: tuple[ServerProcess, Path], connect: Callable, make_file: Callable
+) -> None:
+    """A burst's lines are made without a LogRecord each: they must still be the same
+    lines, whole, in order, with the standard time stamp."""
+    server, log_file = logging_server
+    client = connect(server)
+    client.mkdir("burst")
+    files = [PipedFile(str(make_file(f"b{index:02d}.bin", 100 + index)), f"burst/b{index:02d}.bin")
+             for index in range(40)]
+    refused = PipedFile(str(make_file("refused.bin", 7)), "burst/.ft-reserved")
+    results = client.put_many([*files[:20], refused, *files[20:]])
+    assert [result.error is None for result in results] == [True] * 20 + [False] + [True] * 20
+    stamp = r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} "
+    for index in range(40):
+        wait_for_line(log_file, stamp + OK_LINE.format(
+            op="put", path=f"burst/b{index:02d}\\.bin", size=100 + index))
+    wait_for_line(log_file, stamp + r"INFO ftserver\.transfer: op=put peer=127\.0\.0\.1:\d+ "
+                  r"path='burst/\.ft-reserved' bytes=0 seconds=\d+\.\d{3} result=bad_path "
+                  r"message=")
+    burst_lines = [line for line in log_file.read_text().splitlines() if "path='burst/" in line]
+    assert [re.search(r"path='burst/([^']+)'", line).group(1) for line in burst_lines] == [
+        f"b{index:02d}.bin" for index in range(20)] + [".ft-reserved"] + [
+        f"b{index:02d}.bin" for index in range(20, 40)]
 
 
 def test_a_log_file_moved_by_logrotate_is_reopened(

@@ -4,6 +4,7 @@ formatted exactly as the standard formatter would (the time part is cached per s
 from __future__ import annotations
 
 import logging
+import re
 import select
 import threading
 from collections.abc import Iterator
@@ -11,7 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from ftserver.logsetup import FORMAT, _whole_lines_within, lines_held, setup_logging
+from ftserver.logsetup import (
+    FORMAT,
+    _SecondCachingFormatter,
+    _whole_lines_within,
+    lines_held,
+    log_text,
+    setup_logging,
+)
 
 
 @pytest.fixture
@@ -74,3 +82,62 @@ def test_held_lines_are_joined_into_writes_no_pipe_would_split() -> None:
     assert all(len(chunk.encode()) <= select.PIPE_BUF for chunk in chunks[:-1])
     assert chunks[-1] == lines[-1]  # a line longer than the limit goes alone
     assert len(chunks) < len(lines) // 10
+
+
+def test_a_line_made_without_a_record_is_the_standard_formatters_line() -> None:
+    ours = _SecondCachingFormatter()
+    standard = logging.Formatter(FORMAT)
+    for created in (1_700_000_000.0, 1_700_000_000.0005, 1_700_000_000.9999, 1_700_000_001.5,
+                    1_700_000_000.25, 1_712_345_678.123456):
+        record = logging.makeLogRecord({"name": "ftserver.transfer", "levelno": logging.INFO,
+                                        "levelname": "INFO", "msg": "op=put path='a%b'"})
+        record.created = created
+        record.msecs = int((created - int(created)) * 1000) + 0.0  # as LogRecord sets it
+        made = ours.line(created, "INFO", "ftserver.transfer", "op=put path='a%b'")
+        assert made == standard.format(record)
+
+
+def test_log_text_held_comes_out_in_order_with_lines_logged_the_usual_way(
+        log_file: Path) -> None:
+    log = logging.getLogger("ftserver.transfer")
+    with lines_held():
+        log_text(log, logging.INFO, "op=put path='a%s' result=ok")
+        log.info("usual %d", 2)
+        log_text(log, logging.INFO, "third", "fourth")
+        log_text(log, logging.DEBUG, "not shown at info")
+        assert log_file.read_text() == ""
+    log_text(log, logging.INFO, "not held", "nor this")
+    lines = log_file.read_text().splitlines()
+    assert [line.split(" ", 2)[2] for line in lines] == [
+        "INFO ftserver.transfer: op=put path='a%s' result=ok",
+        "INFO ftserver.transfer: usual 2",
+        "INFO ftserver.transfer: third",
+        "INFO ftserver.transfer: fourth",
+        "INFO ftserver.transfer: not held",
+        "INFO ftserver.transfer: nor this"]
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}", " ".join(line.split(" ")[:2]))
+               for line in lines)
+
+
+def test_log_text_goes_the_librarys_way_when_another_handler_or_a_filter_would_see_it(
+        log_file: Path) -> None:
+    log = logging.getLogger("ftserver.transfer")
+    seen: list[logging.LogRecord] = []
+    extra = logging.Handler()
+    extra.emit = seen.append  # type: ignore[method-assign]
+    log.addHandler(extra)
+    try:
+        with lines_held():
+            log_text(log, logging.INFO, "to both")
+    finally:
+        log.removeHandler(extra)
+    assert [record.getMessage() for record in seen] == ["to both"]
+    assert log_file.read_text().endswith("INFO ftserver.transfer: to both\n")
+    dropped = logging.Filter("somewhere.else")
+    log.addFilter(dropped)
+    try:
+        with lines_held():
+            log_text(log, logging.INFO, "filtered out")
+    finally:
+        log.removeFilter(dropped)
+    assert "filtered out" not in log_file.read_text()

@@ -327,3 +327,34 @@ def test_later_files_of_a_burst_into_one_folder_meet_links_and_folders_as_the_fi
     assert (server.root / "d/sub").is_dir()
     assert (server.root / "d/outlink").is_symlink() and outside.read_bytes() == b"keep"
     assert (server.root / "d/last.bin").read_bytes() == files[4][1]
+
+
+def test_a_burst_holds_its_names_until_its_replies_and_may_name_one_twice(start_server):
+    """A burst keeps each file's name locked until its replies are settled: another
+    connection's put of that name is refused meanwhile, and can go on once they are."""
+    server = start_server()
+    first, again, late = os.urandom(4096), os.urandom(4000), os.urandom(2000)
+    with RawConnection(server.port) as burst, RawConnection(server.port) as other:
+        burst.hello()
+        other.hello()
+        held = pipelined([("n/held.bin", first), ("n/held.bin", again)])
+        start, _ = streamed_put("n/late.bin", late)
+        burst.send_bytes(held + encode_frame(start) + late[:1000])  # the burst waits for more
+        published = server.root / "n" / "held.bin"
+        for _ in range(400):  # both published (the second over the first), not answered
+            if published.exists() and published.read_bytes() == again:
+                break
+            time.sleep(0.025)
+        assert published.read_bytes() == again
+        other.send_bytes(pipelined([("n/held.bin", b"other")]))
+        refused = other.receive()
+        assert refused is not None and refused["error"]["code"] == Locked.code
+
+        _, end = streamed_put("n/late.bin", late)
+        burst.send_bytes(late[1000:] + encode_frame(end))
+        assert [burst.receive() for _ in range(3)] == [
+            PutDone(len(data), hashlib.sha256(data).hexdigest()).to_dict()
+            for data in (first, again, late)]
+        other.send_bytes(pipelined([("n/held.bin", b"other")]))
+        assert other.receive() == PutDone(5, hashlib.sha256(b"other").hexdigest()).to_dict()
+    assert published.read_bytes() == b"other"

@@ -9,7 +9,10 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from common import frames as frames_module
 from common.errors import FrameError
 from common.frames import MAX_FRAME, FrameDecoder, decode_json_object, encode_frame
 
@@ -446,3 +449,71 @@ def test_after_a_bad_length_every_call_raises_frame_error() -> None:
 def test_error_state_is_per_decoder() -> None:
     _broken_decoder()
     assert decode_chunks([encode_frame({"fresh": True})]) == [{"fresh": True}]
+
+
+# ------------------------------------------------------------------ the scanner called directly
+
+
+@pytest.mark.parametrize("body", [b' {"a":1}', b'{"a":1}\n', b'\t\r\n {"a":1} \n\r\t'])
+def test_json_whitespace_around_the_object_is_accepted(body: bytes) -> None:
+    assert decode_json_object(body) == {"a": 1}
+
+
+@pytest.mark.parametrize("body", [b'\xc2\xa0{"a":1}', b'{"a":1}\x0c', b'\x0b{"a":1}',
+                                  b'{"a":1} \n x', b" ", b""])
+def test_other_space_or_data_around_the_object_is_refused(body: bytes) -> None:
+    with pytest.raises(FrameError):
+        decode_json_object(body)
+
+
+def _reference_outcome(text: str) -> object:
+    """What the json module's own decode (with the codec's options) makes of ``text``."""
+    decoder = json.JSONDecoder(object_pairs_hook=frames_module._unique_keys,
+                               parse_constant=frames_module._reject_constant,
+                               parse_float=frames_module._finite_float)
+    try:
+        obj = decoder.decode(text)
+    except (ValueError, RecursionError):
+        return "error"
+    return obj if isinstance(obj, dict) else "error"
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet=' \t\n\r\x0c\xa0{}[]":,01eE.-+aNI\\u', max_size=40))
+def test_decoding_agrees_with_the_json_modules_decode(text: str) -> None:
+    expected = _reference_outcome(text)
+    try:
+        got: object = decode_json_object(text.encode("utf-8", "surrogatepass"))
+    except FrameError:
+        got = "error"
+    if b"\\u" in text.encode("utf-8", "surrogatepass") and got == "error":
+        return  # a lone surrogate escape is refused on top of what json refuses
+    assert got == expected
+
+
+_JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.text(), _JSON_VALUES, max_size=6))
+def test_encode_frame_writes_what_json_dumps_writes(obj: dict[str, Any]) -> None:
+    try:
+        expected = json.dumps(obj, ensure_ascii=False, separators=(",", ":"),
+                              allow_nan=False).encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: neither may send it
+        with pytest.raises(UnicodeEncodeError):
+            encode_frame(obj, max_frame=1 << 30)
+        return
+    assert encode_frame(obj, max_frame=1 << 30) == struct.pack(">I", len(expected)) + expected
+
+
+def test_a_failed_encoding_leaves_nothing_behind_for_the_next() -> None:
+    shared = [1, 2]
+    with pytest.raises(ValueError):
+        encode_frame({"a": shared, "b": float("nan")})
+    assert encode_frame({"a": shared, "again": shared}) == frame_of(
+        b'{"a":[1,2],"again":[1,2]}')

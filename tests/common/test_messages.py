@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from common import errors
-from common.errors import BadPath, FtError, NotFound, ProtocolError, UnknownOp
+from common.errors import BadPath, FrameError, FtError, NotFound, ProtocolError, UnknownOp
+from common.frames import decode_json_object, encode_frame
 from common.messages import (
     MAX_FILE_SIZE,
     MAX_TEXT,
@@ -28,8 +32,14 @@ from common.messages import (
     Stat,
     StatReply,
     check_reply,
+    decode_reply,
+    decode_request,
+    encode_put_done,
+    encode_put_end,
+    encode_streamed_put,
     error_reply,
     ok_reply,
+    parse_put_end,
     parse_request,
 )
 
@@ -452,3 +462,177 @@ def test_malformed_replies_raise_protocol_error(obj: dict[str, Any]) -> None:
     with pytest.raises(ProtocolError) as info:
         check_reply(obj)
     assert type(info.value) is ProtocolError
+
+
+# ---------------------------------------------------------------- put_end, taken apart at once
+
+
+def _outcome(parse: Any, payload: bytes) -> object:
+    try:
+        return parse(payload)
+    except FtError as exc:
+        return (type(exc), exc.message)
+
+
+_CANONICAL_END = b'{"op":"put_end","sha256":"' + b"0123456789abcdef" * 4 + b'"}'
+PUT_END_BODIES = [
+    _CANONICAL_END,
+    encode_frame(PutEnd("f" * 64).to_dict())[4:],
+    _CANONICAL_END.replace(b"0123", b"0A23", 1),  # upper case: not a digest
+    _CANONICAL_END.replace(b"0123", b"0g23", 1),
+    _CANONICAL_END.replace(b"0123", b"\xc3\xa9", 1),  # same length in bytes, not hex
+    _CANONICAL_END[:-3] + b'"}',  # 63 digits
+    _CANONICAL_END[:-2] + b'0"}',  # 65 digits
+    _CANONICAL_END.replace(b"put_end", b"put_xnd"),
+    _CANONICAL_END.replace(b'"op"', b'"oq"'),
+    b" " + _CANONICAL_END,
+    _CANONICAL_END + b" ",
+    _CANONICAL_END[:-1] + b',"x":1}',
+    b'{"sha256":"' + b"a" * 64 + b'","op":"put_end"}',
+    b'{"op":"put_end","sha256":"' + b"a" * 64 + b'","op":"put_end"}',
+    b'{"op":"put","sha256":"' + b"a" * 64 + b'"}',
+    b'{"op":"put_end","sha256":"' + b"a" * 62 + b'\\n"}',
+    b'{"op":"put_end","sha256":"' + b"a" * 63 + b'\n"}',
+    b'{"op":"put_end"}',
+    b"not json",
+]
+
+
+@pytest.mark.parametrize("payload", PUT_END_BODIES)
+def test_parse_put_end_answers_as_the_whole_way_does(payload: bytes) -> None:
+    assert _outcome(parse_put_end, payload) == _outcome(
+        lambda body: parse_request(decode_json_object(body)), payload)
+
+
+@given(st.binary(min_size=92, max_size=92).map(
+    lambda noise: _CANONICAL_END[:26] + noise[:64] + _CANONICAL_END[90:]))
+def test_parse_put_end_with_any_64_bytes_where_the_digest_goes(payload: bytes) -> None:
+    assert _outcome(parse_put_end, payload) == _outcome(
+        lambda body: parse_request(decode_json_object(body)), payload)
+
+
+def test_parse_put_end_takes_a_canonical_frame_apart_at_once() -> None:
+    assert parse_put_end(_CANONICAL_END) == PutEnd("0123456789abcdef" * 4)
+
+
+# ---------------------------------------------------------------- streamed puts, read at sight
+
+
+def _decoded(decode: Any, payload: bytes) -> str:
+    """What a decoder makes of ``payload``, told apart down to int and float (repr)."""
+    try:
+        return repr(decode(payload))
+    except FrameError as exc:
+        return f"FrameError: {exc.message}"
+
+
+def _streamed_put_body(path: str, size: int, mtime: float) -> bytes:
+    return encode_frame(PutRequest(path, size, mtime, stream=True).to_dict(),
+                        max_frame=1 << 20)[4:]
+
+
+STREAMED_PUT_BODIES = [
+    _streamed_put_body("round3/f01400.bin", 4096, 1795841089.2822354),
+    _streamed_put_body("dir/résumé 日本.pdf", 0, 0.0),
+    _streamed_put_body("a", 2**53 - 1, -1e-7),
+    _streamed_put_body('q"uote\\back', 1, 5.0),  # escapes: the whole way
+    b'{"op":"put","path":"a","size":1,"mtime":5,"stream":true}',
+    b'{"op":"put","path":"a","size":1,"mtime":-0,"stream":true}',
+    b'{"op":"put","path":"a","size":1,"mtime":1e400,"stream":true}',
+    b'{"op":"put","path":"a","size":1,"mtime":01,"stream":true}',
+    b'{"op":"put","path":"a","size":01,"mtime":1,"stream":true}',
+    b'{"op":"put","path":"a","size":' + b"9" * 5000 + b',"mtime":1,"stream":true}',
+    b'{"op":"put","path":"a","size":1,"mtime":1.,"stream":true}',
+    b'{"op":"put","path":"\xff","size":1,"mtime":1,"stream":true}',
+    b'{"op":"put","path":"a\x01","size":1,"mtime":1,"stream":true}',
+    b'{"op":"put","path":"a\x7f","size":1,"mtime":1,"stream":true}',
+    b'{"op":"put","path":"a","size":1,"mtime":1,"stream":true} ',
+    b'{"op":"put","path":"a","size":1,"mtime":1,"stream":true}\n',
+    b'{"op":"put","path":"a","size":-1,"mtime":1,"stream":true}',
+]
+
+
+@pytest.mark.parametrize("payload", STREAMED_PUT_BODIES)
+def test_decode_request_gives_what_the_json_decoder_gives(payload: bytes) -> None:
+    assert _decoded(decode_request, payload) == _decoded(decode_json_object, payload)
+
+
+@given(st.text(max_size=60), st.integers(min_value=0, max_value=2**60),
+       st.floats(allow_nan=False, allow_infinity=False) | st.integers(-2**40, 2**40))
+def test_decode_request_agrees_on_any_streamed_put(path: str, size: int, mtime: float) -> None:
+    body = b'{"op":"put","path":' + json.dumps(path, ensure_ascii=False).encode(
+        "utf-8", "surrogatepass") + b',"size":%d,"mtime":%s,"stream":true}' % (
+        size, json.dumps(mtime).encode())
+    assert _decoded(decode_request, body) == _decoded(decode_json_object, body)
+
+
+def test_decode_request_reads_the_reference_clients_streamed_put_at_sight() -> None:
+    body = _streamed_put_body("round3/f01400.bin", 4096, 1795841089.2822354)
+    assert decode_request(body) == {"op": "put", "path": "round3/f01400.bin", "size": 4096,
+                                    "mtime": 1795841089.2822354, "stream": True}
+
+
+PUT_DONE_BODIES = [
+    encode_frame(PutDone(4096, SHA).to_dict())[4:],
+    encode_frame(PutDone(0, SHA2).to_dict())[4:],
+    encode_frame(PutDone(2**53 - 1, SHA).to_dict())[4:],
+    b'{"ok":true,"size":' + b"9" * 17 + b',"sha256":"' + SHA.encode() + b'"}',
+    b'{"ok":true,"size":01,"sha256":"' + SHA.encode() + b'"}',
+    b'{"ok":true,"size":1,"sha256":"' + SHA.upper().encode() + b'"}',
+    b'{"ok":true,"size":1,"sha256":"' + SHA.encode() + b'"} ',
+    b'{"ok":true,"size":1,"sha256":"' + SHA.encode() + b'","x":1}',
+    b'{"ok":false,"size":1,"sha256":"' + SHA.encode() + b'"}',
+    encode_frame(error_reply(NotFound("gone")))[4:],
+]
+
+
+@pytest.mark.parametrize("payload", PUT_DONE_BODIES)
+def test_decode_reply_gives_what_the_json_decoder_gives(payload: bytes) -> None:
+    assert _decoded(decode_reply, payload) == _decoded(decode_json_object, payload)
+
+
+@given(st.integers(min_value=0, max_value=10**20), st.text("0123456789abcdefABX", max_size=66))
+def test_decode_reply_agrees_on_any_put_reply(size: int, digest: str) -> None:
+    body = b'{"ok":true,"size":%d,"sha256":"%s"}' % (size, digest.encode())
+    assert _decoded(decode_reply, body) == _decoded(decode_json_object, body)
+
+
+@given(st.text(max_size=80), st.integers(min_value=0, max_value=2**53 - 1),
+       st.floats(allow_nan=False, allow_infinity=False))
+def test_encode_streamed_put_writes_what_encode_frame_writes(path: str, size: int,
+                                                             mtime: float) -> None:
+    try:
+        expected: object = encode_frame(PutRequest(path, size, mtime, stream=True).to_dict())
+    except UnicodeEncodeError:  # a lone surrogate: neither can send it
+        expected = UnicodeEncodeError
+    try:
+        got: object = encode_streamed_put(path, size, mtime)
+    except UnicodeEncodeError:
+        got = UnicodeEncodeError
+    assert got == expected
+    if isinstance(got, bytes):
+        assert _decoded(decode_request, got[4:]) == _decoded(decode_json_object, got[4:])
+
+
+def test_encode_streamed_put_keeps_the_frame_cap() -> None:
+    with pytest.raises(ValueError, match="cap"):
+        encode_streamed_put("x" * 300, 1, 1.0, max_frame=100)
+    assert encode_streamed_put("a", 1, 5.0) == encode_frame(
+        {"op": "put", "path": "a", "size": 1, "mtime": 5.0, "stream": True})
+
+
+@given(st.integers(min_value=0, max_value=2**53 - 1), st.text("0123456789abcdefA", min_size=63,
+                                                              max_size=65))
+def test_encode_put_done_writes_what_encode_frame_writes(size: int, digest: str) -> None:
+    done = PutDone(size, digest)
+    assert encode_put_done(done) == encode_frame(done.to_dict())
+    body = encode_put_done(done)[4:]
+    assert _decoded(decode_reply, body) == _decoded(decode_json_object, body)
+
+
+@given(st.text("0123456789abcdefA", min_size=63, max_size=65))
+def test_encode_put_end_writes_what_encode_frame_writes(digest: str) -> None:
+    assert encode_put_end(digest) == encode_frame(PutEnd(digest).to_dict())
+    body = encode_put_end(digest)[4:]
+    assert _outcome(parse_put_end, body) == _outcome(
+        lambda payload: parse_request(decode_json_object(payload)), body)
