@@ -427,8 +427,8 @@ def decode_request(payload: bytes) -> dict[str, Any]:
             if math.isfinite(mtime):
                 return {"op": "put", "path": path.decode("utf-8"), "size": int(size),
                         "mtime": mtime, "stream": True}
-        except (UnicodeDecodeError, ValueError):
-            pass
+        except (UnicodeDecodeError, ValueError, OverflowError):
+            pass  # an int mtime too big for a float, say: the JSON decoder's answer stands
     return decode_json_object(payload)
 
 

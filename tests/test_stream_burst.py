@@ -358,3 +358,24 @@ def test_a_burst_holds_its_names_until_its_replies_and_may_name_one_twice(start_
         other.send_bytes(pipelined([("n/held.bin", b"other")]))
         assert other.receive() == PutDone(5, hashlib.sha256(b"other").hexdigest()).to_dict()
     assert published.read_bytes() == b"other"
+
+
+def test_a_streamed_put_whose_mtime_no_float_can_hold_is_refused_alone(start_server):
+    server = start_server()
+    data = b"kept"
+    huge = (b'{"op":"put","path":"b/huge.bin","size":1,"mtime":' + b"1" * 400
+            + b',"stream":true}')
+    end = {"op": "put_end", "sha256": hashlib.sha256(b"x").hexdigest()}
+    with RawConnection(server.port) as raw:
+        raw.hello()
+        raw.send_bytes(len(huge).to_bytes(4, "big") + huge + b"x" + encode_frame(end)
+                       + pipelined([("b/kept.bin", data)]))
+        refused, kept = raw.receive(), raw.receive()
+        listing = raw.request({"op": "list", "path": "b"})
+
+    assert refused["error"]["code"] == "bad_request", refused
+    assert "mtime" in refused["error"]["message"]
+    assert kept == PutDone(len(data), hashlib.sha256(data).hexdigest()).to_dict()
+    assert [entry["name"] for entry in listing["entries"]] == ["kept.bin"]
+    assert (server.root / "b" / "kept.bin").read_bytes() == data
+    assert "Traceback" not in server.log

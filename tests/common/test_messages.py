@@ -549,6 +549,8 @@ STREAMED_PUT_BODIES = [
     b'{"op":"put","path":"a","size":1,"mtime":1,"stream":true} ',
     b'{"op":"put","path":"a","size":1,"mtime":1,"stream":true}\n',
     b'{"op":"put","path":"a","size":-1,"mtime":1,"stream":true}',
+    b'{"op":"put","path":"a","size":1,"mtime":' + b"1" * 400 + b',"stream":true}',
+    b'{"op":"put","path":"\xff","size":1,"mtime":-' + b"9" * 400 + b',"stream":true}',
 ]
 
 
