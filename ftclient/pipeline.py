@@ -55,8 +55,11 @@ from common.messages import (
 from common.ratelimit import UNLIMITED, Throttle
 from ftclient.localfiles import lock_partial, partial_path_for, publish
 
-WINDOW = 32
-"""Files in flight: small replies only, so both sides' socket buffers hold them all."""
+WINDOW = 128
+"""Files in flight: small replies only, so both sides' socket buffers hold them all.
+Twice the server's burst (streamburst.MAX_FILES, 64), so that the next burst's files
+are arriving while one settles: 2000 files of 4 KiB over loopback went at about 3300-3700
+files/s with 32 in flight and 3700-4500 with 64 to 256 (adjacent runs, one machine)."""
 FLUSH_FILES = 8
 """Files queued before a send at most, so that the server works while we read more."""
 PIPELINE_MAX_SIZE = 1 << 20
