@@ -34,6 +34,9 @@ def test_bench_smoke_run_writes_the_report(tmp_path: Path) -> None:
     for row in ("| ft put |", "| ft get, 3 clients (process) |", "| ft put, small files |"):
         assert row in cpu_rows, cpu_rows
     assert "## Machine" in page and "- cores:" in page
+    if importlib.util.find_spec("pyftpdlib") is not None:  # the bench extra
+        gaps = page.split("## CPU beyond pyftpdlib's", 1)[1].split("\n## ", 1)[0]
+        assert "| ft put, 3 clients (process) − pyftpdlib put, 3 clients | " in gaps, gaps
     if importlib.util.find_spec("matplotlib") is not None:  # the bench extra
         assert (out / "bench.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     else:  # CI installs only the test extra: the page says why there is no chart

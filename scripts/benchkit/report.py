@@ -206,24 +206,25 @@ def cpu_table(results: Results) -> list[str]:
 
 
 CPU_GAPS = (
-    ("one big file, put", "ft-put-cpu", "ftp-put-cpu", 2),
-    ("one big file, get", "ft-get-cpu", "ftp-get-cpu", 1),
-    ("50 clients, put, thread mode", "ft-many-put-thread-cpu", "ftp-many-put-cpu", 2),
-    ("50 clients, get, thread mode", "ft-many-get-thread-cpu", "ftp-many-get-cpu", 1),
-    ("50 clients, put, process mode", "ft-many-put-process-cpu", "ftp-many-put-cpu", 2),
-    ("50 clients, get, process mode", "ft-many-get-process-cpu", "ftp-many-get-cpu", 1),
+    ("ft-put-cpu", "ftp-put-cpu", 2),
+    ("ft-get-cpu", "ftp-get-cpu", 1),
+    ("ft-many-put-thread-cpu", "ftp-many-put-cpu", 2),
+    ("ft-many-get-thread-cpu", "ftp-many-get-cpu", 1),
+    ("ft-many-put-process-cpu", "ftp-many-put-cpu", 2),
+    ("ft-many-get-process-cpu", "ftp-many-get-cpu", 1),
 )
-"""What ft's CPU per GiB exceeds pyftpdlib's by, beside the SHA-256 passes ft makes of
-each byte that pyftpdlib does not (a get's server sends a cached digest)."""
+"""(ft's CPU figure, pyftpdlib's for the same case, the SHA-256 passes over each byte
+that ft makes and pyftpdlib does not: a get's server sends a cached digest)."""
 
 
 def cpu_gaps(results: Results) -> list[str]:
     """ft's CPU per GiB beyond pyftpdlib's, case by case, from this run's medians."""
     rows = []
-    for what, ours, theirs, passes in CPU_GAPS:
+    for ours, theirs, passes in CPU_GAPS:
         mine, peer = results.median(ours), results.median(theirs)
         if mine is not None and peer is not None:
-            rows.append(f"| {what} | {mine - peer:+.2f} s/GiB | {passes} |")
+            rows.append(f"| {results.figures[ours].label} − {results.figures[theirs].label} "
+                        f"| {mine - peer:+.2f} s/GiB | {passes} |")
     if not rows:
         return []
     return ["", "## CPU beyond pyftpdlib's", "",
@@ -232,7 +233,7 @@ def cpu_gaps(results: Results) -> list[str]:
             "Each pass is about 0.75 s of CPU a GiB on this kind of core; what is "
             "left over is the rest of ft's work per byte (fsync and rename per file, the "
             "protocol, its threads).", "",
-            "| case | more CPU than pyftpdlib | SHA-256 passes |", "|---|---|---|", *rows]
+            "| ft − pyftpdlib | more CPU | SHA-256 passes |", "|---|---|---|", *rows]
 
 
 HOW_TO_READ = [
