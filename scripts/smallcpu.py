@@ -25,16 +25,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from benchkit import ftcases  # noqa: E402
-from benchkit.figures import make_small_files  # noqa: E402
-
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> tuple[float, float]:
-    """User and system CPU seconds of process ``pid`` so far."""
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return int(fields[11]) / TICKS, int(fields[12]) / TICKS
+from benchkit.figures import make_small_files, proc_times  # noqa: E402
 
 
 def spread(values: list[float]) -> str:
@@ -56,9 +47,9 @@ def main() -> None:
         files = make_small_files(work / "source", args.count, args.kib * 1024)
         with ftcases.ft_server(work / "server") as server, ftcases.client_for(server) as client:
             for index in range(args.rounds):
-                server_before, client_before = cpu_seconds(server.proc.pid), os.times()
+                server_before, client_before = proc_times(server.proc.pid), os.times()
                 seconds = ftcases.small_files_put(client, files, f"round{index}").seconds
-                server_after, client_after = cpu_seconds(server.proc.pid), os.times()
+                server_after, client_after = proc_times(server.proc.pid), os.times()
                 per_file = 1e6 / args.count
                 figures["server user"].append((server_after[0] - server_before[0]) * per_file)
                 figures["server sys"].append((server_after[1] - server_before[1]) * per_file)

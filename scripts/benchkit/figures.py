@@ -105,33 +105,41 @@ class Took:
     the copy, since client and server share the machine."""
 
 
+def proc_times(pid: int) -> tuple[float, float, float, float]:
+    """CPU seconds of process ``pid`` so far: user, system, and its reaped children's
+    user and system (utime, stime, cutime, cstime: fields 14-17 of proc(5))."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()  # counted from the state, field 3
+    utime, stime, cutime, cstime = (int(value) / TICKS for value in fields[11:15])
+    return utime, stime, cutime, cstime
+
+
+def _live_descendants_cpu(pid: int) -> float:
+    """CPU seconds of every live process under ``pid``, whichever of its threads began it."""
+    total = 0.0
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{task}/children") as children:
+                child_ids = children.read().split()
+        except FileNotFoundError:  # that thread ended meanwhile
+            continue
+        total += sum(_process_tree_cpu(int(child)) for child in child_ids)
+    return total
+
+
 def _process_tree_cpu(pid: int) -> float:
     """CPU seconds of ``pid``, of its reaped children, and of its live descendants."""
     try:
-        with open(f"/proc/{pid}/stat") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-        # utime, stime, cutime, cstime: fields 14-17 of proc(5), counted from the state
-        total = sum(int(value) for value in fields[11:15]) / TICKS
-        for task in os.listdir(f"/proc/{pid}/task"):
-            with open(f"/proc/{pid}/task/{task}/children") as children:
-                total += sum(_process_tree_cpu(int(child)) for child in children.read().split())
+        return sum(proc_times(pid)) + _live_descendants_cpu(pid)
     except (FileNotFoundError, ProcessLookupError):
         return 0.0  # it exited meanwhile: its parent's reaped-children figure has it
-    return total
 
 
 def cpu_seconds() -> float:
     """CPU seconds spent so far by this process and all processes under it."""
     own = os.times()
-    total = own.user + own.system + own.children_user + own.children_system
-    me = os.getpid()
-    for task in os.listdir(f"/proc/{me}/task"):
-        try:
-            with open(f"/proc/{me}/task/{task}/children") as children:
-                total += sum(_process_tree_cpu(int(child)) for child in children.read().split())
-        except FileNotFoundError:  # that thread ended meanwhile
-            continue
-    return total
+    return (own.user + own.system + own.children_user + own.children_system
+            + _live_descendants_cpu(os.getpid()))
 
 
 def timed(action: Callable[[], object]) -> Took:
