@@ -8,10 +8,10 @@
             print(entry.name, entry.size)
 
 The API prints nothing; progress goes to an optional callback. Errors are the
-classes of ``common.errors`` (all derive from ``FtError``).
+classes of ``common.protocol.errors`` (all derive from ``FtError``).
 """
 
-from common.errors import (
+from common.protocol.errors import (
     AlreadyExists,
     AuthFailed,
     Busy,
@@ -26,7 +26,7 @@ from common.errors import (
     SourceChanged,
     Untrusted,
 )
-from common.messages import EntryInfo
+from common.protocol.messages import EntryInfo
 from ftclient.client import Client, GetResult, Progress, PutResult
 from ftclient.retry import RetryNote
 

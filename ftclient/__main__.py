@@ -1,5 +1,5 @@
 """Allow ``python -m ftclient``."""
 
-from ftclient.cli import main
+from ftclient.cli.main import main
 
 raise SystemExit(main())

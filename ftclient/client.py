@@ -29,9 +29,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
-from common.channel import Channel
-from common.durable import pwrite_all
-from common.errors import (
+from common.io.channel import Channel
+from common.io.durable import pwrite_all
+from common.io.filereceive import receive_file_hashed
+from common.io.filesend import send_file_hashed
+from common.io.hashing import HASH_RATE_FLOOR, hash_prefix, unchanged_while_open
+from common.io.ratelimit import Throttle, TokenBucket, parse_rate
+from common.io.tls import normalize_fingerprint
+from common.protocol.errors import (
     Busy,
     ConnectionLost,
     FtError,
@@ -46,10 +51,7 @@ from common.errors import (
     StorageError,
     Timeout,
 )
-from common.filereceive import receive_file_hashed
-from common.filesend import send_file_hashed
-from common.hashing import HASH_RATE_FLOOR, hash_prefix, unchanged_while_open
-from common.messages import (
+from common.protocol.messages import (
     PROTOCOL_VERSION,
     Done,
     EntryInfo,
@@ -75,9 +77,7 @@ from common.messages import (
     WalkEntry,
     WalkReply,
 )
-from common.paths import split_path
-from common.ratelimit import Throttle, TokenBucket, parse_rate
-from common.tls import normalize_fingerprint
+from common.protocol.names import split_path
 from ftclient import pipeline
 from ftclient.localfiles import choose_destination, lock_partial, partial_path_for, publish
 from ftclient.pipeline import BytesCallback, PipedFile, PipedResult

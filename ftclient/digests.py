@@ -1,6 +1,6 @@
 """The client's cache of local files' SHA-256 digests, so re-runs re-read nothing unchanged.
 
-The same SQLite cache the server keeps (common/hashcache.py), stored in
+The same SQLite cache the server keeps (common/io/hashcache.py), stored in
 ``$XDG_CACHE_HOME/ftclient/hashes.sqlite3`` (default ``~/.cache``). A digest is
 trusted only while the file keeps its size, mtime, ctime and inode. The cache is
 an optimisation: if it cannot be opened, digests are simply computed.
@@ -12,8 +12,8 @@ import os
 import sqlite3
 from pathlib import Path
 
-from common.hashcache import HashCache
-from common.hashing import content_stamp, sha256_of_path
+from common.io.hashcache import HashCache
+from common.io.hashing import content_stamp, sha256_of_path
 
 CACHE_FILE = "hashes.sqlite3"
 

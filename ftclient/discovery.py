@@ -2,9 +2,9 @@
 
 A library function, quiet like ``Client``: it returns what answered and raises
 ``ConnectionLost`` when the query cannot be sent at all. Replies are validated
-(common/discovery.py) and anything malformed is ignored, so a hostile host on
+(common/protocol/discovery.py) and anything malformed is ignored, so a hostile host on
 the LAN can at worst add a bogus entry, never crash the client. The wire format
-lives in common/discovery.py; the server side is ftserver/discovery.py.
+lives in common/protocol/discovery.py; the server side is ftserver/net/discovery.py.
 """
 
 from __future__ import annotations
@@ -15,8 +15,13 @@ import socket
 import time
 from dataclasses import dataclass
 
-from common.discovery import DEFAULT_DISCOVERY_PORT, DiscoveryError, encode_query, parse_reply
-from common.errors import ConnectionLost
+from common.protocol.discovery import (
+    DEFAULT_DISCOVERY_PORT,
+    DiscoveryError,
+    encode_query,
+    parse_reply,
+)
+from common.protocol.errors import ConnectionLost
 
 DEFAULT_BROADCAST = "255.255.255.255"
 SENDS = 3

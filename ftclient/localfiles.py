@@ -13,9 +13,9 @@ import fcntl
 import os
 import time
 
-from common.durable import fsync_dir
-from common.errors import Locked, NotFound
-from common.paths import check_component
+from common.io.durable import fsync_dir
+from common.protocol.errors import Locked, NotFound
+from common.protocol.names import check_component
 
 PARTIAL_SUFFIX = ".ftpart"
 LOCK_ATTEMPTS = 5

@@ -28,9 +28,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from common.channel import Channel
-from common.durable import pwrite_all
-from common.errors import (
+from common.io.channel import Channel
+from common.io.durable import pwrite_all
+from common.io.filereceive import receive_file_hashed
+from common.io.hashing import unchanged_while_open
+from common.io.ratelimit import UNLIMITED, Throttle
+from common.protocol.errors import (
     FtError,
     IntegrityError,
     Locked,
@@ -39,10 +42,8 @@ from common.errors import (
     ProtocolError,
     SourceChanged,
 )
-from common.filereceive import receive_file_hashed
-from common.frames import encode_frame
-from common.hashing import unchanged_while_open
-from common.messages import (
+from common.protocol.frames import encode_frame
+from common.protocol.messages import (
     GetEnd,
     GetReady,
     GetRequest,
@@ -52,7 +53,6 @@ from common.messages import (
     encode_put_end,
     encode_streamed_put,
 )
-from common.ratelimit import UNLIMITED, Throttle
 from ftclient.localfiles import lock_partial, partial_path_for, publish
 
 WINDOW = 128

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from common.errors import Busy, ConnectionLost, FtError, Locked, OutcomeUnknown, Timeout
+from common.protocol.errors import Busy, ConnectionLost, FtError, Locked, OutcomeUnknown, Timeout
 
 DEFAULT_RETRIES = 3
 DEFAULT_RETRY_DELAY = 1.0

@@ -14,11 +14,11 @@ import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from common.channel import Channel
-from common.errors import AuthFailed, ConnectionLost, ProtocolError, Timeout
-from common.messages import AuthChallenge, AuthDone, AuthFinal, AuthStart
-from common.scram import MECHANISM, ScramClient
-from common.tls import client_context, fingerprint_of
+from common.io.channel import Channel
+from common.io.tls import client_context, fingerprint_of
+from common.protocol.errors import AuthFailed, ConnectionLost, ProtocolError, Timeout
+from common.protocol.messages import AuthChallenge, AuthDone, AuthFinal, AuthStart
+from common.protocol.scram import MECHANISM, ScramClient
 from ftclient.trust import check_server, default_known_servers
 
 

@@ -20,7 +20,7 @@ import struct
 import termios
 import time
 
-from common.errors import Timeout
+from common.protocol.errors import Timeout
 
 POLL_FIRST = 0.001
 POLL_MAX = 0.05

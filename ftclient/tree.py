@@ -29,10 +29,10 @@ import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from common.errors import BadPath, FtError, NotADirectory, NotFound
-from common.hashcache import HashCache
-from common.messages import MTIME_TOLERANCE, WalkEntry, mtime_ns
-from common.paths import check_component, is_within, split_path
+from common.io.hashcache import HashCache
+from common.protocol.errors import BadPath, FtError, NotADirectory, NotFound
+from common.protocol.messages import MTIME_TOLERANCE, WalkEntry, mtime_ns
+from common.protocol.names import check_component, is_within, split_path
 from ftclient.client import Client, Progress, local_error, normalize_remote
 from ftclient.digests import local_digest, remember
 from ftclient.localfiles import partial_path_for, remote_basename

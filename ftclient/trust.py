@@ -16,8 +16,8 @@ import contextlib
 import os
 from pathlib import Path
 
-from common.errors import Untrusted
-from common.tls import normalize_fingerprint
+from common.io.tls import normalize_fingerprint
+from common.protocol.errors import Untrusted
 
 FILE_NAME = "known_servers"
 

@@ -13,9 +13,9 @@ import argparse
 import getpass
 import sys
 
-from common.scram import DEFAULT_ITERATIONS, MAX_ITERATIONS, MIN_ITERATIONS, make_verifier
+from common.protocol.scram import DEFAULT_ITERATIONS, MAX_ITERATIONS, MIN_ITERATIONS, make_verifier
 from ftserver.config import ConfigError, load_config, prepare_directories
-from ftserver.tlscert import certificate_fingerprint, ensure_certificate
+from ftserver.net.tlscert import certificate_fingerprint, ensure_certificate
 
 COMMANDS = ("fingerprint", "passwd")
 EXIT_CONFIG = 2

@@ -71,8 +71,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ftserver: {exc}", file=sys.stderr)
         return EXIT_CONFIG
 
-    from ftserver.instance import StateDirBusy
-    from ftserver.listener import Server  # after logging, so start-up errors are logged
+    from ftserver.net.instance import StateDirBusy
+    from ftserver.net.listener import Server  # after logging, so start-up errors are logged
 
     try:
         server = Server(config)

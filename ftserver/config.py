@@ -14,8 +14,8 @@ from typing import Any
 
 import yaml
 
-from common.discovery import DEFAULT_DISCOVERY_PORT
-from common.ratelimit import RateError, parse_rate
+from common.io.ratelimit import RateError, parse_rate
+from common.protocol.discovery import DEFAULT_DISCOVERY_PORT
 from ftserver.securityconfig import (
     SecuritySettingError,
     TlsSettings,

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from common.paths import split_path
-from common.scram import USER_NAME, Verifier, parse_verifier
+from common.protocol.names import split_path
+from common.protocol.scram import USER_NAME, Verifier, parse_verifier
 
 ACCESS_LEVELS = ("none", "ro", "rw")
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 
 from ftserver.config import ServerConfig
-from ftserver.tlscert import certificate_fingerprint
+from ftserver.net.tlscert import certificate_fingerprint
 
 log = logging.getLogger("ftserver")
 

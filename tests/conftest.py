@@ -152,7 +152,7 @@ def mount_tmpfs() -> Iterator[Callable[..., Path]]:
 def no_personal_client_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """Keep the tester's own ~/.config/ftclient/config.yaml and FTCLIENT_* out of every run.
 
-    ftclient reads its settings from there (ftclient/profiles.py); a tester's
+    ftclient reads its settings from there (ftclient/cli/profiles.py); a tester's
     ``limit-rate`` or ``quiet`` must not change what the tests see.
     """
     with pytest.MonkeyPatch.context() as patch:

@@ -1,6 +1,6 @@
 """A bare protocol connection for tests that must say what ``Client`` never would.
 
-It builds frames with ``common.frames.encode_frame`` (or takes raw bytes as
+It builds frames with ``common.protocol.frames.encode_frame`` (or takes raw bytes as
 they are), reads replies with the codec's ``FrameDecoder``, and never hides a
 reset or an early close: ``receive`` returns None when the server has gone.
 Every read has a timeout, so a silent server fails a test instead of hanging it.
@@ -14,8 +14,8 @@ import socket
 import time
 from typing import Any
 
-from common.frames import HEADER, FrameDecoder, encode_frame
-from common.messages import PROTOCOL_VERSION
+from common.protocol.frames import HEADER, FrameDecoder, encode_frame
+from common.protocol.messages import PROTOCOL_VERSION
 
 RECV_SIZE = 65536
 

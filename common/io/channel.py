@@ -1,0 +1,155 @@
+"""Drive the sans-IO frame codec over a connected socket that the caller owns.
+
+This is the one place where frames meet a socket, shared by the server's sessions
+and the client so neither writes the read loop twice. It never opens, accepts
+or configures a socket (timeouts stay the caller's, except that a receive with a
+deadline sets one before each read), and it turns socket-level failures into
+ConnectionLost or Timeout so callers see ft errors only.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from common.protocol.errors import ConnectionLost, Timeout
+from common.protocol.frames import MAX_FRAME, FrameDecoder, decode_json_object, encode_frame
+
+RECV_SIZE = 256 * 1024
+_Decoded = TypeVar("_Decoded")
+
+
+class Channel:
+    """Frames and raw bytes over one socket-like object (plain or TLS)."""
+
+    def __init__(self, sock: socket.socket, max_frame: int = MAX_FRAME,
+                 decode: Callable[[bytes], dict[str, Any]] = decode_json_object) -> None:
+        """``decode``: the FrameDecoder's (see there)."""
+        self.sock = sock
+        self.decoder = FrameDecoder(max_frame, decode)
+        self.max_frame = max_frame
+
+    # ------------------------------------------------------------ frames
+
+    def send(self, obj: dict[str, Any]) -> None:
+        self.send_raw(encode_frame(obj, self.max_frame))
+
+    def receive(self, deadline: float | None = None) -> dict[str, Any]:
+        """Return the next dict header; a closed connection raises ConnectionLost."""
+        frame = self.receive_or_eof(deadline)
+        if frame is None:
+            raise ConnectionLost("the connection was closed by the other side")
+        return frame
+
+    def receive_buffered(self) -> dict[str, Any] | None:
+        """The next dict header if it has already arrived whole, else None; never reads."""
+        return self.decoder.next_frame()
+
+    def receive_or_eof(self, deadline: float | None = None) -> dict[str, Any] | None:
+        """Return the next dict header, or None if the peer closed cleanly between frames.
+
+        ``deadline`` (a ``time.monotonic()`` value) bounds the whole frame, not each
+        read, so a peer trickling one byte at a time cannot stretch it; the socket's
+        timeout is set to what is left before every read.
+        """
+        return self._receive_next(self.decoder.decode, deadline)
+
+    def receive_decoded(self, decode: Callable[[bytes], _Decoded],
+                        deadline: float | None = None) -> _Decoded:
+        """``receive``, with the frame's body handed to ``decode`` (see
+        FrameDecoder.next_decoded); a closed connection raises ConnectionLost."""
+        decoded = self._receive_next(decode, deadline)
+        if decoded is None:
+            raise ConnectionLost("the connection was closed by the other side")
+        return decoded
+
+    def _receive_next(self, decode: Callable[[bytes], _Decoded],
+                      deadline: float | None) -> _Decoded | None:
+        while True:
+            decoded = self.decoder.next_decoded(decode)
+            if decoded is not None:
+                return decoded
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise Timeout("the other side did not send its message in time")
+                self.sock.settimeout(left)
+            data = self._recv(RECV_SIZE)
+            if not data:
+                if self.decoder.buffered:
+                    raise ConnectionLost("the connection was closed in the middle of a frame")
+                return None
+            self.decoder.feed(data)
+
+    # ------------------------------------------------------------ raw bytes
+
+    def expect_raw(self, count: int) -> None:
+        self.decoder.expect_raw(count)
+
+    def take_raw_buffered(self, count: int) -> bytes | None:
+        """The next ``count`` bytes as raw bytes, if they have all arrived already; else
+        None and nothing is taken. Never reads: a small file that came in the same read
+        as its header needs no receive loop."""
+        if self.decoder.raw_pending or self.decoder.buffered < count:
+            return None
+        self.decoder.expect_raw(count)
+        return self.decoder.take_raw(count)
+
+    def recv_raw_into(self, view: memoryview) -> int:
+        """Fill ``view`` with raw bytes (no more than are pending); return how many came.
+
+        Bytes the decoder already buffered come first; after that, reads go straight
+        from the socket into ``view``. Raises ConnectionLost at end of stream.
+        """
+        want = min(len(view), self.decoder.raw_pending)
+        if want == 0:
+            return 0
+        if self.decoder.buffered:
+            chunk = self.decoder.take_raw(want)
+            view[: len(chunk)] = chunk
+            return len(chunk)
+        try:
+            got = self.sock.recv_into(view[:want])
+        except TimeoutError:
+            raise Timeout("the transfer stalled") from None
+        except OSError as exc:
+            raise ConnectionLost(f"the connection dropped: {exc.strerror or exc}") from None
+        if got == 0:
+            raise ConnectionLost("the connection was closed in the middle of a transfer")
+        self.decoder.skip_raw(got)
+        return got
+
+    def recv_raw_exactly(self, view: memoryview, deadline: float | None = None) -> None:
+        """Fill all of ``view`` with raw bytes (the init_recv loop).
+
+        With a ``deadline`` (a ``time.monotonic()`` value) the whole of ``view`` must
+        arrive by then, so a peer sending a byte now and then cannot stretch it.
+        """
+        filled = 0
+        while filled < len(view):
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise Timeout("the transfer is too slow")
+                self.sock.settimeout(left)
+            filled += self.recv_raw_into(view[filled:])
+
+    def send_raw(self, data: bytes | memoryview) -> None:
+        try:
+            self.sock.sendall(data)
+        except TimeoutError:
+            raise Timeout("the other side stopped reading") from None
+        except OSError as exc:
+            raise ConnectionLost(f"the connection dropped: {exc.strerror or exc}") from None
+
+    # ------------------------------------------------------------ helpers
+
+    def _recv(self, size: int) -> bytes:
+        try:
+            return self.sock.recv(size)
+        except TimeoutError:
+            raise Timeout("the other side did not answer in time") from None
+        except OSError as exc:
+            raise ConnectionLost(f"the connection dropped: {exc.strerror or exc}") from None

@@ -1,0 +1,167 @@
+"""The CLI's folder and file-management commands: mkdir, mv, rm, ls -l, and many-file put/get.
+
+main.py owns the parser's top, the terminal and the exit codes, and calls in here
+for these commands; this module turns arguments into ``Client`` and tree.py
+calls and a ``TreeReport`` into lines on stderr. It draws no progress bar itself:
+main.py hands it the bar to use (tqdm stays in main.py alone).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import Protocol
+
+from common.io.hashcache import HashCache
+from common.protocol.errors import FtError, NotADirectory, NotFound
+from common.protocol.messages import EntryInfo
+from ftclient.cli.util import UsageError, human_size, retry_notice, safe
+from ftclient.client import Client
+from ftclient.digests import open_cache
+from ftclient.retry import RetryCallback, RetryNote
+from ftclient.tree import TreeProgress, TreeReport, get_files, get_tree, put_files, put_tree
+
+FILE_COMMANDS = ("mkdir", "mv", "rm")
+EXIT_OK, EXIT_FAILED = 0, 1
+
+
+class TreeBar(Protocol):
+    """What main.py's bar for a many-file transfer offers: progress, and a line per retry."""
+
+    def __call__(self, progress: TreeProgress) -> None: ...
+
+    def on_retry(self, note: RetryNote) -> None: ...
+
+
+BarFactory = Callable[[str, bool], AbstractContextManager[TreeBar]]
+
+
+def add_file_commands(commands: argparse._SubParsersAction, quiet: argparse.ArgumentParser
+                      ) -> None:
+    raw = argparse.RawDescriptionHelpFormatter
+    mkdir = commands.add_parser(
+        "mkdir", parents=[quiet], help="create a folder", formatter_class=raw,
+        epilog="examples:\n  ftclient mkdir reports\n  ftclient mkdir -p projects/2026/q1")
+    mkdir.add_argument("-p", "--parents", action="store_true",
+                       help="create missing parents too; an existing folder is fine")
+    mkdir.add_argument("paths", metavar="REMOTE_DIR", nargs="+")
+
+    mv = commands.add_parser(
+        "mv", parents=[quiet], help="rename or move a file or folder", formatter_class=raw,
+        description="Rename SRC to DST. A DST that is a folder (or ends in /) receives "
+                    "SRC by its name. An existing file is never overwritten.",
+        epilog="examples:\n  ftclient mv draft.txt final.txt\n  ftclient mv final.txt archive/")
+    mv.add_argument("src", metavar="SRC")
+    mv.add_argument("dst", metavar="DST")
+
+    rm = commands.add_parser(
+        "rm", parents=[quiet], help="delete a file or folder", formatter_class=raw,
+        description="Delete remote files or empty folders; -r also deletes what a folder holds.",
+        epilog="examples:\n  ftclient rm old.txt\n  ftclient rm -r projects/2019")
+    rm.add_argument("-r", "--recursive", action="store_true",
+                    help="delete folders with everything in them")
+    rm.add_argument("paths", metavar="REMOTE", nargs="+")
+
+
+def run_file_command(client: Client, args: argparse.Namespace, quiet: bool) -> int:
+    """mkdir, mv or rm; each retried as Client retries it, with a line on stderr per retry."""
+    on_retry = retry_notice(args.command, quiet)
+    if args.command == "mkdir":
+        for path in args.paths:
+            client.mkdir(path, parents=args.parents, on_retry=on_retry)
+    elif args.command == "mv":
+        target = _move_target(client, args.src, args.dst, on_retry)
+        client.move(args.src, target, on_retry=on_retry)
+    elif args.command == "rm":
+        for path in args.paths:
+            client.remove(path, recursive=args.recursive, on_retry=on_retry)
+    return EXIT_OK
+
+
+def _move_target(client: Client, src: str, dst: str, on_retry: RetryCallback) -> str:
+    """Like mv(1): a DST ending in / or naming an existing folder receives SRC by its name."""
+    name = src.rstrip("/").rsplit("/", 1)[-1]
+    if dst.endswith("/"):
+        return dst + name
+    try:
+        is_folder = client.stat(dst, on_retry=on_retry).type == "dir"
+    except NotFound:
+        return dst
+    return f"{dst}/{name}" if is_folder else dst
+
+
+def run_many(client: Client, args: argparse.Namespace, quiet: bool, bar: BarFactory) -> int:
+    """``put``/``get`` with -r, or with several files and a folder last."""
+    started = time.monotonic()
+    cache = open_cache()
+    try:
+        with bar(args.command, quiet) as display:
+            report = _transfer(client, args, cache, display)
+    finally:
+        if cache is not None:
+            cache.close()
+    return _summarize(args.command, report, quiet, time.monotonic() - started)
+
+
+def _transfer(client: Client, args: argparse.Namespace, cache: HashCache | None,
+              bar: TreeBar) -> TreeReport:
+    paths: list[str] = args.paths
+    if args.recursive:
+        if len(paths) > 2:
+            raise UsageError(f"{args.command} -r takes one folder and, optionally, where "
+                             "it goes")
+        source = paths[0]
+        name = os.path.basename(os.path.normpath(source)) if args.command == "put" \
+            else source.strip("/").rsplit("/", 1)[-1]
+        target = paths[1] if len(paths) > 1 else name
+        if not target:
+            raise UsageError("say where the folder goes")
+        if args.command == "put":
+            return put_tree(client, source, target, cache=cache, progress=bar,
+                            on_retry=bar.on_retry)
+        return get_tree(client, source, target, cache=cache, progress=bar,
+                        on_retry=bar.on_retry)
+    *sources, folder = paths
+    if args.command == "put":
+        return put_files(client, sources, folder, cache=cache, progress=bar,
+                         on_retry=bar.on_retry)
+    if not os.path.isdir(folder):
+        raise NotADirectory(f"{folder!r} is not a local folder (get with several names "
+                            "needs a folder last)")
+    return get_files(client, sources, folder, cache=cache, progress=bar,
+                     on_retry=bar.on_retry)
+
+
+def _summarize(verb: str, report: TreeReport, quiet: bool, seconds: float) -> int:
+    for name, reason in report.skipped:
+        if not quiet:
+            print(f"skipped {safe(name)}: {safe(reason)}", file=sys.stderr)
+    for names, error in _by_error(report.failed):
+        more = f" and {len(names) - 1} more files" if len(names) > 1 else ""
+        print(f"ftclient: {safe(names[0])}{more}: {safe(error.message)}", file=sys.stderr)
+    if not quiet:
+        print(f"{verb}: {len(report.sent)} transferred ({human_size(report.bytes_moved)}), "
+              f"{len(report.unchanged)} unchanged, {len(report.skipped)} skipped, "
+              f"{len(report.failed)} failed in {seconds:.1f} s", file=sys.stderr)
+    return EXIT_FAILED if report.failed else EXIT_OK
+
+
+def _by_error(failed: list[tuple[str, FtError]]) -> list[tuple[list[str], FtError]]:
+    """Failures grouped by their error object, in order: the files a lost link left all
+    share one error, which is worth one line, not thousands."""
+    groups: dict[int, tuple[list[str], FtError]] = {}
+    for name, error in failed:
+        groups.setdefault(id(error), ([], error))[0].append(name)
+    return list(groups.values())
+
+
+def print_long_listing(entries: list[EntryInfo]) -> None:
+    """``ls -l``: type, exact size in bytes, mtime to the second, name (folders end in /)."""
+    for entry in entries:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(entry.mtime))
+        kind, suffix = ("d", "/") if entry.type == "dir" else ("-", "")
+        print(f"{kind} {entry.size:>14}  {when}  {safe(entry.name)}{suffix}")

@@ -1,0 +1,1 @@
+"""Connections: the listener, admission, the executors, TLS, discovery and bandwidth."""

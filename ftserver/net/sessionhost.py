@@ -1,0 +1,97 @@
+"""Runs sessions on threads inside one process and drains them at shutdown.
+
+The thread executor uses one SessionHost in the server process; the process
+executor runs one in each worker process. Draining closes idle connections at
+once, gives requests in flight up to the grace period, then cuts the rest (their
+partials stay resumable).
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from collections.abc import Callable
+
+from ftserver.config import Limits
+from ftserver.net.throttling import ServerRates
+from ftserver.session.ftsession import Session
+from ftserver.session.security import SessionSecurity
+from ftserver.store.storage import Storage
+
+log = logging.getLogger("ftserver.host")
+
+
+class SessionHost:
+    def __init__(self, storage: Storage, limits: Limits, server_name: str,
+                 security: SessionSecurity, rates: ServerRates | None = None) -> None:
+        self.security = security
+        self.storage = storage
+        self.rates = rates or ServerRates(limits)
+        self.limits = limits
+        self.server_name = server_name
+        self.stopping = threading.Event()
+        self._lock = threading.Condition()
+        self._live: dict[int, Session] = {}
+        self._threads: dict[int, threading.Thread] = {}
+
+    @property
+    def active(self) -> int:
+        with self._lock:
+            return len(self._live)
+
+    def run_session(
+        self, session_id: int, sock: socket.socket, peer: str, on_done: Callable[[int], None]
+    ) -> None:
+        session = Session(sock, peer, self.storage, self.limits, self.server_name, self.stopping,
+                          self.security, self.rates)
+        thread = threading.Thread(
+            target=self._run, args=(session_id, session, on_done),
+            name=f"session-{session_id}", daemon=True,
+        )
+        with self._lock:
+            self._live[session_id] = session
+            self._threads[session_id] = thread
+        thread.start()
+
+    def _run(self, session_id: int, session: Session, on_done: Callable[[int], None]) -> None:
+        try:
+            session.run()
+        finally:
+            with self._lock:
+                self._live.pop(session_id, None)
+                self._threads.pop(session_id, None)
+                self._lock.notify_all()
+            on_done(session_id)
+
+    def drain(self, grace: float) -> None:
+        """Stop serving: close idle sessions now, wait up to ``grace`` for the rest, cut them."""
+        self.stopping.set()
+        with self._lock:
+            idle = [s for s in self._live.values() if not s.in_request]
+        for session in idle:
+            _cut(session.sock)
+        deadline = time.monotonic() + grace
+        with self._lock:
+            while self._live and (left := deadline - time.monotonic()) > 0:
+                self._lock.wait(left)
+            remaining = list(self._live.values())
+        if remaining:
+            log.info("grace period over: closing %d transfer(s); they can be resumed",
+                     len(remaining))
+        for session in remaining:
+            _cut(session.sock)
+        with self._lock:
+            threads = list(self._threads.values())
+        for thread in threads:
+            thread.join(timeout=5.0)
+
+
+def _cut(sock: socket.socket) -> None:
+    try:
+        # The plain socket's shutdown also for a TLS socket: SSLSocket.shutdown would drop
+        # its TLS state under the feet of the session thread still using it.
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+    except OSError:
+        pass

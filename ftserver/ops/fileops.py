@@ -1,0 +1,508 @@
+"""Server side of mkdir, move, remove, set_mtime, walk and stat-with-digest: tidying and
+surveying the share.
+
+Every name goes through the path rules and is confined under the root like any
+other request. Move and remove act on the entry itself, never on what a symlink
+points at (only the parent folders are resolved), so a link that leads out of
+the share can be removed but is never followed. The root itself can be neither
+moved nor removed (nor have its mtime set), and the server's own state (partials, locks, hash cache)
+lives outside the share, out of reach. A file being uploaded cannot be moved or
+removed (its name lock is held), nor have a folder made in its place; a folder
+is moved or removed only while no upload or mkdir runs at all (treelock.py).
+
+Names are checked by path, but every action is taken relative to a folder
+descriptor opened through confine.py (one component at a time from the root,
+never following a symlink): mkdirat, renameat, unlinkat, utimensat, rmdir and a recursive
+remove by descriptors, and a walk that enters each folder the same way. A folder
+swapped for a symlink between the check and the action is refused (or, for a
+walk, not entered); it never leads the server outside the share.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import shutil
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+
+from common.io.durable import fsync_dir
+from common.io.hashing import content_stamp, hash_prefix
+from common.protocol.errors import (
+    AlreadyExists,
+    BadPath,
+    FtError,
+    Locked,
+    NotADirectory,
+    NotEmpty,
+    NotFound,
+    ProtocolError,
+)
+from common.protocol.messages import (
+    EntryInfo,
+    MakeDir,
+    Move,
+    Remove,
+    SetMtime,
+    Walk,
+    WalkEntry,
+    mtime_ns,
+)
+from common.protocol.names import check_component, is_within, join_path, resolve_under, split_path
+from ftserver.store.confine import SWAPPED, fd_path, make_dirs_beneath, open_path_beneath, reopen
+from ftserver.store.locks import NameLock
+from ftserver.store.storage import Storage, Target, lock_key, storage_error
+
+MAX_WALK_ENTRIES = 200_000
+"""A walk stops with an error beyond this many entries (the client holds them all)."""
+
+MKDIR_LOCK_WAIT = 2.0
+"""How long a mkdir waits for its name (held by another mkdir for a moment, or an upload)."""
+
+_FOLDER_FLAGS = os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A client-named entry, its parent folder resolved (symlinks followed), itself not."""
+
+    name: str
+    folder: str
+    """Real absolute path of the parent folder (checked to be inside the root)."""
+    base: str
+    """The entry's own name within ``folder``."""
+
+    @property
+    def path(self) -> str:
+        """Absolute path of the entry itself: for messages, lock keys and the hash cache only."""
+        return os.path.join(self.folder, self.base)
+
+    @property
+    def lock_key(self) -> str:
+        """The key an upload to this name locks (storage.Target.key for the same name)."""
+        real = _realpath(self.path, self.name)
+        return lock_key(real)
+
+
+def locate(storage: Storage, name: str) -> Entry:
+    parts = split_path(name)
+    try:
+        parent = resolve_under(storage.root_real, parts[:-1])
+    except OSError as exc:
+        raise _resolve_error(exc, name) from None
+    return Entry(name, parent, parts[-1])
+
+
+def _realpath(path: str, name: str) -> str:
+    """``os.path.realpath``, its errors (a link changing while it is read) as ft errors."""
+    try:
+        return os.path.realpath(path)
+    except OSError as exc:
+        raise _resolve_error(exc, name) from None
+
+
+def _resolve_error(exc: OSError, name: str) -> Exception:
+    # realpath saw a symlink that was gone or no longer a link when it read it.
+    if exc.errno in (errno.EINVAL, errno.ENOENT):
+        return BadPath(SWAPPED)
+    return storage_error(exc, repr(name))
+
+
+def _open_folder(storage: Storage, entry: Entry) -> int:
+    """An O_PATH descriptor of the entry's parent folder, reached without following symlinks.
+
+    OSError for a folder that is missing or not a folder (the caller words it),
+    BadPath if a component was swapped for a symlink since ``locate``.
+    """
+    fd = open_path_beneath(storage.root_real, entry.folder)
+    if not stat.S_ISDIR(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR))
+    return fd
+
+
+def _lstat_in(folder_fd: int, entry: Entry) -> os.stat_result | None:
+    try:
+        return os.stat(entry.base, dir_fd=folder_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise storage_error(exc, repr(entry.name)) from None
+
+
+@contextlib.contextmanager
+def _parent_of(storage: Storage, entry: Entry, doing: str,
+               missing: str | None = None) -> Iterator[int]:
+    """The entry's parent folder, open through confine, closed afterwards.
+
+    NotFound (worded ``missing``, or "does not exist") if that folder is gone.
+    """
+    try:
+        folder_fd = _open_folder(storage, entry)
+    except (FileNotFoundError, NotADirectoryError):
+        raise NotFound(missing or f"{entry.name!r} does not exist") from None
+    except OSError as exc:
+        raise storage_error(exc, f"{doing} {entry.name!r}") from None
+    try:
+        yield folder_fd
+    finally:
+        os.close(folder_fd)
+
+
+def _existing(folder_fd: int, entry: Entry) -> os.stat_result:
+    """The entry's own lstat; NotFound if it is not there."""
+    found = _lstat_in(folder_fd, entry)
+    if found is None:
+        raise NotFound(f"{entry.name!r} does not exist")
+    return found
+
+
+@contextlib.contextmanager
+def _name_locked(storage: Storage, entry: Entry, wait: float = 0.0) -> Iterator[None]:
+    """Hold the lock an upload to this name takes; Locked if an upload holds it now
+    (or still after ``wait`` seconds)."""
+    with NameLock(storage.locks_dir, entry.lock_key) as lock:
+        if not lock.acquire_within(wait):
+            raise Locked(f"{entry.name!r} is being uploaded; try again later")
+        yield
+
+
+def _same_folder(fd_a: int, fd_b: int) -> bool:
+    return os.path.samestat(os.fstat(fd_a), os.fstat(fd_b))
+
+
+# ---------------------------------------------------------------- mkdir
+
+
+def make_dir(storage: Storage, request: MakeDir) -> None:
+    """Create a folder (``parents``: and what is missing above it), holding what an upload holds.
+
+    A folder is a writer of its name as much as an upload is: without the name
+    lock, a mkdir landing while an upload of that name runs would make the upload
+    fail only at publishing, after every byte was sent (and a mkdir could slip
+    into the name a move has just checked is free). So it takes the name lock of
+    the folder it creates (``locked`` while an upload or move holds it) and, as
+    uploads do, the folder locks above it shared (treelock.py), so that a folder
+    move or ``rm -r`` never runs while a mkdir is creating folders inside the tree
+    it moves or removes. Two ``mkdir -p`` of one folder at once are both fine: the
+    second waits for the first (MKDIR_LOCK_WAIT). It waits for the name lock before
+    it takes the folder locks, so that wait never holds off a folder move or
+    ``rm -r`` (those take folder locks first and name locks without waiting: no
+    deadlock either way round). Parents made by ``parents`` are not locked one by
+    one: an upload to one of those names is refused when it publishes
+    (``is_a_directory``), and nothing already there is lost.
+    """
+    entry = locate(storage, request.path)
+    with (_name_locked(storage, entry, wait=MKDIR_LOCK_WAIT),
+          storage.tree_lock.shared(entry.folder)):
+        if not request.parents:
+            _make_one_dir(storage, entry)
+            return
+        target = storage.resolve(request.path)
+        try:
+            # Creates what is missing with mkdirat, entering each step with O_NOFOLLOW.
+            make_dirs_beneath(storage.root_real, target.real)
+        except (FileExistsError, NotADirectoryError):
+            raise AlreadyExists(f"{request.path!r} or one of its parents exists and is not "
+                                "a folder") from None
+        except OSError as exc:
+            raise storage_error(exc, f"creating {request.path!r}") from None
+
+
+def _make_one_dir(storage: Storage, entry: Entry) -> None:
+    missing = (f"the folder that would hold {entry.name!r} does not exist "
+               "(use -p to create it too)")
+    with _parent_of(storage, entry, "creating", missing) as folder_fd:
+        try:
+            os.mkdir(entry.base, dir_fd=folder_fd)
+        except FileExistsError:
+            raise AlreadyExists(f"{entry.name!r} already exists") from None
+        except OSError as exc:
+            raise storage_error(exc, f"creating {entry.name!r}") from None
+        fsync_dir(fd_path(folder_fd))
+
+
+# ---------------------------------------------------------------- move
+
+
+def move(storage: Storage, request: Move) -> None:
+    source = locate(storage, request.src)
+    destination = locate(storage, request.dst)
+    with contextlib.ExitStack() as held:
+        source_fd = held.enter_context(_parent_of(storage, source, "moving"))
+        source_stat = _existing(source_fd, source)
+        destination_fd = held.enter_context(_parent_of(
+            storage, destination, "moving into",
+            missing=f"the folder that would hold {request.dst!r} does not exist"))
+        if _lstat_in(destination_fd, destination) is not None:
+            raise AlreadyExists(f"{request.dst!r} already exists; remove it first or choose "
+                                "another name")
+        is_folder = stat.S_ISDIR(source_stat.st_mode)
+        if is_folder and is_within(_realpath(source.path, source.name), destination.folder):
+            # The kernel refuses this too (EINVAL); this check only words it better.
+            raise ProtocolError(f"cannot move the folder {request.src!r} into itself")
+        # The folders it leaves and enters stay put; a folder moved is held exclusively.
+        folders = held.enter_context(storage.tree_lock.holder())
+        folders.share(destination.folder)
+        folders.share(source.folder)
+        if is_folder:
+            folders.exclude(source.path)
+        for entry in (source, destination):
+            held.enter_context(_name_locked(storage, entry))
+        # Checked again under the locks: the name may have been taken meanwhile. Python
+        # has no renameat2(RENAME_NOREPLACE), so this stays a check: the locks keep
+        # uploads, moves and mkdirs of that name off it, but a local writer (or a
+        # client's mkdir -p creating it as a parent, an empty folder a moved folder
+        # may replace) can still slip in before the rename.
+        if _lstat_in(destination_fd, destination) is not None:
+            raise AlreadyExists(f"{request.dst!r} already exists")
+        digest = storage.hashes.get(source.path, source_stat) if not is_folder else None
+        try:
+            os.rename(source.base, destination.base,
+                      src_dir_fd=source_fd, dst_dir_fd=destination_fd)
+        except OSError as exc:
+            raise _move_error(exc, request) from None
+        fsync_dir(fd_path(destination_fd))
+        if not _same_folder(source_fd, destination_fd):
+            fsync_dir(fd_path(source_fd))
+        if digest is not None:
+            with contextlib.suppress(OSError):  # a rename changes ctime: re-file the digest
+                moved = os.stat(destination.base, dir_fd=destination_fd, follow_symlinks=False)
+                storage.hashes.put(destination.path, moved, digest)
+
+
+def _move_error(exc: OSError, request: Move) -> FtError:
+    if exc.errno == errno.EXDEV:
+        return ProtocolError(f"cannot move {request.src!r} to {request.dst!r}: they are on "
+                             "different disks of the server")
+    if exc.errno in (errno.ENOTEMPTY, errno.EEXIST):
+        return AlreadyExists(f"{request.dst!r} already exists")
+    if exc.errno == errno.EINVAL:
+        return ProtocolError(f"cannot move the folder {request.src!r} into itself")
+    return storage_error(exc, f"moving {request.src!r}")
+
+
+# ---------------------------------------------------------------- remove
+
+
+def remove(storage: Storage, request: Remove) -> None:
+    entry = locate(storage, request.path)
+    with _parent_of(storage, entry, "removing") as folder_fd:
+        if stat.S_ISDIR(_existing(folder_fd, entry).st_mode):
+            with storage.tree_lock.exclusive(entry.path):
+                _remove_folder(folder_fd, entry, request.recursive)
+        else:
+            with _name_locked(storage, entry):
+                try:
+                    os.unlink(entry.base, dir_fd=folder_fd)  # a symlink goes; its target stays
+                except FileNotFoundError:
+                    raise NotFound(f"{request.path!r} does not exist") from None
+                except OSError as exc:
+                    raise storage_error(exc, f"removing {request.path!r}") from None
+        fsync_dir(fd_path(folder_fd))
+
+
+def _remove_folder(folder_fd: int, entry: Entry, recursive: bool) -> None:
+    try:
+        os.rmdir(entry.base, dir_fd=folder_fd)
+        return
+    except OSError as exc:
+        if exc.errno == errno.ENOTDIR:  # no longer the folder it was a moment ago
+            raise BadPath(SWAPPED) from None
+        if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+            raise storage_error(exc, f"removing {entry.name!r}") from None
+    if not recursive:
+        raise NotEmpty(f"the folder {entry.name!r} is not empty (remove it recursively, "
+                       "with -r)")
+    failures: list[OSError] = []
+    # By file descriptors (shutil.rmtree.avoids_symlink_attacks on Linux), starting from
+    # the checked parent folder: symlinks inside are removed as links, and one swapped in
+    # for the folder itself or anything below it is never followed.
+    shutil.rmtree(entry.base, dir_fd=folder_fd,
+                  onerror=lambda _func, _path, info: failures.append(info[1]))
+    if failures:
+        if failures[0].errno is None:  # "Cannot call rmtree on a symbolic link"
+            raise BadPath(SWAPPED)
+        raise storage_error(failures[0], f"removing {entry.name!r} (part of it was removed)")
+
+
+# ---------------------------------------------------------------- set_mtime
+
+
+def set_mtime(storage: Storage, request: SetMtime) -> None:
+    """Set the mtime of an existing file or folder, keeping its atime.
+
+    A symlink gets its own mtime, never its target's. A file's name lock is taken
+    so this cannot race an upload of that name, and a cached digest is filed again
+    under the new stamp (setting the mtime changes ctime too), so the file still
+    counts as unchanged to the next ``put -r``.
+    """
+    entry = locate(storage, request.path)
+    with _parent_of(storage, entry, "setting the mtime of") as folder_fd:
+        before = _existing(folder_fd, entry)
+        if not stat.S_ISREG(before.st_mode):
+            _utime_in(folder_fd, entry, before, request.mtime)
+            return
+        with _name_locked(storage, entry):
+            before = _existing(folder_fd, entry)  # again, under the lock
+            digest = (storage.hashes.get(entry.path, before) if stat.S_ISREG(before.st_mode)
+                      else None)
+            _utime_in(folder_fd, entry, before, request.mtime)
+            if digest is not None:
+                with contextlib.suppress(OSError):
+                    after = os.stat(entry.base, dir_fd=folder_fd, follow_symlinks=False)
+                    if (after.st_ino, after.st_size) == (before.st_ino, before.st_size):
+                        storage.hashes.put(entry.path, after, digest)
+
+
+def _utime_in(folder_fd: int, entry: Entry, before: os.stat_result, mtime: float) -> None:
+    try:
+        os.utime(entry.base, ns=(before.st_atime_ns, mtime_ns(mtime)), dir_fd=folder_fd,
+                 follow_symlinks=False)
+    except FileNotFoundError:
+        raise NotFound(f"{entry.name!r} does not exist") from None
+    except OSError as exc:
+        raise storage_error(exc, f"setting the mtime of {entry.name!r}") from None
+
+
+# ---------------------------------------------------------------- stat with digest
+
+
+def stat_with_digest(storage: Storage, target: Target) -> EntryInfo:
+    """``stat`` of a file, computing (and caching) its SHA-256 if it is not known yet."""
+    entry = storage.stat_entry(target)
+    if entry.type != "file" or entry.sha256 is not None:
+        return entry
+    fd, before = storage.open_for_read(target)
+    try:
+        digest = hash_prefix(fd, before.st_size).hexdigest()
+        after = os.fstat(fd)
+    except OSError as exc:
+        raise storage_error(exc, f"reading {target.name!r}") from None
+    finally:
+        os.close(fd)
+    if content_stamp(after) != content_stamp(before):
+        return entry  # written to meanwhile: no digest describes it
+    storage.hashes.put(target.real, before, digest)
+    return replace(entry, sha256=digest, size=before.st_size, mtime=before.st_mtime)
+
+
+# ---------------------------------------------------------------- walk
+
+
+def walk(storage: Storage, request: Walk) -> Iterator[WalkEntry]:
+    """Every file and folder below ``request.path``, parents first, names sorted.
+
+    Symlinks are followed only to files inside the share; linked folders are not
+    descended into (no loops), special files and reserved names are left out.
+    Each folder is entered from the top by descriptors, never through a symlink,
+    so one swapped in meanwhile is not entered (it lists as nothing).
+    """
+    top = storage.resolve(request.path, allow_root=True)
+    try:
+        top_fd = open_path_beneath(storage.root_real, top.real)
+    except (FileNotFoundError, NotADirectoryError):
+        raise NotFound(f"{request.path!r} does not exist") from None
+    except OSError as exc:
+        raise storage_error(exc, repr(request.path or "/")) from None
+    try:
+        if not stat.S_ISDIR(os.fstat(top_fd).st_mode):
+            raise NotADirectory(f"{request.path!r} is not a folder")
+        yield from _walk_below(storage, top_fd, top.real, request.path)
+    finally:
+        os.close(top_fd)
+
+
+def _walk_below(storage: Storage, top_fd: int, top_real: str, name: str
+                ) -> Iterator[WalkEntry]:
+    count = 0
+    pending: list[tuple[str, ...]] = [()]
+    while pending:
+        relative = pending.pop()
+        subfolders = []
+        for entry_name, st, real, is_link in _folder_entries(storage, top_fd, top_real,
+                                                              relative):
+            path = relative + (entry_name,)
+            info = storage.entry(entry_name, real, st)
+            if info is None:
+                continue
+            count += 1
+            if count > MAX_WALK_ENTRIES:
+                raise ProtocolError(f"{name or '/'!r} holds more than {MAX_WALK_ENTRIES} "
+                                    "entries; fetch its subfolders one by one")
+            yield WalkEntry(join_path(path), info.type, info.size, info.mtime, info.sha256)
+            if info.type == "dir" and not is_link:
+                subfolders.append(path)
+        pending.extend(reversed(subfolders))
+
+
+def _open_folder_below(top_fd: int, relative: tuple[str, ...]) -> int:
+    """A readable descriptor of the folder ``relative`` to ``top_fd``, entered without
+    following any symlink (one swapped in meanwhile raises OSError)."""
+    fd = os.open(".", _FOLDER_FLAGS, dir_fd=top_fd)
+    try:
+        for part in relative:
+            child = os.open(part, _FOLDER_FLAGS, dir_fd=fd)
+            os.close(fd)
+            fd = child
+        return reopen(fd, os.O_RDONLY | os.O_DIRECTORY)
+    finally:
+        os.close(fd)
+
+
+def _folder_entries(storage: Storage, top_fd: int, top_real: str, relative: tuple[str, ...]
+                    ) -> list[tuple[str, os.stat_result, str, bool]]:
+    """(name, stat, real path, is a symlink) of what one folder shows, sorted by name."""
+    try:
+        folder_fd = _open_folder_below(top_fd, relative)
+    except OSError:
+        return []  # removed, swapped for a symlink or unreadable meanwhile: nothing there
+    try:
+        names = sorted(os.listdir(folder_fd))
+    except OSError:
+        os.close(folder_fd)
+        return []
+    folder_real = os.path.join(top_real, *relative)
+    found = []
+    try:
+        for name in names:
+            try:
+                check_component(name)
+                st = os.stat(name, dir_fd=folder_fd, follow_symlinks=False)
+            except (BadPath, OSError):
+                continue
+            real = os.path.join(folder_real, name)
+            is_link = stat.S_ISLNK(st.st_mode)
+            if is_link:
+                target = _link_target_stat(storage, real)
+                if target is None:
+                    continue
+                real, st = target
+            found.append((name, st, real, is_link))
+    finally:
+        os.close(folder_fd)
+    return found
+
+
+def _link_target_stat(storage: Storage, link: str) -> tuple[str, os.stat_result] | None:
+    """The real path and stat of what a symlink in the share leads to, if that is inside it.
+
+    The target is reached from the root without following symlinks (confine.py),
+    so a folder swapped for a link on the way is refused rather than followed out.
+    """
+    try:
+        real = os.path.realpath(link)
+    except OSError:
+        return None  # the link changed while it was read
+    if not is_within(storage.root_real, real):
+        return None
+    try:
+        fd = open_path_beneath(storage.root_real, real)
+    except (BadPath, OSError):
+        return None
+    try:
+        return real, os.fstat(fd)
+    finally:
+        os.close(fd)

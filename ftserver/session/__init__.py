@@ -1,0 +1,1 @@
+"""Front ends: one session per connection, speaking a protocol over the operations."""

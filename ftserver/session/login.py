@@ -1,0 +1,50 @@
+"""The server's side of one SCRAM-SHA-256 login inside a session: auth, auth_final, verdict.
+
+The password never reaches the server; it checks the client's proof against the
+stored verifier. A known user with a wrong password and an unknown user (run
+against a decoy verifier) take the same steps, get the same ``auth_failed``
+answer, and wait the same throttled delay before it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from common.io.channel import Channel
+from common.protocol.errors import AuthFailed, ProtocolError
+from common.protocol.messages import AuthChallenge, AuthDone, AuthFinal, AuthStart, parse_request
+from common.protocol.scram import ScramServer, parse_client_first
+from ftserver.session.security import Grant, SessionSecurity
+
+log = logging.getLogger("ftserver.login")
+
+FAILED = "login failed: unknown user or wrong password"
+
+
+def run_login(channel: Channel, security: SessionSecurity, start: AuthStart, address: str,
+              timeout: float) -> tuple[Grant, AuthDone]:
+    """Answer ``start``, read the proof (within ``timeout``); return the grant and the reply.
+
+    The caller sends the AuthDone reply once it has set the session up for the
+    grant (its home folder), so a failure there is the login's only answer.
+    Raises AuthFailed after the throttle's delay, or ProtocolError for a malformed exchange.
+    """
+    first = parse_client_first(start.message)
+    account, verifier = security.verifier_for(first.user)
+    exchange = ScramServer(first, verifier)
+    channel.send(AuthChallenge(exchange.server_first).to_dict())
+    final = parse_request(channel.receive(deadline=time.monotonic() + timeout))
+    if not isinstance(final, AuthFinal):
+        raise ProtocolError("expected 'auth_final'")
+    accepted, server_final = exchange.finish(final.message)
+    if not accepted or account is None:
+        delay = security.throttle.record_failure(address)
+        log.warning("%s: failed login as %r; answering in %.1f s", address, first.user[:64],
+                    delay)
+        time.sleep(delay)
+        raise AuthFailed(FAILED)
+    security.throttle.forget(address)
+    log.info("%s: logged in as %r (%s)", address, account.name, account.access)
+    return Grant(account.access, account.name, account.home), AuthDone(server_final,
+                                                                       account.access)

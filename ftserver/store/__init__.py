@@ -1,0 +1,1 @@
+"""The share on disk: names, confinement, partials, publishing, locks and the digest cache."""

@@ -1,0 +1,133 @@
+"""Publishing across filesystems: a disk mounted inside the share, and a state_dir elsewhere.
+
+A rename cannot cross filesystems, so the server stages a hidden copy beside the
+target; uploads there must work, leave nothing hidden behind, and a staged copy
+left by a crash must be gone after the next start.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from common.protocol.errors import NoSpace
+from ftclient import Client
+from ftserver.store.locks import NAMES_FILE
+from tests.serverproc import ServerProcess
+
+
+def hidden_files(folder: Path) -> list[str]:
+    return [name for _, _, files in os.walk(folder) for name in files if name.startswith(".")]
+
+
+@pytest.mark.parametrize("executor", ["thread", "process"])
+def test_upload_into_a_disk_mounted_inside_the_share(
+        executor: str, start_server: Callable[..., ServerProcess],
+        mount_tmpfs: Callable[..., Path], tmp_path: Path) -> None:
+    server = start_server(executor)
+    mount_tmpfs(server.root / "archive")
+    source = tmp_path / "f.bin"
+    source.write_bytes(os.urandom(3 << 20))
+    with Client(server.host, server.port) as client:
+        client.put(source, "archive/")
+        client.put(source, "archive/again/f.bin")
+        assert [entry.name for entry in client.list("archive")] == ["again", "f.bin"]
+    assert (server.root / "archive" / "f.bin").read_bytes() == source.read_bytes()
+    assert (server.root / "archive" / "again" / "f.bin").read_bytes() == source.read_bytes()
+    assert hidden_files(server.root) == []
+    assert list((server.state_dir / "partials").iterdir()) == []
+    assert list((server.state_dir / "staging").iterdir()) == []
+
+
+def test_state_dir_on_another_filesystem(start_server: Callable[..., ServerProcess],
+                                         mount_tmpfs: Callable[..., Path],
+                                         tmp_path: Path) -> None:
+    state = mount_tmpfs(tmp_path / "elsewhere")
+    server = start_server("thread", state_dir=str(state))
+    assert server.wait_for_log("another filesystem")
+    source = tmp_path / "g.bin"
+    source.write_bytes(os.urandom(2 << 20))
+    with Client(server.host, server.port) as client:
+        client.put(source, "g.bin")
+    assert (server.root / "g.bin").read_bytes() == source.read_bytes()
+    assert hidden_files(server.root) == []
+
+
+def test_a_staged_copy_left_by_a_crash_is_removed_at_start(tmp_path: Path) -> None:
+    # What a kill -9 in the middle of a cross-filesystem publish leaves behind: the
+    # staged copy in the share and its note in state_dir/staging.
+    server = ServerProcess(tmp_path / "srv")
+    staging = server.state_dir / "staging"
+    staging.mkdir(parents=True)
+    leftover = server.root / "sub" / ".ft-tmp-0123456789abcdef"
+    leftover.parent.mkdir()
+    leftover.write_bytes(b"half a copy")
+    (staging / leftover.name).write_text(str(leftover))
+    unrelated = server.root / "sub" / "keep.txt"
+    unrelated.write_text("mine")
+    server.start()
+    try:
+        assert server.wait_for_log("removed 1 staged cop")
+        assert not leftover.exists()
+        assert unrelated.read_text() == "mine"
+        assert list(staging.iterdir()) == []
+    finally:
+        server.terminate()
+
+
+def test_start_up_forgets_stale_locks_and_digests_and_survives_a_broken_cache(
+        tmp_path: Path) -> None:
+    server = ServerProcess(tmp_path / "srv")
+    (server.root / "kept.txt").write_text("kept")
+    (server.root / "gone.txt").write_text("gone")
+    server.start()
+    with Client(server.host, server.port) as client:
+        client.stat("kept.txt")
+        for name in ("kept.txt", "gone.txt"):
+            client.get(name, tmp_path / name)  # fills the cache
+        client.put(tmp_path / "kept.txt", "uploaded.txt")
+    server.terminate()
+    # Names and folders are bytes of one file: only it stays.
+    assert [path.name for path in (server.state_dir / "locks").iterdir()] == [NAMES_FILE]
+    (server.state_dir / "locks" / "stale.lock").touch()  # as a kill -9 mid-upload leaves
+    (server.root / "gone.txt").unlink()
+
+    server = ServerProcess(tmp_path / "srv").start()
+    with Client(server.host, server.port) as client:
+        assert client.stat("kept.txt").sha256 is not None
+    server.terminate()
+    assert [path.name for path in (server.state_dir / "locks").iterdir()] == [NAMES_FILE]
+    with contextlib.closing(sqlite3.connect(server.state_dir / "hashes.sqlite3")) as db:
+        paths = {row[0] for row in db.execute("SELECT path FROM digests_v2")}
+    assert not any(path.endswith("gone.txt") for path in paths)
+    assert any(path.endswith("kept.txt") for path in paths)
+
+    for name in os.listdir(server.state_dir):
+        if name.startswith("hashes.sqlite3"):
+            os.unlink(server.state_dir / name)
+    (server.state_dir / "hashes.sqlite3").write_bytes(b"this is not a database" * 100)
+    server = ServerProcess(tmp_path / "srv").start()
+    try:
+        with Client(server.host, server.port) as client:
+            client.get("kept.txt", tmp_path / "again.txt")
+        assert "unusable" in server.log
+    finally:
+        server.terminate()
+
+
+def test_upload_too_big_for_a_disk_mounted_inside_the_share_is_refused_up_front(
+        start_server: Callable[..., ServerProcess], mount_tmpfs: Callable[..., Path],
+        tmp_path: Path) -> None:
+    server = start_server("thread", limits={"min_free_bytes": 0})
+    mount_tmpfs(server.root / "usb", size="4m")
+    source = tmp_path / "big.bin"
+    source.write_bytes(os.urandom(8 << 20))
+    with Client(server.host, server.port) as client:
+        with pytest.raises(NoSpace):
+            client.put(source, "usb/big.bin")
+    assert list((server.state_dir / "partials").iterdir()) == []
