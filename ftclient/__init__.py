@@ -26,8 +26,9 @@ from common.protocol.errors import (
     SourceChanged,
     Untrusted,
 )
-from common.protocol.messages import EntryInfo
-from ftclient.client import Client, GetResult, Progress, PutResult
+from common.protocol.replies import EntryInfo
+from ftclient.client import Client
+from ftclient.results import GetResult, Progress, PutResult
 from ftclient.retry import RetryNote
 
 __version__ = "0.1.0"

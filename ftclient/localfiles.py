@@ -9,13 +9,21 @@ so two downloads to one destination never splice two sources.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import time
 
 from common.io.durable import fsync_dir
-from common.protocol.errors import Locked, NotFound
-from common.protocol.names import check_component
+from common.protocol.errors import (
+    FtError,
+    Locked,
+    NoSpace,
+    NotFound,
+    PermissionDenied,
+    StorageError,
+)
+from ftclient.names import remote_basename
 
 PARTIAL_SUFFIX = ".ftpart"
 LOCK_ATTEMPTS = 5
@@ -25,11 +33,6 @@ LOCK_ATTEMPTS = 5
 def partial_path_for(destination: str) -> str:
     folder, name = os.path.split(destination)
     return os.path.join(folder, f".{name}{PARTIAL_SUFFIX}")
-
-
-def remote_basename(remote: str) -> str:
-    """The last component of a remote name, checked against the path rules."""
-    return check_component(remote.rstrip("/").rsplit("/", 1)[-1])
 
 
 def choose_destination(remote: str, local: str | None) -> str:
@@ -80,3 +83,17 @@ def lock_partial(partial: str, destination: str) -> int:
             return fd
         os.close(fd)
     raise Locked(f"another download to {destination!r} is in progress")
+
+
+_PERMISSION_ERRNOS = frozenset({errno.EACCES, errno.EPERM, errno.EROFS})
+_NO_SPACE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+def local_error(exc: OSError, what: str, note: str = "") -> FtError:
+    """The FtError for a failure of the local disk: ``what`` failed, because of ``exc``."""
+    reason = exc.strerror or str(exc)
+    if exc.errno in _NO_SPACE_ERRNOS:
+        return NoSpace(f"{what}: no space left on the local disk{note}")
+    if exc.errno in _PERMISSION_ERRNOS:
+        return PermissionDenied(f"{what}: {reason}{note}")
+    return StorageError(f"{what}: {reason}{note}")

@@ -42,18 +42,11 @@ from common.protocol.errors import (
     ProtocolError,
     SourceChanged,
 )
+from common.protocol.fastpath import decode_reply, encode_put_end, encode_streamed_put
 from common.protocol.frames import encode_frame
-from common.protocol.messages import (
-    GetEnd,
-    GetReady,
-    GetRequest,
-    PutDone,
-    check_reply,
-    decode_reply,
-    encode_put_end,
-    encode_streamed_put,
-)
-from ftclient.localfiles import lock_partial, partial_path_for, publish
+from common.protocol.replies import GetEnd, GetReady, PutDone, check_reply
+from common.protocol.requests import GetRequest
+from ftclient.localfiles import local_error, lock_partial, partial_path_for, publish
 
 WINDOW = 128
 """Files in flight: small replies only, so both sides' socket buffers hold them all.
@@ -362,6 +355,4 @@ def _open_partial(partial: str, destination: str) -> tuple[int | None, FtError |
 
 def _write_error(exc: OSError, path: str) -> FtError:
     """The error for a failed local write: no_space, permission or io_error, as ``get`` says."""
-    from ftclient.client import local_error  # client.py imports this module at load
-
     return local_error(exc, f"cannot write {path!r}")

@@ -9,15 +9,17 @@ a greeted Channel; the password never leaves this process.
 
 from __future__ import annotations
 
+import os
 import socket
 import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from common.io.channel import Channel
-from common.io.tls import client_context, fingerprint_of
+from common.io.tls import client_context, fingerprint_of, normalize_fingerprint
 from common.protocol.errors import AuthFailed, ConnectionLost, ProtocolError, Timeout
-from common.protocol.messages import AuthChallenge, AuthDone, AuthFinal, AuthStart
+from common.protocol.replies import AuthChallenge, AuthDone
+from common.protocol.requests import AuthFinal, AuthStart
 from common.protocol.scram import MECHANISM, ScramClient
 from ftclient.trust import check_server, default_known_servers
 
@@ -84,3 +86,20 @@ def log_in(channel: Channel, user: str, password: str) -> str:
     done = AuthDone.from_dict(channel.receive())
     exchange.check(done.message)
     return done.access
+
+
+def make_security(tls: bool, fingerprint: str | None, accept_new: bool,
+                  known_servers: str | os.PathLike[str] | None, user: str | None,
+                  password: str | None) -> Security:
+    pin = None
+    if fingerprint is not None:
+        pin = normalize_fingerprint(fingerprint)
+        if pin is None:
+            raise ValueError("fingerprint must be 64 hex digits (SHA-256), as `ftserver "
+                             "fingerprint` prints it")
+    if user is not None and password is None:
+        raise ValueError("a user needs a password")
+    return Security(
+        tls=tls or pin is not None or accept_new, fingerprint=pin, accept_new=accept_new,
+        known_servers=None if known_servers is None else Path(known_servers),
+        user=user, password=password)

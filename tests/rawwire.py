@@ -15,7 +15,7 @@ import time
 from typing import Any
 
 from common.protocol.frames import HEADER, FrameDecoder, encode_frame
-from common.protocol.messages import PROTOCOL_VERSION
+from common.protocol.requests import PROTOCOL_VERSION
 
 RECV_SIZE = 65536
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 
 from common.protocol.errors import SourceChanged
 
@@ -20,7 +19,6 @@ HASH_RATE_FLOOR = 20_000_000
 Whoever waits while the other side hashes N held bytes (to compare a resume
 prefix) or makes N bytes durable allows N / HASH_RATE_FLOOR seconds on top of
 its usual timeout, so resuming a huge file does not time out."""
-SHA256_HEX = re.compile(r"[0-9a-f]{64}\Z")  # \Z, not $: "$" also matches before a final "\n"
 
 
 def hash_prefix(fd: int, length: int) -> hashlib._Hash:

@@ -1,28 +1,34 @@
-"""Path rules: which names a client may use, and confinement of a name under a root.
+"""Path rules: which names a client may use, and whether one real path lies within another.
 
 Both sides apply the same rules: the server to every name a client sends, the
 client to every name a server sends back. A name is a relative, "/"-separated
 path. It is refused if any component is empty, ``.`` or ``..``, holds a
 backslash, NUL or another control character, is longer than 255 bytes, starts
 with the reserved ``.ft-`` prefix, or looks like a drive letter (``C:``), which
-would escape a destination folder on Windows. ``resolve_under`` then follows
-symlinks and refuses any result outside the root.
+would escape a destination folder on Windows. Following symlinks on the server's
+disk is the server's job (ftserver/store/names.py); nothing here touches a file.
 """
 
 from __future__ import annotations
 
 import os
 import re
-import stat
 
 from common.protocol.errors import BadPath
 
 MAX_PATH_BYTES = 4096
+
+
 MAX_COMPONENT_BYTES = 255
+
+
 RESERVED_PREFIX = ".ft-"
 """Names the server keeps for itself (temporary files); never listed or served."""
 
+
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
 _DRIVE = re.compile(r"^[A-Za-z]:")
 
 
@@ -83,35 +89,3 @@ def is_within(root_real: str, candidate_real: str) -> bool:
         return True
     prefix = root_real if root_real.endswith(os.sep) else root_real + os.sep
     return candidate_real.startswith(prefix)
-
-
-def resolve_under(root_real: str, parts: tuple[str, ...]) -> str:
-    """Return the real absolute path of ``parts`` under the root, refusing escapes.
-
-    Symlinks are followed; a result outside ``root_real`` raises BadPath. The
-    last component need not exist (a new upload); its parent is resolved instead.
-    """
-    real = _real_beneath(root_real, parts)
-    if not is_within(root_real, real):
-        raise BadPath("path leaves the shared folder")
-    return real
-
-
-def _real_beneath(root_real: str, parts: tuple[str, ...]) -> str:
-    """``os.path.realpath`` of ``parts`` under ``root_real``, which is real already.
-
-    Only the parts are looked at, one lstat each; realpath itself (which re-checks
-    every component from ``/``) runs only when one of them is a symlink. Past a part
-    that cannot be looked at (missing), realpath keeps the rest as named, and so
-    does this.
-    """
-    path = root_real
-    for part in parts:
-        path = os.path.join(path, part)
-        try:
-            mode = os.lstat(path).st_mode
-        except OSError:
-            return os.path.join(root_real, *parts)
-        if stat.S_ISLNK(mode):
-            return os.path.realpath(os.path.join(root_real, *parts))
-    return path

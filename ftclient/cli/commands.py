@@ -18,7 +18,7 @@ from typing import Protocol
 
 from common.io.hashcache import HashCache
 from common.protocol.errors import FtError, NotADirectory, NotFound
-from common.protocol.messages import EntryInfo
+from common.protocol.replies import EntryInfo
 from ftclient.cli.util import UsageError, human_size, retry_notice, safe
 from ftclient.client import Client
 from ftclient.digests import open_cache

@@ -22,7 +22,7 @@ from tqdm import tqdm
 from common.io.ratelimit import RateError, parse_rate
 from common.io.tls import normalize_fingerprint
 from common.protocol.errors import AuthFailed, FtError
-from common.protocol.messages import EntryInfo
+from common.protocol.replies import EntryInfo
 from ftclient import __version__
 from ftclient.cli.commands import (
     FILE_COMMANDS,
@@ -34,15 +34,10 @@ from ftclient.cli.commands import (
 from ftclient.cli.credentials import PASSWORD_ENV, NoPassword, password_for
 from ftclient.cli.discover import add_discover_command, run_discover
 from ftclient.cli.profiles import ProfileError, apply_settings, confirm_profile
-from ftclient.cli.util import (
-    UsageError,
-    human_size,
-    retry_line,
-    retry_notice,
-    safe,
-    seconds_up_to,
-)
-from ftclient.client import DEFAULT_PORT, MAX_TIMEOUT, Client, Progress
+from ftclient.cli.util import UsageError, human_size, retry_line, retry_notice, safe, seconds_up_to
+from ftclient.client import Client
+from ftclient.connection import DEFAULT_PORT, MAX_TIMEOUT
+from ftclient.results import Progress
 from ftclient.retry import DEFAULT_RETRIES, MAX_RETRIES, RetryNote
 from ftclient.tree import TreeProgress
 

@@ -1,15 +1,15 @@
 """The listening socket: accept, admit or refuse, hand over to the executor, shut down cleanly.
 
-Admission control lives here (the standard library's pools queue without bound):
-at most ``max_sessions`` connections at once and ``limits.max_per_address`` from
-one address. A connection over either limit gets a "busy, retry" error reply,
-written without blocking, so a flood never stalls the accept loop. Nothing in
+Admission control is decided here, before a session starts (the standard library's
+pools queue without bound): at most ``max_sessions`` connections at once and
+``limits.max_per_address`` from one address (admission.py counts them). A
+connection over either limit gets a "busy, retry" error reply, written without
+blocking (rejecter.py), so a flood never stalls the accept loop. Nothing in
 this file reads or writes files in the share.
 """
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import logging
 import math
@@ -17,163 +17,23 @@ import selectors
 import socket
 import threading
 import time
-from collections import Counter
 
 from common.io.ratelimit import format_rate
 from common.protocol.discovery import Announcement
-from common.protocol.errors import Busy
-from common.protocol.frames import encode_frame
-from common.protocol.messages import error_reply
 from ftserver.config import ServerConfig
+from ftserver.net.admission import Admission
 from ftserver.net.discovery import announced_host, start_responder
 from ftserver.net.instance import hold_listener_lock, no_sessions_alive
 from ftserver.net.tlscert import certificate_fingerprint
+from ftserver.net.tlsrejecter import make_rejecter
 from ftserver.net.workers import Executor, ProcessExecutor, ThreadExecutor, make_storage
 from ftserver.session.security import prepare_security
 from ftserver.startuplog import log_security
 
 log = logging.getLogger("ftserver")
 
+
 CLEANUP_INTERVAL = 3600.0
-
-
-class Admission:
-    """Counts live connections, overall and per address."""
-
-    def __init__(self, max_total: int, max_per_address: int) -> None:
-        self.max_total = max_total
-        self.max_per_address = max_per_address
-        self._lock = threading.Lock()
-        self._by_address: Counter[str] = Counter()
-        self._address_of: dict[int, str] = {}
-
-    def try_admit(self, session_id: int, address: str) -> str | None:
-        """Admit and return None, or return the reason for refusing."""
-        with self._lock:
-            if len(self._address_of) >= self.max_total:
-                return f"the server is serving its limit of {self.max_total} connections"
-            if self._by_address[address] >= self.max_per_address:
-                return (f"your address already has {self.max_per_address} connections "
-                        "open, the most allowed")
-            self._by_address[address] += 1
-            self._address_of[session_id] = address
-            return None
-
-    def release(self, session_id: int) -> None:
-        with self._lock:
-            address = self._address_of.pop(session_id, None)
-            if address is not None:
-                self._by_address[address] -= 1
-                if not self._by_address[address]:
-                    del self._by_address[address]
-
-    @property
-    def active(self) -> int:
-        with self._lock:
-            return len(self._address_of)
-
-
-class Rejecter:
-    """Refuses connections over a limit with a "busy" reply, never stalling the accept loop.
-
-    The reply (a small frame) is written at once without blocking, then the write side
-    is shut. Closing straight away could turn into a reset that destroys the reply
-    before the client reads it (its hello is still unread), so a single thread keeps
-    each refused socket for at most LINGER seconds, reading and dropping at most
-    LINGER_BYTES, and closes it at end of stream or deadline, whichever comes first.
-    """
-
-    LINGER = 1.0
-    LINGER_BYTES = 64 * 1024
-    MAX_LINGERING = 512
-
-    def __init__(self) -> None:
-        self._selector = selectors.DefaultSelector()
-        self._lock = threading.Lock()
-        self._wake_r, self._wake_w = socket.socketpair()
-        self._wake_w.setblocking(False)
-        self._selector.register(self._wake_r, selectors.EVENT_READ)
-        self._lingering: dict[socket.socket, tuple[float, int]] = {}
-        self._stopped = False
-        self._thread = threading.Thread(target=self._run, name="rejecter", daemon=True)
-        self._thread.start()
-
-    def reject(self, sock: socket.socket, reason: str) -> None:
-        try:
-            sock.setblocking(False)
-            sock.send(encode_frame(error_reply(Busy(f"busy: {reason}; retry shortly"))))
-            sock.shutdown(socket.SHUT_WR)
-        except OSError:
-            sock.close()
-            return
-        with self._lock:
-            if self._stopped or len(self._lingering) >= self.MAX_LINGERING:
-                sock.close()
-                return
-            self._lingering[sock] = (time.monotonic() + self.LINGER, 0)
-            self._selector.register(sock, selectors.EVENT_READ)
-        self._wake()
-
-    def stop(self) -> None:
-        with self._lock:
-            self._stopped = True
-        self._wake()
-        self._thread.join(timeout=5.0)
-
-    def _wake(self) -> None:
-        try:
-            self._wake_w.send(b"x")
-        except OSError:
-            pass
-
-    def _run(self) -> None:
-        while True:
-            with self._lock:
-                if self._stopped:
-                    break
-                deadlines = [deadline for deadline, _ in self._lingering.values()]
-            timeout = max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
-            for key, _ in self._selector.select(timeout):
-                if key.fileobj is self._wake_r:
-                    with contextlib.suppress(OSError):
-                        self._wake_r.recv(4096)
-                else:
-                    self._drain(key.fileobj)  # type: ignore[arg-type]
-            self._close_expired()
-        with self._lock:
-            for sock in list(self._lingering):
-                self._forget(sock)
-        self._selector.close()
-        self._wake_r.close()
-        self._wake_w.close()
-
-    def _drain(self, sock: socket.socket) -> None:
-        with self._lock:
-            deadline, taken = self._lingering[sock]
-            try:
-                data = sock.recv(4096)
-            except BlockingIOError:
-                return
-            except OSError:
-                data = b""
-            taken += len(data)
-            if not data or taken > self.LINGER_BYTES:
-                self._forget(sock)
-            else:
-                self._lingering[sock] = (deadline, taken)
-
-    def _close_expired(self) -> None:
-        now = time.monotonic()
-        with self._lock:
-            for sock, (deadline, _) in list(self._lingering.items()):
-                if deadline <= now:
-                    self._forget(sock)
-
-    def _forget(self, sock: socket.socket) -> None:
-        """Unregister and close; the caller holds the lock."""
-        self._selector.unregister(sock)
-        del self._lingering[sock]
-        sock.close()
 
 
 class Server:
@@ -195,8 +55,6 @@ class Server:
         self.address: tuple[str, int] = self.listen_sock.getsockname()[:2]
         executor_cls = ThreadExecutor if config.executor == "thread" else ProcessExecutor
         self.executor: Executor = executor_cls(config, self.admission.release)
-        from ftserver.net.tlsrejecter import make_rejecter  # it builds on Rejecter, above
-
         self._rejecter = make_rejecter(config)
         self._last_cleanup = -math.inf  # the first loop cleans up
         tls = config.tls

@@ -17,7 +17,7 @@ import time
 from common.io.tls import TLS_RECORD_HANDSHAKE
 from common.protocol.errors import ConnectionLost, FrameError, Timeout
 from common.protocol.frames import encode_frame
-from common.protocol.messages import error_reply
+from common.protocol.replies import error_reply
 
 PLAINTEXT_PEER = ("this server requires TLS: connect with `ftclient --tls` "
                   "(and --accept-new or --fingerprint to trust it)")

@@ -17,9 +17,9 @@ import time
 from common.io.tls import server_context
 from common.protocol.errors import Busy
 from common.protocol.frames import encode_frame
-from common.protocol.messages import error_reply
+from common.protocol.replies import error_reply
 from ftserver.config import ServerConfig
-from ftserver.net.listener import Rejecter
+from ftserver.net.rejecter import Rejecter
 
 
 class TlsRejecter(Rejecter):

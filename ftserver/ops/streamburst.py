@@ -38,8 +38,9 @@ from typing import Any
 
 from common.io.durable import fsync_dir
 from common.protocol.errors import FtError
+from common.protocol.fastpath import encode_put_done
 from common.protocol.frames import encode_frame
-from common.protocol.messages import PutDone, encode_put_done, error_reply
+from common.protocol.replies import PutDone, error_reply
 from ftserver.ops.transfers import TransferResult
 from ftserver.store.confine import fd_path
 from ftserver.store.locks import KeptNamesOpen

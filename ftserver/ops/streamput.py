@@ -29,7 +29,10 @@ from common.io.durable import pwrite_all
 from common.io.filereceive import Writer, receive_file_hashed
 from common.io.ratelimit import UNLIMITED, Throttle
 from common.protocol.errors import FtError, IntegrityError, Locked, ProtocolError
-from common.protocol.messages import PutDone, PutEnd, PutRequest, parse_put_end, read_int
+from common.protocol.fastpath import parse_put_end
+from common.protocol.fields import read_int
+from common.protocol.replies import PutDone
+from common.protocol.requests import PutEnd, PutRequest
 from ftserver.ops.streamburst import Published, StreamBurst
 from ftserver.ops.transfers import StreamBroken
 from ftserver.store.partialcap import STREAM_SUFFIX

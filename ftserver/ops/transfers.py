@@ -21,25 +21,9 @@ from common.io.filereceive import receive_file_hashed
 from common.io.filesend import send_file, send_file_hashed
 from common.io.hashing import content_stamp, hash_prefix, unchanged_while_open
 from common.io.ratelimit import UNLIMITED, Throttle
-from common.protocol.errors import (
-    FtError,
-    IntegrityError,
-    Locked,
-    ProtocolError,
-    SourceChanged,
-)
-from common.protocol.messages import (
-    GetEnd,
-    GetReady,
-    GetRequest,
-    PutData,
-    PutDone,
-    PutEnd,
-    PutReady,
-    PutRequest,
-    error_reply,
-    parse_request,
-)
+from common.protocol.errors import FtError, IntegrityError, Locked, ProtocolError, SourceChanged
+from common.protocol.replies import GetEnd, GetReady, PutDone, PutReady, error_reply
+from common.protocol.requests import GetRequest, PutData, PutEnd, PutRequest, parse_request
 from ftserver.store.locks import NameLock
 from ftserver.store.partialsync import PeriodicSync
 from ftserver.store.storage import Storage, Target, storage_error

@@ -28,27 +28,22 @@ from common.protocol.errors import (
     ProtocolError,
     Timeout,
 )
+from common.protocol.fastpath import decode_request
 from common.protocol.frames import encode_frame
-from common.protocol.messages import (
+from common.protocol.replies import Done, HelloReply, ListReply, StatReply, WalkReply, error_reply
+from common.protocol.requests import (
     PROTOCOL_VERSION,
     AuthStart,
-    Done,
     GetRequest,
     Hello,
-    HelloReply,
     ListDir,
-    ListReply,
     MakeDir,
     Move,
     PutRequest,
     Remove,
     SetMtime,
     Stat,
-    StatReply,
     Walk,
-    WalkReply,
-    decode_request,
-    error_reply,
     parse_request,
 )
 from ftserver import __version__
@@ -56,7 +51,7 @@ from ftserver.config import Limits
 from ftserver.logsetup import lines_held, log_text
 from ftserver.net.throttling import ConnectionThrottles, ServerRates
 from ftserver.net.tlsaccept import accept_tls
-from ftserver.ops import fileops
+from ftserver.ops import fileops, survey
 from ftserver.ops.streamburst import StreamBurst
 from ftserver.ops.streamput import is_streamed_put, receive_streamed_upload, refuse_streamed_put
 from ftserver.ops.transfers import StreamBroken, TransferResult, receive_upload, send_download
@@ -198,7 +193,7 @@ class Session:
                 self._list(request)
             elif isinstance(request, Stat):
                 target = self.storage.resolve(request.path)
-                entry = (fileops.stat_with_digest(self.storage, target) if request.digest
+                entry = (survey.stat_with_digest(self.storage, target) if request.digest
                          else self.storage.stat_entry(target))
                 self.channel.send(StatReply(entry).to_dict())
             elif isinstance(request, PutRequest) and request.stream:
@@ -221,7 +216,7 @@ class Session:
             elif isinstance(request, (MakeDir, Move, Remove, SetMtime)):
                 self._file_op(request)
             elif isinstance(request, Walk):
-                self._send_batches(fileops.walk(self.storage, request), WalkReply)
+                self._send_batches(survey.walk(self.storage, request), WalkReply)
             else:
                 raise ProtocolError(f"{type(request).OP!r} is not valid here")
         except StreamBroken as exc:

@@ -13,7 +13,8 @@ import time
 
 from common.io.channel import Channel
 from common.protocol.errors import AuthFailed, ProtocolError
-from common.protocol.messages import AuthChallenge, AuthDone, AuthFinal, AuthStart, parse_request
+from common.protocol.replies import AuthChallenge, AuthDone
+from common.protocol.requests import AuthFinal, AuthStart, parse_request
 from common.protocol.scram import ScramServer, parse_client_first
 from ftserver.session.security import Grant, SessionSecurity
 

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from common.io.tls import server_context
 from common.protocol.errors import PermissionDenied
-from common.protocol.messages import WRITE_OPS, AuthFinal, AuthStart, Hello
+from common.protocol.requests import WRITE_OPS, AuthFinal, AuthStart, Hello
 from common.protocol.scram import DEFAULT_ITERATIONS, Verifier
 from ftserver.config import ServerConfig
 from ftserver.net.tlscert import ensure_certificate

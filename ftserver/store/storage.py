@@ -31,15 +31,11 @@ from common.protocol.errors import (
     PermissionDenied,
     StorageError,
 )
-from common.protocol.messages import EntryInfo
-from common.protocol.names import (
-    check_component,
-    is_within,
-    resolve_under,
-    split_path,
-)
+from common.protocol.names import check_component, is_within, split_path
+from common.protocol.replies import EntryInfo
 from ftserver.store.confine import SWAPPED, fd_path, make_dirs_beneath, open_path_beneath, reopen
 from ftserver.store.locks import NameLock, remove_unused_lock_files
+from ftserver.store.names import resolve_under
 from ftserver.store.partialcap import evict_over_cap, partials
 from ftserver.store.publishing import publish, remove_leftover_staging
 from ftserver.store.treelock import FolderLocks, TreeLock

@@ -12,9 +12,10 @@ import pytest
 
 from common.io.channel import Channel
 from common.protocol.errors import Locked, SourceChanged
-from common.protocol.messages import PROTOCOL_VERSION, GetReady, Hello, HelloReply, check_reply
+from common.protocol.replies import GetReady, HelloReply, check_reply
+from common.protocol.requests import PROTOCOL_VERSION, Hello
 from ftclient import Client
-from ftclient.client import Progress
+from ftclient.results import Progress
 from tests.serverproc import ServerProcess
 
 MiB = 1 << 20

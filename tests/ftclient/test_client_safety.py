@@ -24,25 +24,13 @@ from typing import Any
 import pytest
 
 from common.io.channel import Channel
-from common.protocol.errors import (
-    ConnectionLost,
-    FtError,
-    Locked,
-    NoSpace,
-    StorageError,
-    Timeout,
-)
-from common.protocol.messages import (
-    PROTOCOL_VERSION,
-    GetEnd,
-    GetReady,
-    HelloReply,
-    PutDone,
-    PutReady,
-)
+from common.io.hashing import HASH_RATE_FLOOR
+from common.protocol.errors import ConnectionLost, FtError, Locked, NoSpace, StorageError, Timeout
+from common.protocol.replies import GetEnd, GetReady, HelloReply, PutDone, PutReady
+from common.protocol.requests import PROTOCOL_VERSION
 from ftclient import Client
-from ftclient.client import HASH_RATE_FLOOR, Progress
 from ftclient.localfiles import partial_path_for
+from ftclient.results import Progress
 from tests.cliutil import one_error_line
 from tests.serverproc import ServerProcess
 

@@ -22,7 +22,8 @@ import pytest
 
 from common.io.channel import Channel
 from common.protocol.errors import ProtocolError
-from common.protocol.messages import PROTOCOL_VERSION, HelloReply
+from common.protocol.replies import HelloReply
+from common.protocol.requests import PROTOCOL_VERSION
 from ftclient import Client
 
 WAIT = 20.0

@@ -13,28 +13,30 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from common.protocol.errors import FrameError, FtError
+from common.protocol.fields import MAX_FILE_SIZE
 from common.protocol.frames import MAX_FRAME, FrameDecoder, decode_json_object, encode_frame
-from common.protocol.messages import (
-    MAX_FILE_SIZE,
+from common.protocol.names import split_path
+from common.protocol.replies import (
     EntryInfo,
     GetEnd,
     GetReady,
-    GetRequest,
-    Hello,
     HelloReply,
-    ListDir,
     ListReply,
-    PutData,
     PutDone,
-    PutEnd,
     PutReady,
-    PutRequest,
-    Stat,
     StatReply,
     check_reply,
+)
+from common.protocol.requests import (
+    GetRequest,
+    Hello,
+    ListDir,
+    PutData,
+    PutEnd,
+    PutRequest,
+    Stat,
     parse_request,
 )
-from common.protocol.names import split_path
 
 # Bounded so the file runs in seconds; too_slow is waived for loaded CI machines.
 BOUNDED = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])

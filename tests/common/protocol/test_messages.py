@@ -12,34 +12,37 @@ from hypothesis import strategies as st
 
 from common.protocol import errors
 from common.protocol.errors import BadPath, FrameError, FtError, NotFound, ProtocolError, UnknownOp
-from common.protocol.frames import decode_json_object, encode_frame
-from common.protocol.messages import (
-    MAX_FILE_SIZE,
-    MAX_TEXT,
-    EntryInfo,
-    GetEnd,
-    GetReady,
-    GetRequest,
-    Hello,
-    HelloReply,
-    ListDir,
-    ListReply,
-    PutData,
-    PutDone,
-    PutEnd,
-    PutReady,
-    PutRequest,
-    Stat,
-    StatReply,
-    check_reply,
+from common.protocol.fastpath import (
     decode_reply,
     decode_request,
     encode_put_done,
     encode_put_end,
     encode_streamed_put,
+    parse_put_end,
+)
+from common.protocol.fields import MAX_FILE_SIZE, MAX_TEXT
+from common.protocol.frames import decode_json_object, encode_frame
+from common.protocol.replies import (
+    EntryInfo,
+    GetEnd,
+    GetReady,
+    HelloReply,
+    ListReply,
+    PutDone,
+    PutReady,
+    StatReply,
+    check_reply,
     error_reply,
     ok_reply,
-    parse_put_end,
+)
+from common.protocol.requests import (
+    GetRequest,
+    Hello,
+    ListDir,
+    PutData,
+    PutEnd,
+    PutRequest,
+    Stat,
     parse_request,
 )
 

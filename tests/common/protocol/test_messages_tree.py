@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 
 from common.protocol.errors import BadPath, NotEmpty, ProtocolError
-from common.protocol.messages import (
+from common.protocol.fields import mtime_ns
+from common.protocol.replies import Done, WalkEntry, WalkReply, error_reply
+from common.protocol.requests import (
     WRITE_OPS,
-    Done,
     MakeDir,
     Move,
     PutRequest,
@@ -21,10 +22,6 @@ from common.protocol.messages import (
     SetMtime,
     Stat,
     Walk,
-    WalkEntry,
-    WalkReply,
-    error_reply,
-    mtime_ns,
     parse_request,
 )
 

@@ -18,7 +18,8 @@ import pytest
 
 from common.io.channel import Channel
 from common.io.tls import client_context
-from common.protocol.messages import PROTOCOL_VERSION, Hello, HelloReply
+from common.protocol.replies import HelloReply
+from common.protocol.requests import PROTOCOL_VERSION, Hello
 from tests.serverproc import ServerProcess
 
 FLOOD = 80

@@ -21,7 +21,7 @@ from pathlib import Path
 from common.io.hashcache import HashCache
 from common.protocol.errors import Locked
 from common.protocol.frames import FrameDecoder, encode_frame
-from common.protocol.messages import PutDone
+from common.protocol.replies import PutDone
 from ftclient.pipeline import PipedFile
 from ftserver.ops.streamburst import Published, settle, sync_folders
 from ftserver.store.storage import Target

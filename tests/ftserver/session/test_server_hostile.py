@@ -17,7 +17,7 @@ import pytest
 
 from common.protocol.errors import BadPath, Locked
 from common.protocol.frames import MAX_FRAME
-from common.protocol.messages import PROTOCOL_VERSION
+from common.protocol.requests import PROTOCOL_VERSION
 from tests.rawwire import RawConnection, frame_bytes
 
 BAD_PATHS = [

@@ -1,0 +1,221 @@
+"""One file up or down over a Connection, resuming from what the other side provably holds.
+
+``put_once`` and ``get_once`` each make one attempt; ``Client.put`` and
+``Client.get`` run them under the retry policy. A download waits in a hidden
+partial beside its destination and is published only once its SHA-256 matches.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import os
+import shlex
+import stat
+
+from common.io.channel import Channel
+from common.io.durable import pwrite_all
+from common.io.filereceive import receive_file_hashed
+from common.io.filesend import send_file_hashed
+from common.io.hashing import hash_prefix, unchanged_while_open
+from common.protocol.errors import (
+    ConnectionLost,
+    IntegrityError,
+    IsADirectory,
+    NotFound,
+    PermissionDenied,
+    ProtocolError,
+    SourceChanged,
+    Timeout,
+)
+from common.protocol.replies import GetEnd, GetReady, PutDone, PutReady
+from common.protocol.requests import GetRequest, PutData, PutEnd, PutRequest
+from ftclient.connection import Connection
+from ftclient.localfiles import (
+    choose_destination,
+    local_error,
+    lock_partial,
+    partial_path_for,
+    publish,
+)
+from ftclient.names import normalize_remote
+from ftclient.results import GetResult, Progress, ProgressCallback, PutResult
+from ftclient.sendqueue import wait_until_sent
+
+
+def put_once(
+    conn: Connection, local: str | os.PathLike[str], remote: str | None,
+    progress: ProgressCallback | None,
+) -> PutResult:
+    local = os.fspath(local)
+    name = os.path.basename(local)
+    if remote is None or remote == "":
+        remote = name
+    elif remote.endswith("/"):
+        remote = remote + name
+    remote = normalize_remote(remote)
+    try:
+        fd = os.open(local, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise NotFound(f"local file {local!r} does not exist") from None
+    except IsADirectoryError:
+        raise IsADirectory(f"{local!r} is a folder") from None
+    except OSError as exc:
+        raise PermissionDenied(f"cannot read {local!r}: {exc.strerror or exc}") from None
+    try:
+        before = os.fstat(fd)
+        if not stat.S_ISREG(before.st_mode):
+            raise PermissionDenied(f"{local!r} is not a regular file")
+        return _put_fd(conn, fd, before, remote, progress)
+    except OSError as exc:  # the network's errors arrive as FtErrors; this is the local disk
+        raise local_error(exc, f"cannot read {local!r}") from None
+    finally:
+        os.close(fd)
+
+
+def _put_fd(
+    conn: Connection, fd: int, before: os.stat_result, remote: str,
+    progress: ProgressCallback | None,
+) -> PutResult:
+    size = before.st_size
+    channel = conn.channel()
+    channel.send(PutRequest(remote, size, before.st_mtime).to_dict())
+    # The server hashes what it holds of this upload (at most about size bytes) first.
+    ready = conn.reply(PutReady, channel, conn.deadline_after(size))
+    try:  # from here until put_end, only a closed connection tells the server to stop
+        offset, hasher = 0, hashlib.sha256()
+        if 0 < ready.offset <= size:
+            prefix = hash_prefix(fd, ready.offset)
+            if prefix.hexdigest() == ready.prefix_sha256:
+                offset, hasher = ready.offset, prefix
+        channel.send(PutData(offset).to_dict())
+        digest = _send_file(conn, channel, fd, remote, offset, size, hasher, progress)
+        after = os.fstat(fd)
+        if not unchanged_while_open(before, after):
+            # without a closing header the server publishes nothing
+            raise SourceChanged(f"{remote!r}: the local file changed while it was sent; "
+                                "nothing was published")
+        channel.send(PutEnd(digest).to_dict())
+        # The server's answer can only come once our last bytes have reached it: on
+        # a slow link the kernel may still hold megabytes of them.
+        wait_until_sent(channel.sock, conn.timeout)
+    except BaseException:
+        conn.drop()
+        raise
+    # The server verifies, fsyncs and renames the whole file before it answers.
+    unknown = (f"so whether it was published is unknown; check with "
+               f"`ftclient stat {shlex.quote(remote)}`")
+    try:
+        done = conn.reply(PutDone, channel, conn.deadline_after(size))
+    except Timeout:
+        raise Timeout(f"{remote!r}: the server did not confirm the upload in time, "
+                      f"{unknown}") from None
+    except ConnectionLost:
+        raise ConnectionLost(f"{remote!r}: the connection dropped before the server "
+                             f"confirmed the upload, {unknown}") from None
+    if done.sha256 != digest or done.size != size:
+        raise IntegrityError(f"{remote!r}: the server confirmed different content")
+    return PutResult(remote, size, done.sha256, offset)
+
+
+def _send_file(
+    conn: Connection, channel: Channel, fd: int, remote: str, offset: int, size: int,
+    hasher: hashlib._Hash, progress: ProgressCallback | None,
+) -> str:
+    """Send the file from ``offset``; return the SHA-256 of all of it."""
+    if progress:
+        progress(Progress(remote, size, offset, offset))
+
+    def sent(position: int) -> None:
+        if progress:
+            progress(Progress(remote, size, position, offset))
+
+    try:
+        return send_file_hashed(channel, fd, offset, size - offset, hasher, conn.timeout,
+                                sent, throttle=conn.throttle)
+    except SourceChanged:
+        raise SourceChanged(f"{remote!r}: the local file shrank while it was sent") from None
+
+
+def get_once(
+    conn: Connection, remote: str, local: str | os.PathLike[str] | None,
+    progress: ProgressCallback | None,
+) -> GetResult:
+    remote = normalize_remote(remote)
+    destination = choose_destination(remote, None if local is None else os.fspath(local))
+    if os.path.isdir(destination):
+        raise IsADirectory(f"{destination!r} is a folder")
+    partial = partial_path_for(destination)
+    try:
+        fd = lock_partial(partial, destination)
+    except OSError as exc:
+        raise local_error(exc, f"cannot write {partial!r}") from None
+    try:
+        return _get_into(conn, fd, remote, partial, destination, progress)
+    except BaseException as exc:
+        kept = 0
+        with contextlib.suppress(OSError):
+            kept = os.fstat(fd).st_size
+        if kept == 0:  # nothing to resume: leave no litter behind
+            with contextlib.suppress(OSError):
+                os.unlink(partial)
+        if isinstance(exc, OSError):  # the network's errors arrive as FtErrors
+            note = (f"; the {kept} bytes received are kept, and the same get resumes"
+                    if kept else "")
+            raise local_error(exc, f"cannot write {destination!r}", note) from None
+        raise
+    finally:
+        os.close(fd)
+
+
+def _get_into(
+    conn: Connection, fd: int, remote: str, partial: str, destination: str,
+    progress: ProgressCallback | None,
+) -> GetResult:
+    held = os.fstat(fd).st_size
+    hasher = hashlib.sha256()
+    prefix_digest = None
+    if held:
+        hasher = hash_prefix(fd, held)
+        prefix_digest = hasher.hexdigest()
+    channel = conn.channel()
+    channel.send(GetRequest(remote, held, prefix_digest).to_dict())
+    # The server hashes its own first ``held`` bytes before it answers.
+    ready = conn.reply(GetReady, channel, conn.deadline_after(held))
+    try:  # raw bytes are on their way: any failure leaves the stream unusable
+        if ready.offset not in (0, held):
+            raise ProtocolError(f"server offered offset {ready.offset}, not 0 or {held}")
+        if ready.offset == 0:
+            hasher = hashlib.sha256()
+        os.ftruncate(fd, ready.offset)
+        digest = _receive_file(conn, channel, fd, remote, ready, hasher, progress)
+    except BaseException:
+        conn.drop()
+        with contextlib.suppress(OSError):  # the first error is the one to report
+            os.fsync(fd)  # keep what arrived for the next attempt
+        raise
+    end = conn.reply(GetEnd, channel)
+    if digest != end.sha256 or (ready.sha256 is not None and digest != ready.sha256):
+        os.unlink(partial)
+        raise IntegrityError(f"{remote!r} arrived with a different SHA-256 than the server "
+                             "announced; the partial download was discarded")
+    publish(partial, fd, destination, ready.mtime)
+    return GetResult(destination, ready.size, digest, ready.offset)
+
+
+def _receive_file(
+    conn: Connection, channel: Channel, fd: int, remote: str, ready: GetReady,
+    hasher: hashlib._Hash, progress: ProgressCallback | None,
+) -> str:
+    """Receive the rest of the file into ``fd``; return the SHA-256 of all of it."""
+    if progress:
+        progress(Progress(remote, ready.size, ready.offset, ready.offset))
+
+    def received(position: int) -> None:
+        if progress:
+            progress(Progress(remote, ready.size, position, ready.offset))
+
+    return receive_file_hashed(channel, ready.offset, ready.size - ready.offset, hasher,
+                               functools.partial(pwrite_all, fd), on_received=received,
+                               throttle=conn.throttle)

@@ -1,0 +1,185 @@
+"""``get -r`` and many-file get, confined to the destination folder.
+
+Every path a server names has passed the path rules already (``Client.walk``),
+and the folder it lands in is checked to lie inside the destination before
+anything is written, so a hostile server (or a symlink planted in the
+destination) cannot direct a write elsewhere. Files unchanged locally (size and
+SHA-256, from the digest cache) are skipped; folders get the server's mtimes last.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+
+from common.io.hashcache import HashCache
+from common.protocol.errors import FtError, NotFound
+from common.protocol.fields import mtime_ns
+from common.protocol.names import is_within, split_path
+from common.protocol.replies import WalkEntry
+from ftclient.client import Client
+from ftclient.digests import local_digest, remember
+from ftclient.localfiles import local_error, partial_path_for
+from ftclient.names import normalize_remote, remote_basename
+from ftclient.pipeline import PIPELINE_MAX_SIZE, PipedFile, PipedResult
+from ftclient.retry import RetryCallback
+from ftclient.tree.jobs import (
+    TreeCallback,
+    TreeJob,
+    TreeMeter,
+    TreeReport,
+    lost_link,
+    mtimes_differ,
+    remote_join,
+    transfer_one_by_one,
+)
+
+
+def get_tree(
+    client: Client, remote_dir: str, local_dir: str, *,
+    cache: HashCache | None = None, progress: TreeCallback | None = None,
+    on_retry: RetryCallback | None = None,
+) -> TreeReport:
+    """Download the remote folder ``remote_dir`` as ``local_dir``, skipping files held already."""
+    remote_dir = normalize_remote(remote_dir, allow_root=True)
+    entries = client.walk(remote_dir, on_retry=on_retry)
+    os.makedirs(local_dir, exist_ok=True)
+    root = os.path.realpath(local_dir)
+    report = TreeReport()
+    jobs: list[TreeJob] = []
+    folders: list[tuple[str, float]] = []  # (local folder, the server's mtime)
+    folder_inside: dict[str, bool] = {}  # many files share a folder: resolve each once
+    for entry in entries:
+        parts = split_path(entry.path)  # Client.walk checked it; cheap to be sure
+        local = os.path.join(root, *parts)
+        folder = os.path.dirname(local)
+        if folder not in folder_inside:
+            folder_inside[folder] = _inside(root, local)
+        if not folder_inside[folder]:
+            report.skipped.append((local, "would leave the destination folder"))
+            continue
+        if os.path.islink(local):
+            report.skipped.append((local, "a symlink in the destination, not followed"))
+            continue
+        if entry.type == "dir":
+            try:
+                os.makedirs(local, exist_ok=True)
+            except OSError as exc:
+                report.failed.append((local, _local_failure(local, exc)))
+                continue
+            if not _inside(root, local, whole=True):
+                report.skipped.append((local, "would leave the destination folder"))
+            else:
+                folders.append((local, entry.mtime))
+            continue
+        if _unchanged_locally(cache, local, entry):
+            report.unchanged.append(local)
+            _set_local_mtime(root, local, entry.mtime, report, cache, entry.sha256)
+            continue
+        jobs.append(TreeJob(local, remote_join(remote_dir, entry.path), entry.size))
+    lost = _fetch(client, jobs, report, cache, progress, on_retry)
+    # Folders last, deepest first: writing into a folder changed its mtime.
+    for local, mtime in sorted(folders, key=lambda item: item[0].count(os.sep), reverse=True):
+        _set_local_mtime(root, local, mtime, report)
+    if remote_dir and lost is None:
+        try:
+            top = client.stat(remote_dir, on_retry=on_retry)
+        except FtError as exc:
+            report.failed.append((root, exc))
+        else:
+            _set_local_mtime(root, root, top.mtime, report)
+    return report
+
+
+def _set_local_mtime(root: str, local: str, mtime: float, report: TreeReport,
+                     cache: HashCache | None = None, sha256: str | None = None) -> None:
+    """Give ``local`` (inside ``root``, never a symlink) the mtime ``mtime`` if it differs."""
+    try:
+        st = os.lstat(local)
+        if not mtimes_differ(st.st_mtime, mtime) or stat.S_ISLNK(st.st_mode):
+            return
+        if not _inside(root, local, whole=True):
+            return  # swapped for a way out since it was checked: leave it alone
+        os.utime(local, ns=(st.st_atime_ns, mtime_ns(mtime)), follow_symlinks=False)
+        if sha256 is not None:  # the new mtime (and ctime) must not cost a re-read
+            remember(cache, local, os.lstat(local), sha256)
+    except OSError as exc:
+        report.failed.append((local, local_error(exc, f"cannot set the mtime of {local!r}")))
+
+
+def get_files(
+    client: Client, remote_names: list[str], local_dir: str, *,
+    cache: HashCache | None = None, progress: TreeCallback | None = None,
+    on_retry: RetryCallback | None = None,
+) -> TreeReport:
+    """Download several remote files into the existing local folder ``local_dir``."""
+    if not os.path.isdir(local_dir):
+        raise NotFound(f"local folder {local_dir!r} does not exist")
+    report = TreeReport()
+    jobs = []
+    folder = os.path.abspath(local_dir)
+    for name in remote_names:
+        remote = normalize_remote(name)
+        jobs.append(TreeJob(os.path.join(folder, remote_basename(remote)), remote, 0))
+    _fetch(client, jobs, report, cache, progress, on_retry)
+    return report
+
+
+def _inside(root: str, local: str, *, whole: bool = False) -> bool:
+    """True if ``local``'s folder (or, ``whole``, itself) resolves inside ``root``."""
+    probe = local if whole else os.path.dirname(local)
+    return is_within(root, os.path.realpath(probe))
+
+
+def _unchanged_locally(cache: HashCache | None, local: str, entry: WalkEntry) -> bool:
+    if entry.sha256 is None:
+        return False
+    try:
+        st = os.lstat(local)
+    except OSError:
+        return False
+    if not stat.S_ISREG(st.st_mode) or st.st_size != entry.size:
+        return False
+    return local_digest(cache, local, st) == entry.sha256
+
+
+def _local_failure(local: str, exc: OSError) -> FtError:
+    return local_error(exc, f"cannot create {local!r}")
+
+
+def _fetch(client: Client, jobs: list[TreeJob], report: TreeReport, cache: HashCache | None,
+           progress: TreeCallback | None, on_retry: RetryCallback | None) -> FtError | None:
+    """Small or unknown-size files pipelined; large ones, and any with a partial to resume,
+    through the resumable get. Returns as ``_send`` does."""
+    meter = TreeMeter(jobs, progress)
+    resumable = [job.size > PIPELINE_MAX_SIZE or os.path.exists(partial_path_for(job.local))
+                 for job in jobs]
+    one_by_one = [job for job, alone in zip(jobs, resumable, strict=True) if alone]
+    piped = [job for job, alone in zip(jobs, resumable, strict=True) if not alone]
+    by_local = {job.local: job for job in jobs}
+    results = client.get_many([PipedFile(job.local, job.remote) for job in piped],
+                              meter.answered, on_retry=on_retry)
+    for result in results:
+        _record_download(report, result, cache, by_local[result.local])
+
+    def get_one(job: TreeJob) -> PipedResult:
+        done = client.get(job.remote, job.local, progress=meter.one_file(job.remote),
+                          on_retry=on_retry)
+        return PipedResult(job.local, job.remote, done.size, done.sha256)
+
+    return transfer_one_by_one(
+        one_by_one, lost_link(results), report, meter, lambda job: job.local, get_one,
+        lambda job, result: _record_download(report, result, cache, job))
+
+
+def _record_download(report: TreeReport, result: PipedResult, cache: HashCache | None,
+                     job: TreeJob) -> None:
+    if result.error is not None or result.sha256 is None:
+        report.failed.append((job.local, result.error or NotFound(f"{job.remote!r} failed")))
+        return
+    report.sent.append(job.local)
+    report.bytes_moved += result.size
+    try:
+        remember(cache, job.local, os.stat(job.local), result.sha256)
+    except OSError:
+        pass
