@@ -25,7 +25,6 @@ import os
 import shutil
 import stat
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 from common.io.durable import fsync_dir
 from common.protocol.errors import (
@@ -38,74 +37,16 @@ from common.protocol.errors import (
     ProtocolError,
 )
 from common.protocol.fields import mtime_ns
-from common.protocol.names import is_within, split_path
+from common.protocol.names import is_within
 from common.protocol.requests import MakeDir, Move, Remove, SetMtime
-from ftserver.store.confine import SWAPPED, fd_path, make_dirs_beneath, open_path_beneath
+from ftserver.store.confine import SWAPPED, fd_path
+from ftserver.store.diskerrors import storage_error
 from ftserver.store.locks import NameLock
-from ftserver.store.names import resolve_under
-from ftserver.store.storage import Storage, lock_key, storage_error
+from ftserver.store.names import Entry
+from ftserver.store.storage import Storage
 
 MKDIR_LOCK_WAIT = 2.0
 """How long a mkdir waits for its name (held by another mkdir for a moment, or an upload)."""
-
-
-@dataclass(frozen=True)
-class Entry:
-    """A client-named entry, its parent folder resolved (symlinks followed), itself not."""
-
-    name: str
-    folder: str
-    """Real absolute path of the parent folder (checked to be inside the root)."""
-    base: str
-    """The entry's own name within ``folder``."""
-
-    @property
-    def path(self) -> str:
-        """Absolute path of the entry itself: for messages, lock keys and the hash cache only."""
-        return os.path.join(self.folder, self.base)
-
-    @property
-    def lock_key(self) -> str:
-        """The key an upload to this name locks (storage.Target.key for the same name)."""
-        real = _realpath(self.path, self.name)
-        return lock_key(real)
-
-
-def locate(storage: Storage, name: str) -> Entry:
-    parts = split_path(name)
-    try:
-        parent = resolve_under(storage.root_real, parts[:-1])
-    except OSError as exc:
-        raise _resolve_error(exc, name) from None
-    return Entry(name, parent, parts[-1])
-
-
-def _realpath(path: str, name: str) -> str:
-    """``os.path.realpath``, its errors (a link changing while it is read) as ft errors."""
-    try:
-        return os.path.realpath(path)
-    except OSError as exc:
-        raise _resolve_error(exc, name) from None
-
-
-def _resolve_error(exc: OSError, name: str) -> Exception:
-    # realpath saw a symlink that was gone or no longer a link when it read it.
-    if exc.errno in (errno.EINVAL, errno.ENOENT):
-        return BadPath(SWAPPED)
-    return storage_error(exc, repr(name))
-
-
-def _open_folder(storage: Storage, entry: Entry) -> int:
-    """An O_PATH descriptor of the entry's parent folder, reached without following symlinks.
-
-    OSError for a folder that is missing or not a folder (the caller words it),
-    BadPath if a component was swapped for a symlink since ``locate``.
-    """
-    fd = open_path_beneath(storage.root_real, entry.folder)
-    if not stat.S_ISDIR(os.fstat(fd).st_mode):
-        os.close(fd)
-        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR))
-    return fd
 
 
 def _lstat_in(folder_fd: int, entry: Entry) -> os.stat_result | None:
@@ -125,7 +66,7 @@ def _parent_of(storage: Storage, entry: Entry, doing: str,
     NotFound (worded ``missing``, or "does not exist") if that folder is gone.
     """
     try:
-        folder_fd = _open_folder(storage, entry)
+        folder_fd = storage.names.open_folder_of(entry)
     except (FileNotFoundError, NotADirectoryError):
         raise NotFound(missing or f"{entry.name!r} does not exist") from None
     except OSError as exc:
@@ -176,16 +117,16 @@ def make_dir(storage: Storage, request: MakeDir) -> None:
     one: an upload to one of those names is refused when it publishes
     (``is_a_directory``), and nothing already there is lost.
     """
-    entry = locate(storage, request.path)
+    entry = storage.names.locate(request.path)
     with (_name_locked(storage, entry, wait=MKDIR_LOCK_WAIT),
           storage.tree_lock.shared(entry.folder)):
         if not request.parents:
             _make_one_dir(storage, entry)
             return
-        target = storage.resolve(request.path)
+        target = storage.names.resolve(request.path)
         try:
             # Creates what is missing with mkdirat, entering each step with O_NOFOLLOW.
-            make_dirs_beneath(storage.root_real, target.real)
+            storage.names.make_dirs(target)
         except (FileExistsError, NotADirectoryError):
             raise AlreadyExists(f"{request.path!r} or one of its parents exists and is not "
                                 "a folder") from None
@@ -207,8 +148,8 @@ def _make_one_dir(storage: Storage, entry: Entry) -> None:
 
 
 def move(storage: Storage, request: Move) -> None:
-    source = locate(storage, request.src)
-    destination = locate(storage, request.dst)
+    source = storage.names.locate(request.src)
+    destination = storage.names.locate(request.dst)
     with contextlib.ExitStack() as held:
         source_fd = held.enter_context(_parent_of(storage, source, "moving"))
         source_stat = _existing(source_fd, source)
@@ -219,7 +160,7 @@ def move(storage: Storage, request: Move) -> None:
             raise AlreadyExists(f"{request.dst!r} already exists; remove it first or choose "
                                 "another name")
         is_folder = stat.S_ISDIR(source_stat.st_mode)
-        if is_folder and is_within(_realpath(source.path, source.name), destination.folder):
+        if is_folder and is_within(source.real(), destination.folder):
             # The kernel refuses this too (EINVAL); this check only words it better.
             raise ProtocolError(f"cannot move the folder {request.src!r} into itself")
         # The folders it leaves and enters stay put; a folder moved is held exclusively.
@@ -264,7 +205,7 @@ def _move_error(exc: OSError, request: Move) -> FtError:
 
 
 def remove(storage: Storage, request: Remove) -> None:
-    entry = locate(storage, request.path)
+    entry = storage.names.locate(request.path)
     with _parent_of(storage, entry, "removing") as folder_fd:
         if stat.S_ISDIR(_existing(folder_fd, entry).st_mode):
             with storage.tree_lock.exclusive(entry.path):
@@ -312,7 +253,7 @@ def set_mtime(storage: Storage, request: SetMtime) -> None:
     under the new stamp (setting the mtime changes ctime too), so the file still
     counts as unchanged to the next ``put -r``.
     """
-    entry = locate(storage, request.path)
+    entry = storage.names.locate(request.path)
     with _parent_of(storage, entry, "setting the mtime of") as folder_fd:
         before = _existing(folder_fd, entry)
         if not stat.S_ISREG(before.st_mode):

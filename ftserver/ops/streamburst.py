@@ -43,8 +43,10 @@ from common.protocol.frames import encode_frame
 from common.protocol.replies import PutDone, error_reply
 from ftserver.ops.transfers import TransferResult
 from ftserver.store.confine import fd_path
+from ftserver.store.diskerrors import storage_error
 from ftserver.store.locks import KeptNamesOpen
-from ftserver.store.storage import OpenFolder, Storage, Target, storage_error
+from ftserver.store.names import OpenFolder, Target
+from ftserver.store.storage import Storage
 from ftserver.store.treelock import FolderLocks
 
 log = logging.getLogger("ftserver.streamburst")
@@ -111,7 +113,7 @@ class StreamBurst:
 
         The first file into a folder resolves its whole path from the root and walks to
         the folder; the burst's later files into the same folder look only at their own
-        name in it (``Storage.target_in``). The folder locks above the folder, held from
+        name in it (``Names.target_in``). The folder locks above the folder, held from
         the first such file until the burst ends, keep clients from moving or removing
         those folders meanwhile (a folder whose locks the burst does not hold takes the
         whole way); a name that is a symlink still takes the whole way, which follows it.
@@ -121,18 +123,18 @@ class StreamBurst:
         folder = self._folders.get(folder_real) if folder_real is not None else None
         if (folder is not None and self._folder_locks is not None
                 and self._folder_locks.holds(folder_real)):
-            target = storage.target_in(folder, folder_real, name)
+            target = storage.names.target_in(folder, folder_real, name)
             if target is not None:
                 return target, folder
         # Held from before the folders are made: a folder removal cannot slip in between.
         if self._folder_locks is None:
             self._folder_locks = storage.tree_lock.holder()
-        target = storage.resolve_held(name, self._folder_locks)
+        target = storage.names.resolve_held(name, self._folder_locks)
         folder = self.folder(storage, target)
-        storage.refuse_folder_name(folder, target)
+        storage.names.refuse_folder_name(folder, target)
         if folder_real is None:  # the folder exists now: resolve its name for later files
             with contextlib.suppress(FtError):  # (only a shortcut; its errors are not ours)
-                self._folder_names[named] = storage.resolve(named[1], allow_root=True).real
+                self._folder_names[named] = storage.names.resolve(named[1], allow_root=True).real
         return target, folder
 
     def lock_name(self, storage: Storage, target: Target) -> bool:
@@ -149,7 +151,7 @@ class StreamBurst:
         key = os.path.dirname(target.real)
         folder = self._folders.get(key)
         if folder is None:
-            folder = storage.open_parent(target)
+            folder = storage.names.open_parent(target)
             self._folders[key] = folder
         return folder
 

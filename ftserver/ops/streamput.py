@@ -35,8 +35,10 @@ from common.protocol.replies import PutDone
 from common.protocol.requests import PutEnd, PutRequest
 from ftserver.ops.streamburst import Published, StreamBurst
 from ftserver.ops.transfers import StreamBroken
+from ftserver.store.diskerrors import storage_error
+from ftserver.store.names import OpenFolder, Target
 from ftserver.store.partialcap import STREAM_SUFFIX
-from ftserver.store.storage import OpenFolder, Storage, Target, storage_error
+from ftserver.store.storage import Storage
 
 log = logging.getLogger("ftserver.streamput")
 

@@ -18,14 +18,15 @@ from common.io.hashing import content_stamp, hash_prefix
 from common.protocol.errors import (
     BadPath,
     NotADirectory,
-    NotFound,
     ProtocolError,
 )
-from common.protocol.names import check_component, is_within, join_path
+from common.protocol.names import check_component, join_path
 from common.protocol.replies import EntryInfo, WalkEntry
 from common.protocol.requests import Walk
-from ftserver.store.confine import open_path_beneath, reopen
-from ftserver.store.storage import Storage, Target, storage_error
+from ftserver.store.confine import reopen
+from ftserver.store.diskerrors import storage_error
+from ftserver.store.names import Target
+from ftserver.store.storage import Storage
 
 MAX_WALK_ENTRIES = 200_000
 """A walk stops with an error beyond this many entries (the client holds them all)."""
@@ -39,7 +40,7 @@ def stat_with_digest(storage: Storage, target: Target) -> EntryInfo:
     entry = storage.stat_entry(target)
     if entry.type != "file" or entry.sha256 is not None:
         return entry
-    fd, before = storage.open_for_read(target)
+    fd, before = storage.names.open_for_read(target)
     try:
         digest = hash_prefix(fd, before.st_size).hexdigest()
         after = os.fstat(fd)
@@ -61,13 +62,8 @@ def walk(storage: Storage, request: Walk) -> Iterator[WalkEntry]:
     Each folder is entered from the top by descriptors, never through a symlink,
     so one swapped in meanwhile is not entered (it lists as nothing).
     """
-    top = storage.resolve(request.path, allow_root=True)
-    try:
-        top_fd = open_path_beneath(storage.root_real, top.real)
-    except (FileNotFoundError, NotADirectoryError):
-        raise NotFound(f"{request.path!r} does not exist") from None
-    except OSError as exc:
-        raise storage_error(exc, repr(request.path or "/")) from None
+    top = storage.names.resolve(request.path, allow_root=True)
+    top_fd = storage.names.open_existing(top)
     try:
         if not stat.S_ISDIR(os.fstat(top_fd).st_mode):
             raise NotADirectory(f"{request.path!r} is not a folder")
@@ -137,7 +133,7 @@ def _folder_entries(storage: Storage, top_fd: int, top_real: str, relative: tupl
             real = os.path.join(folder_real, name)
             is_link = stat.S_ISLNK(st.st_mode)
             if is_link:
-                target = _link_target_stat(storage, real)
+                target = storage.names.link_target(real)
                 if target is None:
                     continue
                 real, st = target
@@ -145,25 +141,3 @@ def _folder_entries(storage: Storage, top_fd: int, top_real: str, relative: tupl
     finally:
         os.close(folder_fd)
     return found
-
-
-def _link_target_stat(storage: Storage, link: str) -> tuple[str, os.stat_result] | None:
-    """The real path and stat of what a symlink in the share leads to, if that is inside it.
-
-    The target is reached from the root without following symlinks (confine.py),
-    so a folder swapped for a link on the way is refused rather than followed out.
-    """
-    try:
-        real = os.path.realpath(link)
-    except OSError:
-        return None  # the link changed while it was read
-    if not is_within(storage.root_real, real):
-        return None
-    try:
-        fd = open_path_beneath(storage.root_real, real)
-    except (BadPath, OSError):
-        return None
-    try:
-        return real, os.fstat(fd)
-    finally:
-        os.close(fd)

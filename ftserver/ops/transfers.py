@@ -24,9 +24,11 @@ from common.io.ratelimit import UNLIMITED, Throttle
 from common.protocol.errors import FtError, IntegrityError, Locked, ProtocolError, SourceChanged
 from common.protocol.replies import GetEnd, GetReady, PutDone, PutReady, error_reply
 from common.protocol.requests import GetRequest, PutData, PutEnd, PutRequest, parse_request
+from ftserver.store.diskerrors import storage_error
 from ftserver.store.locks import NameLock
+from ftserver.store.names import Target
 from ftserver.store.partialsync import PeriodicSync
-from ftserver.store.storage import Storage, Target, storage_error
+from ftserver.store.storage import Storage
 
 log = logging.getLogger("ftserver.transfers")
 
@@ -72,7 +74,7 @@ def receive_upload(
     throttle: Throttle = UNLIMITED,
 ) -> TransferResult:
     """Serve one ``put``. ``timeout`` bounds each wait: a frame, or each chunk of raw bytes."""
-    target = storage.resolve(request.path)
+    target = storage.names.resolve(request.path)
     storage.prepare_parent(target)
     lock = NameLock(storage.locks_dir, target.key)
     if not lock.acquire_within(LOCK_WAIT):
@@ -195,8 +197,8 @@ def send_download(
     throttle: Throttle = UNLIMITED,
 ) -> TransferResult:
     """Serve one ``get``. ``timeout`` bounds the sending of each chunk of raw bytes."""
-    target = storage.resolve(request.path)
-    fd, before = storage.open_for_read(target)
+    target = storage.names.resolve(request.path)
+    fd, before = storage.names.open_for_read(target)
     try:
         return _send_from(channel, storage, request, target, fd, before, timeout, throttle)
     finally:

@@ -192,7 +192,7 @@ class Session:
             elif isinstance(request, ListDir):
                 self._list(request)
             elif isinstance(request, Stat):
-                target = self.storage.resolve(request.path)
+                target = self.storage.names.resolve(request.path)
                 entry = (survey.stat_with_digest(self.storage, target) if request.digest
                          else self.storage.stat_entry(target))
                 self.channel.send(StatReply(entry).to_dict())
@@ -202,7 +202,7 @@ class Session:
                                         started, self.throttles.upload)
             elif isinstance(request, PutRequest):
                 with self.storage.tree_lock.holder() as folder_locks:
-                    self.storage.resolve_held(request.path, folder_locks)
+                    self.storage.names.resolve_held(request.path, folder_locks)
                     self._log_transfer("put", receive_upload(self.channel, self.storage,
                                                              request,
                                                              self.limits.transfer_timeout,
@@ -246,7 +246,7 @@ class Session:
         self.channel.send(reply.to_dict())
 
     def _list(self, request: ListDir) -> None:
-        target = self.storage.resolve(request.path, allow_root=True)
+        target = self.storage.names.resolve(request.path, allow_root=True)
         self._send_batches(self.storage.list_dir(target), ListReply)
 
     def _file_op(self, request: MakeDir | Move | Remove | SetMtime) -> None:

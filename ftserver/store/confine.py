@@ -1,6 +1,6 @@
 """Open paths inside the share without following any symlink that appears after resolution.
 
-``Storage.resolve`` turns a name into its real path (symlinks inside the share
+``Names.resolve`` (names.py) turns a name into its real path (symlinks inside the share
 followed, escapes refused), but a check by path and a later open by path are two
 steps: a folder swapped for a symlink in between would lead the open outside.
 So every open of something in the share walks the real path one component at

@@ -1,90 +1,48 @@
-"""The shared folder on disk: confinement, listing, and where partial uploads live.
+"""The shared folder on disk: listing, free space, partial uploads and their publishing.
 
-Every name a client sends passes through ``Storage.resolve`` (the one place that
-maps protocol names to real paths, as pyftpdlib's validpath does). Partials live
-in ``state_dir/partials``, outside the share, named by a digest of the target's
-real path, so nobody can list or fetch them and they survive restarts. How a
-verified partial becomes visible is publishing.py's job.
+Every name a client sends is turned into a file by ``self.names`` (names.py, the
+one place that maps protocol names to real paths and descriptors, as pyftpdlib's
+validpath does). Partials live in ``state_dir/partials``, outside the share,
+named by a digest of the target's real path, so nobody can list or fetch them and
+they survive restarts. How a verified partial becomes visible is publishing.py's job.
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
-import errno
-import hashlib
 import logging
 import os
 import stat
 import sys
 import time
-from dataclasses import dataclass
 
 from common.io.hashcache import HashCache
 from common.protocol.errors import (
     BadPath,
-    IsADirectory,
-    Locked,
     NoSpace,
     NotADirectory,
-    NotFound,
     PermissionDenied,
-    StorageError,
 )
-from common.protocol.names import check_component, is_within, split_path
+from common.protocol.names import check_component, is_within
 from common.protocol.replies import EntryInfo
-from ftserver.store.confine import SWAPPED, fd_path, make_dirs_beneath, open_path_beneath, reopen
+from ftserver.store.confine import fd_path, make_dirs_beneath, reopen
+from ftserver.store.diskerrors import storage_error
 from ftserver.store.locks import NameLock, remove_unused_lock_files
-from ftserver.store.names import resolve_under
+from ftserver.store.names import Names, OpenFolder, Target
 from ftserver.store.partialcap import evict_over_cap, partials
 from ftserver.store.publishing import publish, remove_leftover_staging
-from ftserver.store.treelock import FolderLocks, TreeLock
+from ftserver.store.treelock import TreeLock
 
 log = logging.getLogger("ftserver.storage")
-
-
-@dataclass(frozen=True)
-class OpenFolder:
-    """An O_PATH descriptor of a folder in the share, and the filesystem it is on."""
-
-    fd: int
-    dev: int
-
-
-@dataclass(frozen=True)
-class Target:
-    """A client-named path resolved under the root."""
-
-    name: str
-    real: str
-    key: str
-    """Hex digest of ``real``: names the partial and the name lock of this target."""
-
-    @property
-    def folder(self) -> str:
-        """The real path of the folder it is (or would be) in."""
-        return os.path.dirname(self.real)
-
-
-def storage_error(exc: OSError, what: str) -> Exception:
-    """Map an OSError to the ft error a client should see (no absolute paths in it)."""
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return NoSpace(f"the server's disk is full ({what})")
-    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return PermissionDenied(f"permission denied ({what})")
-    if exc.errno == errno.ENOENT:
-        return NotFound(f"{what}: not found")
-    if exc.errno == errno.ENOTDIR:
-        return NotADirectory(f"{what}: a parent is not a folder")
-    if exc.errno == errno.EISDIR:
-        return IsADirectory(f"{what} is a folder")
-    return StorageError(f"I/O error on the server ({what}): {exc.strerror or 'unknown'}")
 
 
 class Storage:
     def __init__(self, root: str, state_dir: str, min_free_bytes: int = 0,
                  partial_max_bytes: int = 0) -> None:
         self.root_real = os.path.realpath(root)
+        self.names = Names(self.root_real)
+        """The one owner of this share's names (names.py)."""
         self.partials_dir = os.path.join(state_dir, "partials")
         self.locks_dir = os.path.join(state_dir, "locks")
         self.staging_dir = os.path.join(state_dir, "staging")
@@ -108,7 +66,7 @@ class Storage:
         """
         if not home:
             return self
-        target = self.resolve(home)
+        target = self.names.resolve(home)
         try:
             make_dirs_beneath(self.root_real, target.real)
         except OSError as exc:
@@ -117,92 +75,14 @@ class Storage:
             raise NotADirectory("your home folder is not a folder; ask the administrator")
         confined = copy.copy(self)
         confined.root_real = os.path.realpath(target.real)
+        confined.names = Names(confined.root_real)
         if not is_within(self.root_real, confined.root_real):
             raise BadPath("your home folder leaves the share; ask the administrator")
         return confined
 
     # ------------------------------------------------------------ names
 
-    def resolve(self, name: str, *, allow_root: bool = False) -> Target:
-        parts = split_path(name, allow_root=allow_root)
-        try:
-            real = resolve_under(self.root_real, parts)
-        except OSError as exc:  # a link swapped for a file mid-way makes readlink fail
-            if exc.errno == errno.EINVAL:
-                raise BadPath(SWAPPED) from None
-            raise storage_error(exc, repr(name)) from None
-        if real != self.root_real:
-            # A symlink inside the share may point at a reserved name; refuse that too.
-            check_component(os.path.basename(real))
-        key = lock_key(real)
-        return Target(name, real, key)
-
-    def target_in(self, folder: OpenFolder, folder_real: str, name: str) -> Target | None:
-        """``resolve(name)`` for a name whose folder is already open as ``folder`` (walked to
-        from the root, at ``folder_real``) and whose last part is missing there or a regular
-        file: one fstatat instead of a walk from the root. A folder there raises
-        IsADirectory; anything else (a symlink, to be followed) gives None, for ``resolve``.
-        """
-        leaf = name.rpartition("/")[2]
-        check_component(leaf)
-        try:
-            st = os.stat(leaf, dir_fd=folder.fd, follow_symlinks=False)
-        except FileNotFoundError:
-            st = None
-        except OSError:
-            return None
-        if st is not None:
-            if stat.S_ISDIR(st.st_mode):
-                raise IsADirectory(f"{name!r} is a folder")
-            if not stat.S_ISREG(st.st_mode):
-                return None
-        real = os.path.join(folder_real, leaf)
-        return Target(name, real, lock_key(real))
-
-    def resolve_held(self, name: str, folders: FolderLocks) -> Target:
-        """``resolve``, holding the folder locks above the target shared in ``folders``.
-
-        Resolved again once its folder is locked, so that a folder moved between the
-        look-up and the lock (through a symlink, say) is not missed.
-        """
-        for _ in range(3):
-            target = self.resolve(name)
-            if folders.holds(target.folder):
-                return target
-            folders.share(target.folder)
-        raise Locked(f"the folders on the way to {name!r} keep moving; try again")
-
     # ------------------------------------------------------------ reading
-
-    def open_path(self, target: Target) -> int:
-        """An O_PATH fd of the target, reached without following a symlink swapped in since
-        ``resolve`` (see confine.py); the caller closes it."""
-        try:
-            return open_path_beneath(self.root_real, target.real)
-        except OSError as exc:
-            raise storage_error(exc, repr(target.name)) from None
-
-    def open_for_read(self, target: Target) -> tuple[int, os.stat_result]:
-        """Open a regular file, never opening a FIFO or device; return the fd and its fstat."""
-        path_fd = self.open_path(target)
-        try:
-            st = os.fstat(path_fd)
-            if stat.S_ISDIR(st.st_mode):
-                raise IsADirectory(f"{target.name!r} is a folder")
-            if not stat.S_ISREG(st.st_mode):
-                raise PermissionDenied(f"{target.name!r} is not a regular file")
-            try:
-                fd = reopen(path_fd, os.O_RDONLY | os.O_NONBLOCK)
-            except OSError as exc:
-                raise storage_error(exc, repr(target.name)) from None
-        finally:
-            os.close(path_fd)
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            os.close(fd)
-            raise PermissionDenied(f"{target.name!r} is not a regular file")
-        os.set_blocking(fd, True)
-        return fd, st
 
     def entry(self, name: str, real: str, st: os.stat_result) -> EntryInfo | None:
         if stat.S_ISDIR(st.st_mode):
@@ -212,7 +92,7 @@ class Storage:
         return None
 
     def stat_entry(self, target: Target) -> EntryInfo:
-        path_fd = self.open_path(target)
+        path_fd = self.names.open_path(target)
         try:
             st = os.fstat(path_fd)
         finally:
@@ -225,7 +105,7 @@ class Storage:
 
     def list_dir(self, target: Target) -> list[EntryInfo]:
         """Entries of a folder, sorted by name; hidden internals, escapes and specials left out."""
-        path_fd = self.open_path(target)
+        path_fd = self.names.open_path(target)
         try:
             folder_fd = reopen(path_fd, os.O_RDONLY | os.O_DIRECTORY)
         except NotADirectoryError:
@@ -255,40 +135,25 @@ class Storage:
             return None  # reserved or unrepresentable names are never shown
         try:
             st = os.stat(name, dir_fd=folder_fd, follow_symlinks=False)
-            real = os.path.join(folder_real, name)
-            if stat.S_ISLNK(st.st_mode):
-                real = os.path.realpath(real)
-                if not is_within(self.root_real, real):
-                    return None
-                # Reached from the root without following links: a link swapped in
-                # after realpath cannot make us show an outside file's size or time.
-                target_fd = open_path_beneath(self.root_real, real)
-                try:
-                    st = os.fstat(target_fd)
-                finally:
-                    os.close(target_fd)
-        except (OSError, BadPath):  # gone, or a link swapped in meanwhile: not shown
+        except OSError:  # gone meanwhile: not shown
             return None
+        real = os.path.join(folder_real, name)
+        if stat.S_ISLNK(st.st_mode):
+            found = self.names.link_target(real)
+            if found is None:
+                return None  # it leads outside the share, or it changed meanwhile
+            real, st = found
         return self.entry(name, real, st)
 
     # ------------------------------------------------------------ writing
 
     def prepare_parent(self, target: Target) -> None:
         """Make the target's parent folders (inside the root) exist, durably."""
-        parent = self.open_parent(target)
+        parent = self.names.open_parent(target)
         try:
-            self.refuse_folder_name(parent, target)
+            self.names.refuse_folder_name(parent, target)
         finally:
             os.close(parent.fd)
-
-    def refuse_folder_name(self, parent: OpenFolder, target: Target) -> None:
-        """IsADirectory if the target names a folder (in ``parent``, from ``open_parent``)."""
-        try:
-            st = os.stat(os.path.basename(target.real), dir_fd=parent.fd)
-        except OSError:
-            return  # a new name (or one the rename will answer for)
-        if stat.S_ISDIR(st.st_mode):
-            raise IsADirectory(f"{target.name!r} is a folder")
 
     def check_free_space(self, target: Target, size: int, held: int) -> None:
         """Refuse up front an upload that cannot fit (keeping ``min_free_bytes`` spare).
@@ -339,7 +204,7 @@ class Storage:
         if parent is None:
             # Rename into the folder checked now, by descriptor: a folder swapped for a
             # symlink during the upload is refused, never followed out of the share.
-            parent = self.open_parent(target, create=False)
+            parent = self.names.open_parent(target, create=False)
         try:
             # The partial was made in partials_dir, so its filesystem is known.
             return publish(partial, fd, target.real, mtime, self.staging_dir, parent.fd,
@@ -349,31 +214,6 @@ class Storage:
         finally:
             if owned:
                 os.close(parent.fd)
-
-    def open_parent(self, target: Target, *, create: bool = True) -> OpenFolder:
-        """The target's folder, reached from the root without following a symlink (confine.py).
-
-        With ``create``, missing folders are made first (durably); mkdir is only
-        tried when the walk finds one missing. The caller closes the descriptor.
-        """
-        folder = os.path.dirname(target.real)
-        try:
-            try:
-                fd = open_path_beneath(self.root_real, folder)
-            except FileNotFoundError:
-                if not create:
-                    raise
-                make_dirs_beneath(self.root_real, folder)
-                fd = open_path_beneath(self.root_real, folder)
-        except (FileExistsError, NotADirectoryError):
-            raise NotADirectory(f"a parent of {target.name!r} is not a folder") from None
-        except OSError as exc:
-            raise storage_error(exc, f"the folder of {target.name!r}") from None
-        st = os.fstat(fd)
-        if not stat.S_ISDIR(st.st_mode):
-            os.close(fd)
-            raise NotADirectory(f"a parent of {target.name!r} is not a folder")
-        return OpenFolder(fd, st.st_dev)
 
     def check_stream_space(self, parent: OpenFolder, size: int) -> int:
         """``check_free_space`` for a streamed put, without scanning the partials each time.
@@ -420,7 +260,3 @@ class Storage:
         self.hashes.prune()
         return remove_leftover_staging(self.staging_dir)
 
-
-def lock_key(real: str) -> str:
-    """The key naming the partial and the name lock of an upload to the real path ``real``."""
-    return hashlib.sha256(real.encode("utf-8", "surrogateescape")).hexdigest()

@@ -17,7 +17,7 @@ import pytest
 
 from common.protocol.errors import AlreadyExists, BadPath, Locked, NotEmpty, NotFound, ProtocolError
 from ftserver.store.locks import NAMES_FILE, NameLock
-from ftserver.store.storage import lock_key
+from ftserver.store.names import lock_key
 from ftserver.store.treelock import TreeLock
 from tests.procinfo import usage
 from tests.rawwire import RawConnection

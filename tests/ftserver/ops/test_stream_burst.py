@@ -24,7 +24,7 @@ from common.protocol.frames import FrameDecoder, encode_frame
 from common.protocol.replies import PutDone
 from ftclient.pipeline import PipedFile
 from ftserver.ops.streamburst import Published, settle, sync_folders
-from ftserver.store.storage import Target
+from ftserver.store.names import Target
 from tests.rawwire import RawConnection
 
 
