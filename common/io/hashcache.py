@@ -101,6 +101,14 @@ class HashCache:
             return None
         return str(row[4])
 
+    def forget(self, real_path: str) -> None:
+        """Drop the digest filed under ``real_path``, if any."""
+        try:
+            with self._lock:
+                self._conn.execute("DELETE FROM digests_v2 WHERE path = ?", (real_path,))
+        except sqlite3.Error as exc:
+            log.warning("hash cache delete failed: %s", exc)
+
     def put(self, real_path: str, st: os.stat_result, digest: str) -> None:
         self.put_many([(real_path, st, digest)])
 

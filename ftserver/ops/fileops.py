@@ -178,7 +178,6 @@ def move(storage: Storage, request: Move) -> None:
         # may replace) can still slip in before the rename.
         if _lstat_in(destination_fd, destination) is not None:
             raise AlreadyExists(f"{request.dst!r} already exists")
-        digest = storage.hashes.get(source.path, source_stat) if not is_folder else None
         try:
             os.rename(source.base, destination.base,
                       src_dir_fd=source_fd, dst_dir_fd=destination_fd)
@@ -187,10 +186,10 @@ def move(storage: Storage, request: Move) -> None:
         fsync_dir(fd_path(destination_fd))
         if not _same_folder(source_fd, destination_fd):
             fsync_dir(fd_path(source_fd))
-        if digest is not None:
+        if not is_folder:
             with contextlib.suppress(OSError):  # a rename changes ctime: re-file the digest
                 moved = os.stat(destination.base, dir_fd=destination_fd, follow_symlinks=False)
-                storage.hashes.put(destination.path, moved, digest)
+                storage.digests.refile(source.path, source_stat, destination.path, moved)
 
 
 def _move_error(exc: OSError, request: Move) -> FtError:
@@ -214,6 +213,7 @@ def remove(storage: Storage, request: Remove) -> None:
             with _name_locked(storage, entry):
                 try:
                     os.unlink(entry.base, dir_fd=folder_fd)  # a symlink goes; its target stays
+                    storage.digests.forget(entry.path)
                 except FileNotFoundError:
                     raise NotFound(f"{request.path!r} does not exist") from None
                 except OSError as exc:
@@ -261,14 +261,11 @@ def set_mtime(storage: Storage, request: SetMtime) -> None:
             return
         with _name_locked(storage, entry):
             before = _existing(folder_fd, entry)  # again, under the lock
-            digest = (storage.hashes.get(entry.path, before) if stat.S_ISREG(before.st_mode)
-                      else None)
             _utime_in(folder_fd, entry, before, request.mtime)
-            if digest is not None:
-                with contextlib.suppress(OSError):
+            if stat.S_ISREG(before.st_mode):
+                with contextlib.suppress(OSError):  # utime changes ctime: re-file the digest
                     after = os.stat(entry.base, dir_fd=folder_fd, follow_symlinks=False)
-                    if (after.st_ino, after.st_size) == (before.st_ino, before.st_size):
-                        storage.hashes.put(entry.path, after, digest)
+                    storage.digests.refile(entry.path, before, entry.path, after)
 
 
 def _utime_in(folder_fd: int, entry: Entry, before: os.stat_result, mtime: float) -> None:

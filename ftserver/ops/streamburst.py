@@ -193,7 +193,7 @@ class StreamBurst:
             unsynced = sync_folders({key: folder.fd for key, folder in self._folders.items()
                                      if key in used})
             answers, replies = settle(entries, unsynced)
-            storage.hashes.put_many([(item.target.real, item.stat, item.done.sha256)
+            storage.digests.remember_many([(item.target.real, item.stat, item.done.sha256)
                                      for _, item, _ in entries
                                      if isinstance(item, Published)
                                      and item.folder not in unsynced])

@@ -50,7 +50,7 @@ def stat_with_digest(storage: Storage, target: Target) -> EntryInfo:
         os.close(fd)
     if content_stamp(after) != content_stamp(before):
         return entry  # written to meanwhile: no digest describes it
-    storage.hashes.put(target.real, before, digest)
+    storage.digests.remember(target.real, before, digest)
     return replace(entry, sha256=digest, size=before.st_size, mtime=before.st_mtime)
 
 

@@ -149,7 +149,7 @@ def _receive_into(
             f"{end.sha256[:16]}... announced; nothing was published"
         )
     published = storage.publish(partial, fd, target, request.mtime)
-    storage.hashes.put(target.real, published, digest)
+    storage.digests.remember(target.real, published, digest)
     result = TransferResult(request.path, request.size, data.offset, request.size - data.offset)
     return result, PutDone(request.size, digest)
 
@@ -216,7 +216,7 @@ def _send_from(
     throttle: Throttle,
 ) -> TransferResult:
     size = before.st_size
-    cached = storage.hashes.get(target.real, before)
+    cached = storage.digests.known(target.real, before)
     offset = request.offset
     hasher = hashlib.sha256()
     if offset > size:
@@ -255,7 +255,7 @@ def _send_from(
         return TransferResult(request.path, size, offset, size - offset)
     if cached is None and _same_file(target.real, before):
         # Only while the name still holds what we read: a newer version's entry stays.
-        storage.hashes.put(target.real, before, digest)
+        storage.digests.remember(target.real, before, digest)
     channel.send(GetEnd(digest).to_dict())
     return TransferResult(request.path, size, offset, size - offset)
 

@@ -27,6 +27,7 @@ from common.protocol.errors import (
 from common.protocol.names import check_component, is_within
 from common.protocol.replies import EntryInfo
 from ftserver.store.confine import fd_path, make_dirs_beneath, reopen
+from ftserver.store.digests import Digests
 from ftserver.store.diskerrors import storage_error
 from ftserver.store.locks import NameLock, remove_unused_lock_files
 from ftserver.store.names import Names, OpenFolder, Target
@@ -48,7 +49,8 @@ class Storage:
         self.staging_dir = os.path.join(state_dir, "staging")
         for folder in (self.partials_dir, self.locks_dir, self.staging_dir):
             os.makedirs(folder, exist_ok=True, mode=0o700)
-        self.hashes = HashCache(os.path.join(state_dir, "hashes.sqlite3"))
+        self.digests = Digests(HashCache(os.path.join(state_dir, "hashes.sqlite3")))
+        """The files' cached SHA-256 (digests.py, the one writer of the cache)."""
         self.tree_lock = TreeLock(self.locks_dir, self.root_real)
         """Folder locks over the whole share (kept by ``confined_to``: homes share them)."""
         self.min_free_bytes = min_free_bytes
@@ -88,7 +90,7 @@ class Storage:
         if stat.S_ISDIR(st.st_mode):
             return EntryInfo(name, "dir", 0, st.st_mtime)
         if stat.S_ISREG(st.st_mode):
-            return EntryInfo(name, "file", st.st_size, st.st_mtime, self.hashes.get(real, st))
+            return EntryInfo(name, "file", st.st_size, st.st_mtime, self.digests.known(real, st))
         return None
 
     def stat_entry(self, target: Target) -> EntryInfo:
@@ -257,6 +259,6 @@ class Storage:
         yet), and cached digests of files that are gone. Returns staged copies removed.
         """
         remove_unused_lock_files(self.locks_dir)
-        self.hashes.prune()
+        self.digests.prune()
         return remove_leftover_staging(self.staging_dir)
 
