@@ -6,7 +6,10 @@ Real files in tmp_path, a real SQLite cache.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 from common.io.hashcache import HashCache
 from ftserver.store.digests import Digests
@@ -14,12 +17,15 @@ from ftserver.store.digests import Digests
 DIGEST = "ab" * 32
 
 
-def _digests(tmp_path: Path) -> Digests:
-    return Digests(HashCache(str(tmp_path / "hashes.sqlite3")))
+@pytest.fixture
+def digests(tmp_path: Path) -> Iterator[Digests]:
+    cache = HashCache(str(tmp_path / "hashes.sqlite3"))
+    yield Digests(cache)
+    cache.close()
 
 
-def test_a_renamed_file_keeps_its_digest_under_the_new_name_only(tmp_path: Path) -> None:
-    digests = _digests(tmp_path)
+def test_a_renamed_file_keeps_its_digest_under_the_new_name_only(
+        tmp_path: Path, digests: Digests) -> None:
     old, new = tmp_path / "a.txt", tmp_path / "b.txt"
     old.write_bytes(b"hello")
     before = os.stat(old)
@@ -31,8 +37,8 @@ def test_a_renamed_file_keeps_its_digest_under_the_new_name_only(tmp_path: Path)
     assert digests.cache.get(str(old), before) is None  # forgotten at the old path
 
 
-def test_an_mtime_change_refiles_the_digest_under_the_new_stamp(tmp_path: Path) -> None:
-    digests = _digests(tmp_path)
+def test_an_mtime_change_refiles_the_digest_under_the_new_stamp(
+        tmp_path: Path, digests: Digests) -> None:
     path = tmp_path / "a.txt"
     path.write_bytes(b"hello")
     before = os.stat(path)
@@ -44,8 +50,8 @@ def test_an_mtime_change_refiles_the_digest_under_the_new_stamp(tmp_path: Path) 
     assert digests.known(str(path), after) == DIGEST
 
 
-def test_a_file_written_to_meanwhile_is_not_refiled(tmp_path: Path) -> None:
-    digests = _digests(tmp_path)
+def test_a_file_written_to_meanwhile_is_not_refiled(
+        tmp_path: Path, digests: Digests) -> None:
     path = tmp_path / "a.txt"
     path.write_bytes(b"hello")
     before = os.stat(path)
@@ -56,8 +62,8 @@ def test_a_file_written_to_meanwhile_is_not_refiled(tmp_path: Path) -> None:
     assert digests.known(str(path), after) is None
 
 
-def test_forget_drops_the_digest(tmp_path: Path) -> None:
-    digests = _digests(tmp_path)
+def test_forget_drops_the_digest(
+        tmp_path: Path, digests: Digests) -> None:
     path = tmp_path / "a.txt"
     path.write_bytes(b"hello")
     st = os.stat(path)
