@@ -99,9 +99,10 @@ class RawConnection:
         assert reply.get("ok") is True, reply
         return reply
 
-    def start_put(self, path: str, size: int, mtime: float = 1_600_000_000.5) -> dict[str, Any]:
+    def start_put(self, path: str, size: int, mtime: float | None = None) -> dict[str, Any]:
         """Announce an upload and start it from offset 0; return the server's PutReady."""
-        ready = self.request({"op": "put", "path": path, "size": size, "mtime": mtime})
+        ready = self.request({"op": "put", "path": path, "size": size,
+                              "mtime": RAW_MTIME if mtime is None else mtime})
         assert ready.get("ok") is True, ready
         self.send({"op": "put_data", "offset": 0})
         return ready
@@ -112,17 +113,23 @@ class RawConnection:
         return self.request({"op": "put_end", "sha256": hashlib.sha256(whole).hexdigest()})
 
 
-def server_holds(port: int, path: str, size: int) -> int:
+RAW_MTIME = 1_600_000_000.5
+"""The mtime a raw upload announces unless told otherwise."""
+
+
+def server_holds(port: int, path: str, size: int, mtime: float | None = None) -> int:
     """How many bytes of an interrupted upload of ``path`` the server offers to resume from.
 
-    Asks with a ``put`` of the same size and hangs up before sending any data,
-    which leaves the server's partial as it was.
+    Asks with a ``put`` of the same size and mtime (those of ``start_put`` unless
+    given: the same announced file, or the server offers nothing) and hangs up
+    before sending any data, which leaves the server's partial as it was.
     """
     with RawConnection(port) as raw:
         raw.hello()
         deadline = time.monotonic() + 10.0
         while True:
-            reply = raw.request({"op": "put", "path": path, "size": size, "mtime": 1.0})
+            reply = raw.request({"op": "put", "path": path, "size": size,
+                                 "mtime": RAW_MTIME if mtime is None else mtime})
             if reply.get("ok") is True:
                 return int(reply["offset"])
             assert reply["error"]["code"] == "locked", reply

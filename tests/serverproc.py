@@ -131,6 +131,11 @@ class ServerProcess(LoggedServer):
         self.config_path.write_text(yaml.safe_dump(config))
         super().__init__(["--config", str(self.config_path)])
 
+    @property
+    def partials(self) -> Path:
+        """Where uploads into the share's top filesystem keep their partials."""
+        return self.root / ".ft-partials"
+
     def start(self, timeout: float = 20.0) -> ServerProcess:
         super().start(timeout)
         return self

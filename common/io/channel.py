@@ -9,9 +9,10 @@ ConnectionLost or Timeout so callers see ft errors only.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from common.protocol.errors import ConnectionLost, Timeout
@@ -19,6 +20,9 @@ from common.protocol.frames import MAX_FRAME, FrameDecoder, decode_json_object, 
 
 RECV_SIZE = 256 * 1024
 _Decoded = TypeVar("_Decoded")
+_Read = TypeVar("_Read")
+Watcher = Callable[[float], None]
+"""Called with the seconds since the last byte arrived, while a read waits; may raise."""
 
 
 class Channel:
@@ -30,6 +34,21 @@ class Channel:
         self.sock = sock
         self.decoder = FrameDecoder(max_frame, decode)
         self.max_frame = max_frame
+        self._watcher: Watcher | None = None
+        self._watch_every = 1.0
+        self._last_byte = 0.0
+
+    @contextlib.contextmanager
+    def watching(self, watcher: Watcher, every: float) -> Iterator[None]:
+        """While inside, a read that waits is woken every ``every`` seconds to call
+        ``watcher`` with how long nothing has arrived (it may raise to give up), then
+        waits on until the deadline or timeout the read had anyway."""
+        self._watcher, self._watch_every = watcher, every
+        self._last_byte = time.monotonic()
+        try:
+            yield
+        finally:
+            self._watcher = None
 
     # ------------------------------------------------------------ frames
 
@@ -111,7 +130,7 @@ class Channel:
             view[: len(chunk)] = chunk
             return len(chunk)
         try:
-            got = self.sock.recv_into(view[:want])
+            got = self._watched(lambda: self.sock.recv_into(view[:want]))
         except TimeoutError:
             raise Timeout("the transfer stalled") from None
         except OSError as exc:
@@ -146,9 +165,34 @@ class Channel:
 
     # ------------------------------------------------------------ helpers
 
+    def _watched(self, read: Callable[[], _Read]) -> _Read:
+        """``read()`` under the socket's timeout; with a watcher, in slices of its interval."""
+        if self._watcher is None:
+            return read()
+        budget = self.sock.gettimeout()
+        started = time.monotonic()
+        try:
+            while True:
+                left = None if budget is None else budget - (time.monotonic() - started)
+                if left is not None and left <= 0:
+                    raise TimeoutError
+                self.sock.settimeout(self._watch_every if left is None
+                                     else min(left, self._watch_every))
+                try:
+                    result = read()
+                except TimeoutError:
+                    if left is not None and left <= self._watch_every:
+                        raise
+                    self._watcher(time.monotonic() - self._last_byte)
+                    continue
+                self._last_byte = time.monotonic()
+                return result
+        finally:
+            self.sock.settimeout(budget)
+
     def _recv(self, size: int) -> bytes:
         try:
-            return self.sock.recv(size)
+            return self._watched(lambda: self.sock.recv(size))
         except TimeoutError:
             raise Timeout("the other side did not answer in time") from None
         except OSError as exc:

@@ -24,6 +24,7 @@ from common.io.hashpipe import HashPipe
 from common.io.ratelimit import UNLIMITED, Throttle
 from common.io.spans import Span
 
+DRAIN_BUFFER = 256 * 1024
 Writer = Callable[[memoryview, int], None]
 """Writes the bytes it is given at a file position (it may raise to stop the transfer)."""
 
@@ -64,3 +65,16 @@ def receive_file_hashed(
             if on_received:
                 on_received(position)
         return pipe.hexdigest()
+
+
+def drain_raw(channel: Channel, count: int, timeout: float | None) -> None:
+    """Read and drop ``count`` raw bytes (a refused upload's), unhashed, each span of
+    DEADLINE_SPAN bytes within ``timeout`` as for a file."""
+    channel.expect_raw(count)
+    buffer = memoryview(bytearray(min(count, DRAIN_BUFFER) or 1))
+    with Span(channel.sock, timeout) as span:
+        position = 0
+        while position < count:
+            span.reached(position)
+            span.arm()
+            position += channel.recv_raw_into(buffer[: min(count - position, len(buffer))])

@@ -136,11 +136,11 @@ class Server:
         if now - self._last_cleanup < CLEANUP_INTERVAL:
             return
         self._last_cleanup = now
-        removed = self.storage.remove_stale_partials(self.config.partial_ttl)
+        removed = self.storage.space.remove_stale(self.config.partial_ttl)
         if removed:
             log.info("removed %d partial upload(s) older than %.0f s", removed,
                      self.config.partial_ttl)
-        self.storage.evict_partials()
+        self.storage.space.enforce_cap()
 
     def _log_startup(self) -> None:
         config = self.config
@@ -149,9 +149,6 @@ class Server:
                  "%d per address)", config.root, config.name, config.executor, config.workers,
                  config.max_sessions, config.limits.max_per_address)
         log_security(config)
-        if not self.storage.same_filesystem:
-            log.warning("state_dir is on another filesystem than the share: each upload is "
-                        "copied once more when it is published")
         if config.limits.rate or config.limits.total_rate:
             log.info("bandwidth limits: %s per connection, %s in total each way",
                      format_rate(config.limits.rate), format_rate(config.limits.total_rate))

@@ -1,10 +1,10 @@
-"""Server side of walk and stat-with-digest: surveying the share.
+"""Server side of walk: surveying a folder's whole subtree.
 
 A walk lists a folder's whole subtree, parents first, names sorted. Symlinks are
 followed only to files inside the share; linked folders are not descended into
 (no loops), special files and reserved names are left out. Each folder is entered
 from the top by descriptors, never through a symlink, so one swapped in meanwhile
-is not entered. A stat with digest hashes a file the cache does not know yet.
+is not entered.
 """
 
 from __future__ import annotations
@@ -12,20 +12,16 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Iterator
-from dataclasses import replace
 
-from common.io.hashing import content_stamp, hash_prefix
 from common.protocol.errors import (
     BadPath,
     NotADirectory,
     ProtocolError,
 )
 from common.protocol.names import check_component, join_path
-from common.protocol.replies import EntryInfo, WalkEntry
+from common.protocol.replies import WalkEntry
 from common.protocol.requests import Walk
 from ftserver.store.confine import reopen
-from ftserver.store.diskerrors import storage_error
-from ftserver.store.names import Target
 from ftserver.store.storage import Storage
 
 MAX_WALK_ENTRIES = 200_000
@@ -33,25 +29,6 @@ MAX_WALK_ENTRIES = 200_000
 
 
 _FOLDER_FLAGS = os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-
-
-def stat_with_digest(storage: Storage, target: Target) -> EntryInfo:
-    """``stat`` of a file, computing (and caching) its SHA-256 if it is not known yet."""
-    entry = storage.stat_entry(target)
-    if entry.type != "file" or entry.sha256 is not None:
-        return entry
-    fd, before = storage.names.open_for_read(target)
-    try:
-        digest = hash_prefix(fd, before.st_size).hexdigest()
-        after = os.fstat(fd)
-    except OSError as exc:
-        raise storage_error(exc, f"reading {target.name!r}") from None
-    finally:
-        os.close(fd)
-    if content_stamp(after) != content_stamp(before):
-        return entry  # written to meanwhile: no digest describes it
-    storage.digests.remember(target.real, before, digest)
-    return replace(entry, sha256=digest, size=before.st_size, mtime=before.st_mtime)
 
 
 def walk(storage: Storage, request: Walk) -> Iterator[WalkEntry]:

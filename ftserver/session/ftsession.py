@@ -52,11 +52,15 @@ from ftserver.logsetup import lines_held, log_text
 from ftserver.net.throttling import ConnectionThrottles, ServerRates
 from ftserver.net.tlsaccept import accept_tls
 from ftserver.ops import fileops, survey
-from ftserver.ops.streamburst import StreamBurst
-from ftserver.ops.streamput import is_streamed_put, receive_streamed_upload, refuse_streamed_put
-from ftserver.ops.transfers import StreamBroken, TransferResult, receive_upload, send_download
+from ftserver.ops.download import stat_with_digest
+from ftserver.ops.outcome import TransferResult
+from ftserver.session.ftburst import ReplyBurst
+from ftserver.session.ftget import serve_get
+from ftserver.session.ftput import serve_put
+from ftserver.session.ftstream import is_streamed_put, refuse_streamed_put, serve_streamed_put
 from ftserver.session.login import run_login
 from ftserver.session.security import SessionSecurity
+from ftserver.session.streambroken import StreamBroken
 from ftserver.store.storage import Storage
 
 log = logging.getLogger("ftserver.session")
@@ -64,6 +68,8 @@ transfer_log = logging.getLogger("ftserver.transfer")
 file_log = logging.getLogger("ftserver.fileops")
 
 LIST_BATCH_BYTES = 48 * 1024
+LOCK_WAIT = 2.0
+"""Seconds a put waits for its name's lock before answering "locked"."""
 
 
 class Session:
@@ -90,7 +96,7 @@ class Session:
         self.security = security
         self.grant = security.anonymous
         self.base_storage = storage
-        self.burst = StreamBurst()
+        self.burst = ReplyBurst()
         """Replies of pipelined streamed puts held back until their folders' fsync."""
 
     def run(self) -> None:
@@ -192,26 +198,23 @@ class Session:
             elif isinstance(request, ListDir):
                 self._list(request)
             elif isinstance(request, Stat):
-                target = self.storage.names.resolve(request.path)
-                entry = (survey.stat_with_digest(self.storage, target) if request.digest
-                         else self.storage.stat_entry(target))
+                entry = (stat_with_digest(self.storage, request.path) if request.digest
+                         else self.storage.stat_entry(self.storage.names.resolve(request.path)))
                 self.channel.send(StatReply(entry).to_dict())
             elif isinstance(request, PutRequest) and request.stream:
-                receive_streamed_upload(self.channel, self.storage, request,
-                                        self.limits.transfer_timeout, self.burst, frame,
-                                        started, self.throttles.upload)
+                serve_streamed_put(self.channel, self.storage, request, self.owner,
+                                   self.limits.transfer_timeout, self.burst, frame, started,
+                                   self.throttles.upload)
             elif isinstance(request, PutRequest):
                 with self.storage.tree_lock.holder() as folder_locks:
-                    self.storage.names.resolve_held(request.path, folder_locks)
-                    self._log_transfer("put", receive_upload(self.channel, self.storage,
-                                                             request,
-                                                             self.limits.transfer_timeout,
-                                                             self.throttles.upload),
-                                       started)
+                    self._log_transfer("put", serve_put(
+                        self.channel, self.storage, request, self.owner, folder_locks,
+                        LOCK_WAIT, self.limits.transfer_timeout, self.throttles.upload),
+                        started)
             elif isinstance(request, GetRequest):
-                self._log_transfer("get", send_download(self.channel, self.storage, request,
-                                                 self.limits.transfer_timeout,
-                                                 self.throttles.download),
+                self._log_transfer("get", serve_get(self.channel, self.storage, request,
+                                                    self.limits.transfer_timeout,
+                                                    self.throttles.download),
                                    started)
             elif isinstance(request, (MakeDir, Move, Remove, SetMtime)):
                 self._file_op(request)
@@ -232,6 +235,11 @@ class Session:
             if isinstance(frame.get("op"), str) and frame["op"] in ("put", "get"):
                 self._log_failure(frame, exc, started)
             self.channel.send(error_reply(exc))
+
+    @property
+    def owner(self) -> str:
+        """Whose uploads this session's are: its user's name, "" before a login."""
+        return self.grant.user or ""
 
     def _login(self, request: AuthStart) -> None:
         if self.grant.user is not None:

@@ -116,6 +116,15 @@ def try_lock_byte(fd: int, byte: int, *, shared: bool = False) -> bool:
     return True
 
 
+def held_elsewhere(fd: int, byte: int, *, against_shared: bool = False) -> bool:
+    """True if another open of the file holds ``byte`` in a way that would stop this open
+    from write-locking it (or, with ``against_shared``, from read-locking it): someone is
+    using that name now. Takes nothing."""
+    kind = fcntl.F_RDLCK if against_shared else fcntl.F_WRLCK
+    answer = fcntl.fcntl(fd, fcntl.F_OFD_GETLK, _FLOCK.pack(kind, os.SEEK_SET, byte, 1, 0))
+    return _FLOCK.unpack(answer)[0] != fcntl.F_UNLCK
+
+
 def _set_byte(fd: int, kind: int, byte: int) -> None:
     fcntl.fcntl(fd, fcntl.F_OFD_SETLK, _FLOCK.pack(kind, os.SEEK_SET, byte, 1, 0))
 

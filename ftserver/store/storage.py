@@ -1,10 +1,12 @@
-"""The shared folder on disk: listing, free space, partial uploads and their publishing.
+"""The share on disk, as every front end reaches it: names, listings, uploads' partials and
+free space, publishing, the digest cache and the folder locks.
 
 Every name a client sends is turned into a file by ``self.names`` (names.py, the
 one place that maps protocol names to real paths and descriptors, as pyftpdlib's
-validpath does). Partials live in ``state_dir/partials``, outside the share,
-named by a digest of the target's real path, so nobody can list or fetch them and
-they survive restarts. How a verified partial becomes visible is publishing.py's job.
+validpath does). Uploads keep their bytes in partials on each target's own
+filesystem (partials.py), are promised room before they start (space.py), and
+become visible by one rename (publishing.py). The steps of an upload and a
+download are ftserver/ops' (upload.py, download.py); this is what they stand on.
 """
 
 from __future__ import annotations
@@ -14,51 +16,50 @@ import copy
 import logging
 import os
 import stat
-import sys
-import time
 
 from common.io.hashcache import HashCache
 from common.protocol.errors import (
     BadPath,
-    NoSpace,
     NotADirectory,
     PermissionDenied,
 )
 from common.protocol.names import check_component, is_within
 from common.protocol.replies import EntryInfo
-from ftserver.store.confine import fd_path, make_dirs_beneath, reopen
+from ftserver.store.confine import reopen
 from ftserver.store.digests import Digests
 from ftserver.store.diskerrors import storage_error
-from ftserver.store.locks import NameLock, remove_unused_lock_files
+from ftserver.store.locks import remove_unused_lock_files
 from ftserver.store.names import Names, OpenFolder, Target
-from ftserver.store.partialcap import evict_over_cap, partials
+from ftserver.store.partials import PartialFolders, PartialsFolder
 from ftserver.store.publishing import publish, remove_leftover_staging
+from ftserver.store.space import Space
 from ftserver.store.treelock import TreeLock
 
 log = logging.getLogger("ftserver.storage")
 
 
 class Storage:
+    """The share of one server (or one user's home in it): what every front end reaches
+    the disk through."""
+
     def __init__(self, root: str, state_dir: str, min_free_bytes: int = 0,
                  partial_max_bytes: int = 0) -> None:
         self.root_real = os.path.realpath(root)
         self.names = Names(self.root_real)
         """The one owner of this share's names (names.py)."""
-        self.partials_dir = os.path.join(state_dir, "partials")
         self.locks_dir = os.path.join(state_dir, "locks")
         self.staging_dir = os.path.join(state_dir, "staging")
-        for folder in (self.partials_dir, self.locks_dir, self.staging_dir):
-            os.makedirs(folder, exist_ok=True, mode=0o700)
+        os.makedirs(self.locks_dir, exist_ok=True, mode=0o700)
         self.digests = Digests(HashCache(os.path.join(state_dir, "hashes.sqlite3")))
         """The files' cached SHA-256 (digests.py, the one writer of the cache)."""
         self.tree_lock = TreeLock(self.locks_dir, self.root_real)
         """Folder locks over the whole share (kept by ``confined_to``: homes share them)."""
-        self.min_free_bytes = min_free_bytes
-        self.partial_max_bytes = partial_max_bytes
-        """Cap on all partials together (0: none); see partialcap.py."""
-        self.partials_dev = os.stat(self.partials_dir).st_dev
-        self.same_filesystem = os.stat(self.root_real).st_dev == self.partials_dev
-        """False: every publish copies (see publishing.py); worth a warning at start-up."""
+        self.partials = PartialFolders(self.root_real, state_dir)
+        """Where uploads in progress keep their bytes: on each target's own filesystem."""
+        self.space = Space(self.partials, self.locks_dir, min_free_bytes, partial_max_bytes)
+        """Free space promised to uploads, and the partials' cap and expiry (space.py)."""
+        self.file_mode = 0o666 & ~current_umask()
+        """The mode of a published file: what the server's umask leaves, as cp would."""
 
     def confined_to(self, home: str) -> Storage:
         """This storage with ``home`` (a protocol name, "" for none) as its root.
@@ -70,7 +71,7 @@ class Storage:
             return self
         target = self.names.resolve(home)
         try:
-            make_dirs_beneath(self.root_real, target.real)
+            self.names.make_dirs(target)
         except OSError as exc:
             raise storage_error(exc, "creating your home folder") from None
         if not os.path.isdir(target.real):
@@ -81,8 +82,6 @@ class Storage:
         if not is_within(self.root_real, confined.root_real):
             raise BadPath("your home folder leaves the share; ask the administrator")
         return confined
-
-    # ------------------------------------------------------------ names
 
     # ------------------------------------------------------------ reading
 
@@ -149,116 +148,36 @@ class Storage:
 
     # ------------------------------------------------------------ writing
 
-    def prepare_parent(self, target: Target) -> None:
-        """Make the target's parent folders (inside the root) exist, durably."""
-        parent = self.names.open_parent(target)
+    def publish(self, partials: PartialsFolder, partial: str, fd: int, target: Target,
+                mtime: float, folder: OpenFolder, *, sync_folder: bool) -> os.stat_result:
+        """Make the verified partial ``partial`` of ``partials`` (open as ``fd``) durable and
+        visible under the target's name in ``folder`` (walked to by names.py). Without
+        ``sync_folder`` the folder's fsync is the caller's, before it reports success."""
         try:
-            self.names.refuse_folder_name(parent, target)
-        finally:
-            os.close(parent.fd)
-
-    def check_free_space(self, target: Target, size: int, held: int) -> None:
-        """Refuse up front an upload that cannot fit (keeping ``min_free_bytes`` spare).
-
-        The partials need ``size - held`` more bytes; if the target folder is on
-        another filesystem, publishing copies there, so it needs all ``size`` bytes too.
-        Partials over the cap are evicted first (they may be what fills the disk).
-        """
-        self.evict_partials(size - held)
-        self._require(self.partials_dir, size - held)
-        folder = os.path.dirname(target.real)
-        with contextlib.suppress(OSError):
-            if os.stat(folder).st_dev != self.partials_dev:
-                self._require(folder, size)
-
-    def _require(self, folder: str, needed: int) -> int:
-        """Refuse (NoSpace) unless ``needed`` bytes fit in ``folder``'s filesystem with
-        ``min_free_bytes`` to spare; return the bytes still spare beyond both."""
-        try:
-            vfs = os.statvfs(folder)
-        except OSError:
-            return sys.maxsize  # nothing to go by: the writes themselves will tell
-        free = vfs.f_bavail * vfs.f_frsize
-        if needed + self.min_free_bytes > free:
-            raise NoSpace(
-                f"the server has {free // (1 << 20)} MiB free, not enough for "
-                f"{needed // (1 << 20)} MiB more"
-            )
-        return free - needed - self.min_free_bytes
-
-    def evict_partials(self, incoming: int = 0) -> int:
-        """Make room under ``partial_max_bytes`` for ``incoming`` more bytes; return bytes freed."""
-        return evict_over_cap(self.partials_dir, self.locks_dir, self.partial_max_bytes,
-                              incoming)
-
-    def partial_path(self, target: Target) -> str:
-        return os.path.join(self.partials_dir, target.key + ".part")
-
-    def publish(self, partial: str, fd: int, target: Target, mtime: float,
-                parent: OpenFolder | None = None) -> os.stat_result:
-        """Make the verified partial (open as ``fd``) durable and visible under the target name.
-
-        Without ``parent`` the folder is walked to now and fsynced here. With one
-        (from ``open_parent``, walked to within this burst of uploads) the folder's
-        fsync is the caller's, before it reports success.
-        """
-        owned = parent is None
-        if parent is None:
-            # Rename into the folder checked now, by descriptor: a folder swapped for a
-            # symlink during the upload is refused, never followed out of the share.
-            parent = self.names.open_parent(target, create=False)
-        try:
-            # The partial was made in partials_dir, so its filesystem is known.
-            return publish(partial, fd, target.real, mtime, self.staging_dir, parent.fd,
-                           sync_folder=owned, across=parent.dev != self.partials_dev)
+            return publish(partials.fd, partial, fd, folder.fd, os.path.basename(target.real),
+                           mtime, file_mode=self.file_mode, sync_folder=sync_folder)
         except OSError as exc:
             raise storage_error(exc, f"publishing {target.name!r}") from None
-        finally:
-            if owned:
-                os.close(parent.fd)
-
-    def check_stream_space(self, parent: OpenFolder, size: int) -> int:
-        """``check_free_space`` for a streamed put, without scanning the partials each time.
-
-        A streamed put's partial never outlives its request, so it never adds to the
-        abandoned partials that the cap is about: they are only evicted (a scan of
-        them all) when the disk is too full for this upload otherwise. Returns the
-        bytes the partials' filesystem still has spare after this upload.
-        """
-        try:
-            room = self._require(self.partials_dir, size)
-        except NoSpace:
-            self.evict_partials(size)
-            room = self._require(self.partials_dir, size)
-        if parent.dev != self.partials_dev:
-            self._require(fd_path(parent.fd), size)
-        return room
-
-    def remove_stale_partials(self, max_age: float) -> int:
-        """Delete partials not touched for ``max_age`` seconds; return how many went.
-
-        A partial whose name is locked belongs to an upload in progress and stays.
-        """
-        removed = 0
-        cutoff = time.time() - max_age
-        for partial in partials(self.partials_dir):
-            if partial.mtime >= cutoff:
-                continue
-            with NameLock(self.locks_dir, partial.key) as lock:
-                if not lock.try_acquire():
-                    continue
-                with contextlib.suppress(OSError):
-                    os.unlink(partial.path)
-                    removed += 1
-        return removed
 
     def remove_leftovers(self) -> int:
         """At start-up, before any session runs: what earlier runs left behind.
 
-        Staged copies a crash left in the share, lock files (no lock can be held
-        yet), and cached digests of files that are gone. Returns staged copies removed.
+        Staged copies a crash of version 0.1 left in the share, lock files (no lock
+        can be held yet), and cached digests of files that are gone. Returns staged
+        copies removed.
         """
         remove_unused_lock_files(self.locks_dir)
         self.digests.prune()
         return remove_leftover_staging(self.staging_dir)
 
+
+def current_umask() -> int:
+    """The process's umask, read without changing it (/proc; else set and put back at once)."""
+    with contextlib.suppress(OSError, ValueError):
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask

@@ -609,7 +609,7 @@ def test_ctrl_c_during_put_leaves_resumable_partial(
     assert "interrupted" in err
     assert not (srv.root / "big").exists()
     assert srv.wait_for_log("transfer broke off", timeout=15), srv.log
-    partials = [p for p in (srv.state_dir / "partials").iterdir() if p.stat().st_size > 0]
+    partials = [p for p in srv.partials.glob("*.part") if p.stat().st_size > 0]
     assert len(partials) == 1
     assert 0 < partials[0].stat().st_size < BIG_SIZE
     listing = ftclient("ls", "--json", server=srv)

@@ -93,7 +93,7 @@ def test_signal_drains_in_flight_uploads_then_cuts_the_rest(
 def partials_hold(server: ServerProcess, size: int) -> bool:
     """True once the server's partials hold ``size`` bytes (written, not just sent)."""
     deadline = time.monotonic() + 10
-    partials = server.state_dir / "partials"
+    partials = server.partials
     while time.monotonic() < deadline:
         if sum(p.stat().st_size for p in partials.glob("*.part")) >= size:
             return True

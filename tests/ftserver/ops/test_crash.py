@@ -25,7 +25,7 @@ MiB = 1 << 20
 
 
 def partial_bytes(server: ServerProcess) -> int:
-    return sum(p.stat().st_size for p in (server.state_dir / "partials").glob("*.part"))
+    return sum(p.stat().st_size for p in server.partials.glob("*.part"))
 
 
 @pytest.mark.parametrize("executor", ["thread", "process"])
@@ -41,7 +41,7 @@ def test_kill_9_mid_upload_then_restart_resumes(
 
     with RawConnection(server.port) as raw:
         raw.hello()
-        raw.start_put("disk.img", len(data))
+        raw.start_put("disk.img", len(data), source.stat().st_mtime)  # as the client will
         raw.send_bytes(data[: 3 * MiB + 1000])
         deadline = time.monotonic() + 10
         while partial_bytes(server) < 3 * MiB and time.monotonic() < deadline:
@@ -55,10 +55,11 @@ def test_kill_9_mid_upload_then_restart_resumes(
             time.sleep(0.05)
         assert is_gone(pid), f"worker {pid} outlived its killed listener"
     assert (server.root / "disk.img").read_bytes() == b"previous version"
-    assert sorted(os.listdir(server.root)) == ["disk.img"]
+    # Nothing half-written beside it: the partial waits in the reserved hidden folder.
+    assert sorted(os.listdir(server.root)) == [".ft-partials", "disk.img"]
 
     again = start_server(executor, name="crashing")  # same share and state folder
-    assert server_holds(again.port, "disk.img", len(data)) >= 3 * MiB
+    assert server_holds(again.port, "disk.img", len(data), source.stat().st_mtime) >= 3 * MiB
     # That probe hung up before sending data; its session must end before the name is free.
     assert again.wait_for_log("transfer broke off", timeout=10), again.log
     with Client(again.host, again.port) as client:

@@ -67,7 +67,7 @@ def test_disk_filling_up_mid_upload_reports_no_space_then_resumes(
         if progress.done >= 2 * MiB and not filler.exists():  # type: ignore[attr-defined]
             # What the client sent may still sit in socket buffers: let the server
             # write a MiB first, so that there is something to resume from.
-            wait_for_partial(small_server.state_dir / "partials", MiB)
+            wait_for_partial(small_server.partials, MiB)
             with open(filler, "wb") as stream:  # someone else takes the space meanwhile
                 try:
                     while True:

@@ -1,9 +1,10 @@
 """EIO in the middle of an upload (issue 4), from a real filesystem that fails.
 
-The seam: the server's partials folder is a small ext4 image that the test
-loop-mounts itself (needs root), and mid-upload the test shuts that filesystem
-down with the EXT4_IOC_SHUTDOWN ioctl (what xfs_io's "shutdown" does), after
-which every write and fsync on it returns EIO. Nothing of ft is patched.
+The seam: a folder of the share is a small ext4 image that the test loop-mounts
+itself (needs root); an upload into it keeps its partial on that disk (in the
+disk's own ``.ft-partials``), and mid-upload the test shuts that filesystem down
+with the EXT4_IOC_SHUTDOWN ioctl (what xfs_io's "shutdown" does), after which
+every write and fsync on it returns EIO. Nothing of ft is patched.
 The client must get a clear io_error, never success; nothing is published; the
 server keeps serving; and once the disk is back (remounted), the upload resumes
 from what reached it before the failure.
@@ -64,7 +65,7 @@ def failing_disk(tmp_path: Path) -> Iterator[Ext4Disk]:
     if os.geteuid() != 0 or shutil.which("mkfs.ext4") is None:
         pytest.skip("needs root and mkfs.ext4 to loop-mount an ext4 image")
     image = Path("/dev/shm") / f"ft-eio-{os.getpid()}-{tmp_path.name}.img"
-    disk = Ext4Disk(image, tmp_path / "srv" / "state" / "partials")
+    disk = Ext4Disk(image, tmp_path / "srv" / "share" / "disk")
     try:
         yield disk
     finally:
@@ -81,7 +82,7 @@ def test_eio_mid_upload_is_a_clear_error_and_resumes_once_the_disk_is_back(
     server = ServerProcess(tmp_path / "srv", executor=executor, **NO_MARGIN).start()
     try:
         (server.root / "kept.txt").write_bytes(b"still here")
-        partials = failing_disk.folder
+        partials = failing_disk.folder / ".ft-partials"
 
         def fail_disk_once(progress: object) -> None:
             if progress.done >= 4 * MiB and not failed:  # type: ignore[attr-defined]
@@ -95,12 +96,12 @@ def test_eio_mid_upload_is_a_clear_error_and_resumes_once_the_disk_is_back(
         failed: list[bool] = []
         with Client(server.host, server.port, retries=0) as client:
             with pytest.raises(StorageError) as caught:
-                client.put(source, "data.bin", progress=fail_disk_once)
+                client.put(source, "disk/data.bin", progress=fail_disk_once)
             assert "I/O error" in caught.value.message, caught.value.message
             assert str(tmp_path) not in caught.value.message  # no server paths
-            assert not (server.root / "data.bin").exists()
+            assert not (failing_disk.folder / "data.bin").exists()
             # still serving: listing and downloads from the share work
-            assert [entry.name for entry in client.list()] == ["kept.txt"]
+            assert "kept.txt" in [entry.name for entry in client.list()]
             client.get("kept.txt", tmp_path / "kept.txt")
         assert (tmp_path / "kept.txt").read_bytes() == b"still here"
         assert "Traceback" not in server.log
@@ -112,8 +113,8 @@ def test_eio_mid_upload_is_a_clear_error_and_resumes_once_the_disk_is_back(
     server = ServerProcess(tmp_path / "srv", executor=executor, **NO_MARGIN).start()
     try:
         with Client(server.host, server.port, retries=0) as client:
-            result = client.put(source, "data.bin")
+            result = client.put(source, "disk/data.bin")
         assert result.resumed_from >= 2 * MiB
-        assert (server.root / "data.bin").read_bytes() == data
+        assert (failing_disk.folder / "data.bin").read_bytes() == data
     finally:
         server.terminate()

@@ -103,7 +103,7 @@ def test_put_cut_in_data_resumes_where_it_stopped(shared_server, connect, make_f
     cut_put(shared_server, connect, src, cut)
     assert not (shared_server.root / src.name).exists()
 
-    held = server_holds(shared_server.port, src.name, BIG)
+    held = server_holds(shared_server.port, src.name, BIG, src.stat().st_mtime)
     assert cut - 2 * MiB < held <= cut
     result = put_when_unlocked(connect(shared_server), src)
     assert result.resumed_from == held
@@ -119,7 +119,7 @@ def test_put_survives_repeated_cuts(shared_server, connect, make_file):
     held = 0
     for cut in (2 * MiB + 7, 2 * MiB + 7, 2 * MiB + 7):  # 6 MiB in all: the file is longer
         cut_put(shared_server, connect, src, cut)
-        now = server_holds(shared_server.port, src.name, BIG)
+        now = server_holds(shared_server.port, src.name, BIG, src.stat().st_mtime)
         assert now > held
         held = now
     result = put_when_unlocked(connect(shared_server), src)
@@ -131,11 +131,12 @@ def test_put_resumes_from_a_complete_partial(shared_server, connect, make_file):
     """All bytes arrived but the link died before the closing header: only that is left."""
     src = make_file("put-complete-partial.bin", 2 * MiB + 1)
     data = src.read_bytes()
+    mtime = src.stat().st_mtime  # the same announced file as the client's put below
     with RawConnection(shared_server.port) as raw:
         raw.hello()
-        raw.start_put(src.name, len(data))
+        raw.start_put(src.name, len(data), mtime)
         raw.send_bytes(data)
-    assert server_holds(shared_server.port, src.name, len(data)) == len(data)
+    assert server_holds(shared_server.port, src.name, len(data), mtime) == len(data)
     assert not (shared_server.root / src.name).exists()
     result = put_when_unlocked(connect(shared_server), src)
     assert result.resumed_from == len(data)
@@ -210,11 +211,16 @@ def test_get_resumes_from_a_complete_partial(shared_server, connect, make_file, 
 def test_put_of_changed_source_starts_over(shared_server, connect, make_file):
     src = make_file("splice-put.bin", BIG)
     cut_put(shared_server, connect, src, 5 * MiB)
-    assert server_holds(shared_server.port, src.name, BIG) > 3 * MiB
+    assert server_holds(shared_server.port, src.name, BIG, src.stat().st_mtime) > 3 * MiB
 
     new = bytearray(src.read_bytes())
     new[:4096] = bytes(b ^ 0xFF for b in new[:4096])  # same size, different first bytes
+    kept = src.stat()
     src.write_bytes(new)
+    # The same size and mtime: the server offers the partial of that upload, and only the
+    # prefix's digest tells the client its first bytes are not the ones the server holds.
+    os.utime(src, ns=(kept.st_atime_ns, kept.st_mtime_ns))
+    assert server_holds(shared_server.port, src.name, BIG, src.stat().st_mtime) > 3 * MiB
     result = put_when_unlocked(connect(shared_server), src)
     assert result.resumed_from == 0
     assert (shared_server.root / src.name).read_bytes() == bytes(new)
@@ -223,7 +229,7 @@ def test_put_of_changed_source_starts_over(shared_server, connect, make_file):
 def test_put_smaller_than_the_servers_partial_starts_over(shared_server, connect, make_file):
     big = make_file("shrunk-big.bin", BIG)
     cut_put(shared_server, connect, big, 5 * MiB, remote="shrunk.bin")
-    assert server_holds(shared_server.port, "shrunk.bin", BIG) > 3 * MiB
+    assert server_holds(shared_server.port, "shrunk.bin", BIG, big.stat().st_mtime) > 3 * MiB
     # Even a file that is a prefix of what the server holds must not reuse the longer partial.
     small = make_file("shrunk-small.bin", data=big.read_bytes()[: 2 * MiB])
     result = put_when_unlocked(connect(shared_server), small, "shrunk.bin")
@@ -289,8 +295,12 @@ def test_cut_put_of_a_new_name_leaves_nothing_visible(start_server, connect, mak
     cut_put(server, connect, src, 5 * MiB, remote="folder/invisible.bin")
     client = connect(server)
     assert not (server.root / "folder" / "invisible.bin").exists()
-    # Nothing at all appears in the share: no partial, no temporary, only the folder.
-    assert [p.relative_to(server.root).as_posix() for p in server.root.rglob("*")] == ["folder"]
+    # Nothing appears in the share but the folder: the partial waits in the reserved
+    # hidden folder at its top, which no client can list, fetch or name.
+    on_disk = [p.relative_to(server.root).as_posix() for p in server.root.rglob("*")]
+    assert [name for name in on_disk if not name.startswith(".ft-partials")] == ["folder"]
+    assert any(name.endswith(".part") for name in on_disk)
+    assert listed_names(client, "") == {"folder"}
     assert listed_names(client, "folder") == set()
     with pytest.raises(NotFound):
         client.stat("folder/invisible.bin")

@@ -23,7 +23,9 @@ from common.protocol.errors import Locked
 from common.protocol.frames import FrameDecoder, encode_frame
 from common.protocol.replies import PutDone
 from ftclient.pipeline import PipedFile
-from ftserver.ops.streamburst import Published, settle, sync_folders
+from ftserver.ops.upload import Uploaded
+from ftserver.ops.uploadbatch import sync_folders
+from ftserver.session.ftburst import settle
 from ftserver.store.names import Target
 from tests.rawwire import RawConnection
 
@@ -63,7 +65,7 @@ def test_a_burst_is_answered_in_order_around_refusals_and_other_requests(start_s
     assert replies[3]["ok"] is True and replies[3]["entry"]["size"] == 3000
     assert (server.root / "b/one.bin").read_bytes() == first
     assert (server.root / "b/two.bin").read_bytes() == second
-    assert os.listdir(server.state_dir / "partials") == []
+    assert list(server.partials.glob("*.stream")) == []
 
 
 def test_a_burst_over_several_folders_publishes_and_caches_every_file(start_server, connect,
@@ -89,7 +91,7 @@ def test_a_burst_over_several_folders_publishes_and_caches_every_file(start_serv
                for entry in client.walk("many") if entry.type == "file"}
     assert digests == {remote: hashlib.sha256(data).hexdigest()
                        for remote, data in contents.items()}  # the burst's rows were stored
-    assert os.listdir(server.state_dir / "partials") == []
+    assert list(server.partials.glob("*.stream")) == []
 
 
 def test_a_batched_digest_is_never_served_for_changed_content(start_server, connect,
@@ -153,11 +155,10 @@ def test_a_failed_folder_fsync_turns_every_file_published_there_into_an_error(tm
             os.close(fd)
     assert list(unsynced) == [str(bad)]
 
-    def published(folder: Path, name: str) -> Published:
+    def published(folder: Path, name: str) -> Uploaded:
         path = tmp_path / name
         path.write_bytes(b"x")
-        return Published(Target(name, str(folder / name), "k"), str(folder), path.stat(),
-                         PutDone(1, "b" * 64))
+        return Uploaded(Target(name, str(folder / name), "k"), 1, "b" * 64, 0, path.stat())
 
     entries = [({"n": 1}, published(good, "g1"), 0.0), ({"n": 2}, published(bad, "b1"), 0.0),
                ({"n": 3}, Locked("busy name"), 0.0), ({"n": 4}, published(bad, "b2"), 0.0),
@@ -207,8 +208,8 @@ def test_sigterm_while_a_burst_is_made_durable_still_sends_its_replies(start_ser
 
 def test_a_folder_swapped_for_a_link_mid_upload_is_not_followed_across_filesystems(
         start_server, mount_tmpfs, tmp_path):
-    # The partials are on another filesystem than the share, as is the link's target:
-    # a rename by path into the swapped folder would succeed there, outside the share.
+    # The state folder is on another filesystem than the share, as is the link's target:
+    # a rename by path into the swapped folder would land there, outside the share.
     elsewhere = mount_tmpfs(tmp_path / "elsewhere")
     outside = elsewhere / "outside"
     outside.mkdir()
@@ -220,12 +221,11 @@ def test_a_folder_swapped_for_a_link_mid_upload_is_not_followed_across_filesyste
     with RawConnection(server.port) as raw:
         raw.hello()
         raw.send_bytes(encode_frame(start) + data[:1000])
-        partials = elsewhere / "state" / "partials"
         for _ in range(250):  # the folder is walked to and the upload under way
-            if any(partials.glob("*-stream.part")):
+            if any(server.partials.glob("*.stream")):
                 break
             time.sleep(0.02)
-        assert any(partials.glob("*-stream.part"))
+        assert any(server.partials.glob("*.stream"))
         folder.rename(server.root / "a-moved")
         folder.symlink_to(outside)
         raw.send_bytes(data[1000:] + encode_frame(end))
@@ -273,7 +273,7 @@ def test_files_that_arrive_with_their_headers_are_still_checked_byte_for_byte(st
     assert not (server.root / "fast/altered.bin").exists()
     assert (server.root / "fast/empty.bin").read_bytes() == empty
     assert (server.root / "fast/last.bin").read_bytes() == good[::-1]
-    assert os.listdir(server.state_dir / "partials") == []
+    assert list(server.partials.glob("*.stream")) == []
 
 
 def test_a_burst_larger_than_the_free_space_answers_each_file_whole_or_no_space(
@@ -297,7 +297,7 @@ def test_a_burst_larger_than_the_free_space_answers_each_file_whole_or_no_space(
             assert on_disk.read_bytes() == data
         else:
             assert not on_disk.exists()
-    assert os.listdir(server.state_dir / "partials") == []
+    assert list(server.partials.glob("*.stream")) == []
 
 
 def test_later_files_of_a_burst_into_one_folder_meet_links_and_folders_as_the_first_does(

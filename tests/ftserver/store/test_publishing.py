@@ -1,8 +1,9 @@
-"""Publishing across filesystems: a disk mounted inside the share, and a state_dir elsewhere.
+"""Publishing is one rename: partials live on the filesystem of the folder they go to.
 
-A rename cannot cross filesystems, so the server stages a hidden copy beside the
-target; uploads there must work, leave nothing hidden behind, and a staged copy
-left by a crash must be gone after the next start.
+Into a disk mounted inside the share, the partial waits in that disk's own
+``.ft-partials``; with state_dir on another filesystem, no byte of an upload goes
+there. Either way nothing hidden is left beside the files, a cut upload resumes
+exactly, and a staged copy left by a crash of version 0.1 is gone after a start.
 """
 
 from __future__ import annotations
@@ -15,14 +16,30 @@ from pathlib import Path
 
 import pytest
 
-from common.protocol.errors import NoSpace
+from common.protocol.errors import ConnectionLost, NoSpace
 from ftclient import Client
 from ftserver.store.locks import NAMES_FILE
+from tests.proxy import cutting_proxy
 from tests.serverproc import ServerProcess
+
+MiB = 1 << 20
 
 
 def hidden_files(folder: Path) -> list[str]:
-    return [name for _, _, files in os.walk(folder) for name in files if name.startswith(".")]
+    """Hidden files anywhere in ``folder`` but inside a partials folder."""
+    return [name for top, _, files in os.walk(folder) for name in files
+            if name.startswith(".") and ".ft-partials" not in Path(top).parts]
+
+
+def partial_files(folder: Path) -> list[Path]:
+    return sorted(folder.glob(".ft-partials/*.part"))
+
+
+def cut_upload(server: ServerProcess, source: Path, remote: str, cut: int) -> None:
+    with cutting_proxy(server.port, cut_after=cut, direction="c2s") as proxy:
+        with Client(server.host, proxy.port, retries=0) as client, \
+                pytest.raises(ConnectionLost):
+            client.put(source, remote)
 
 
 @pytest.mark.parametrize("executor", ["thread", "process"])
@@ -30,32 +47,44 @@ def test_upload_into_a_disk_mounted_inside_the_share(
         executor: str, start_server: Callable[..., ServerProcess],
         mount_tmpfs: Callable[..., Path], tmp_path: Path) -> None:
     server = start_server(executor)
-    mount_tmpfs(server.root / "archive")
+    archive = mount_tmpfs(server.root / "archive")
     source = tmp_path / "f.bin"
     source.write_bytes(os.urandom(3 << 20))
+    cut_upload(server, source, "archive/again/f.bin", 2 * MiB)
+    (kept,) = partial_files(archive)  # on the mounted disk itself, beside nothing visible
+    assert os.stat(kept).st_dev == os.stat(archive).st_dev != os.stat(server.root).st_dev
+    assert partial_files(server.root) == []
     with Client(server.host, server.port) as client:
         client.put(source, "archive/")
-        client.put(source, "archive/again/f.bin")
+        result = client.put(source, "archive/again/f.bin")
+        assert result.resumed_from > MiB
         assert [entry.name for entry in client.list("archive")] == ["again", "f.bin"]
-    assert (server.root / "archive" / "f.bin").read_bytes() == source.read_bytes()
-    assert (server.root / "archive" / "again" / "f.bin").read_bytes() == source.read_bytes()
+    assert (archive / "f.bin").read_bytes() == source.read_bytes()
+    assert (archive / "again" / "f.bin").read_bytes() == source.read_bytes()
     assert hidden_files(server.root) == []
-    assert list((server.state_dir / "partials").iterdir()) == []
-    assert list((server.state_dir / "staging").iterdir()) == []
+    assert partial_files(archive) == []
+    assert not (server.state_dir / "partials").exists()
 
 
-def test_state_dir_on_another_filesystem(start_server: Callable[..., ServerProcess],
-                                         mount_tmpfs: Callable[..., Path],
-                                         tmp_path: Path) -> None:
+def test_state_dir_on_another_filesystem_holds_no_byte_of_an_upload(
+        start_server: Callable[..., ServerProcess], mount_tmpfs: Callable[..., Path],
+        tmp_path: Path) -> None:
     state = mount_tmpfs(tmp_path / "elsewhere")
     server = start_server("thread", state_dir=str(state))
-    assert server.wait_for_log("another filesystem")
     source = tmp_path / "g.bin"
-    source.write_bytes(os.urandom(2 << 20))
+    source.write_bytes(os.urandom(6 * MiB))
+    cut_upload(server, source, "g.bin", 3 * MiB)
+    (kept,) = partial_files(server.root)
+    held = kept.stat().st_size
+    assert held > MiB
+    in_state = sum(path.stat().st_size for path in state.rglob("*") if path.is_file())
+    assert in_state < 256 * 1024, "upload bytes landed in state_dir"  # locks, cache only
     with Client(server.host, server.port) as client:
-        client.put(source, "g.bin")
+        result = client.put(source, "g.bin")
+    assert result.resumed_from == held  # exactly what the partial held, nothing resent
     assert (server.root / "g.bin").read_bytes() == source.read_bytes()
     assert hidden_files(server.root) == []
+    assert partial_files(server.root) == []
 
 
 def test_a_staged_copy_left_by_a_crash_is_removed_at_start(tmp_path: Path) -> None:
@@ -130,4 +159,5 @@ def test_upload_too_big_for_a_disk_mounted_inside_the_share_is_refused_up_front(
     with Client(server.host, server.port) as client:
         with pytest.raises(NoSpace):
             client.put(source, "usb/big.bin")
-    assert list((server.state_dir / "partials").iterdir()) == []
+    assert partial_files(server.root / "usb") == []
+    assert partial_files(server.root) == []

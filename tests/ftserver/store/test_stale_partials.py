@@ -25,8 +25,15 @@ HOUR = 3600
 
 
 def partial_of(server: ServerProcess, name: str) -> Path:
+    """The partial of the one upload to ``name`` (on the share's own filesystem)."""
     real = os.path.realpath(server.root / name)
-    return server.state_dir / "partials" / (hashlib.sha256(real.encode()).hexdigest() + ".part")
+    key = hashlib.sha256(real.encode()).hexdigest()
+    deadline = time.monotonic() + 15
+    while not (found := sorted(server.partials.glob(f"{key}-*.part"))):
+        assert time.monotonic() < deadline, f"no partial for {name}"
+        time.sleep(0.02)
+    (partial,) = found
+    return partial
 
 
 def wait_for_size(path: Path, size: int, timeout: float = 15.0) -> None:
@@ -41,15 +48,17 @@ def age(path: Path, seconds: float) -> None:
     os.utime(path, (then, then))
 
 
-def break_off_upload(server: ServerProcess, name: str, data: bytes, sent: int) -> Path:
-    """Upload ``data`` as ``name`` but hang up after ``sent`` bytes; return the partial."""
+def break_off_upload(server: ServerProcess, name: str, data: bytes, sent: int,
+                     mtime: float | None = None) -> Path:
+    """Upload ``data`` as ``name`` (announcing ``mtime``) but hang up after ``sent`` bytes;
+    return the partial."""
     with RawConnection(server.port) as raw:
         raw.hello()
-        raw.start_put(name, len(data))
+        raw.start_put(name, len(data), mtime)
         raw.send_bytes(data[:sent])
         wait_for_size(partial_of(server, name), sent)
     deadline = time.monotonic() + 15
-    while server_holds(server.port, name, len(data)) < sent:  # the name is free again
+    while server_holds(server.port, name, len(data), mtime) < sent:  # the name is free again
         assert time.monotonic() < deadline
         time.sleep(0.05)
     return partial_of(server, name)
@@ -62,8 +71,10 @@ def test_partials_survive_a_restart_until_partial_ttl(
     young_src = make_file("young.bin", 2 * MiB)
     old_src = make_file("old.bin", 2 * MiB)
     server = start_server(executor, name="ttl", partial_ttl=HOUR)
-    young = break_off_upload(server, "young.bin", young_src.read_bytes(), MiB)
-    old = break_off_upload(server, "old.bin", old_src.read_bytes(), MiB)
+    young = break_off_upload(server, "young.bin", young_src.read_bytes(), MiB,
+                             young_src.stat().st_mtime)
+    old = break_off_upload(server, "old.bin", old_src.read_bytes(), MiB,
+                           old_src.stat().st_mtime)
     assert server.terminate() == 0
     age(old, 2 * HOUR)
     age(young, HOUR / 2)
@@ -112,7 +123,7 @@ def test_partial_max_bytes_evicts_the_oldest_but_never_one_in_use(
 def test_the_cap_never_evicts_a_streamed_put_in_progress(
         start_server: Callable[..., ServerProcess], connect: Callable,
         make_file: Callable) -> None:
-    """A streamed put's partial (KEY-stream.part) is locked under its upload's key too."""
+    """A streamed put's partial (KEY-sSIZE-RANDOM.stream) is locked under its upload's key too."""
     server = start_server("thread", name="capstream", partial_max_bytes=2 * MiB)
     data = random.Random(3).randbytes(MiB)
     with RawConnection(server.port) as streaming:
@@ -120,11 +131,10 @@ def test_the_cap_never_evicts_a_streamed_put_in_progress(
         streaming.send({"op": "put", "path": "small.bin", "size": len(data),
                         "mtime": 1_600_000_000.5, "stream": True})
         streaming.send_bytes(data[: MiB // 2])
-        partials = server.state_dir / "partials"
         deadline = time.monotonic() + 15
-        while not list(partials.glob("*-stream.part")) and time.monotonic() < deadline:
+        while not list(server.partials.glob("*.stream")) and time.monotonic() < deadline:
             time.sleep(0.02)
-        (stream_partial,) = partials.glob("*-stream.part")
+        (stream_partial,) = server.partials.glob("*.stream")
         wait_for_size(stream_partial, MiB // 2)
         age(stream_partial, 2 * HOUR)  # the oldest, and over the cap with the next upload
 

@@ -1,0 +1,82 @@
+"""ft's resumable ``put`` over a Channel: the protocol's frames around the one upload.
+
+``put`` (name, size, mtime, maybe the SHA-256) → ``put_ready`` (the offset this
+upload's partial holds, with the digest of those bytes) → ``put_data`` (the
+sender's choice: go on from there, or 0) and the raw bytes → ``put_end`` (the
+SHA-256 of the whole file) → ``put_done``, sent once the file is published and its
+name's lock let go. The steps themselves are ops/upload.py's. A failure once raw
+bytes may be flowing leaves the stream out of step: StreamBroken, and the session
+closes; what arrived stays in the partial for the next attempt.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TypeVar
+
+from common.io.channel import Channel
+from common.io.ratelimit import UNLIMITED, Throttle
+from common.protocol.errors import FtError, ProtocolError
+from common.protocol.replies import PutDone, PutReady, error_reply
+from common.protocol.requests import PutData, PutEnd, PutRequest, parse_request
+from ftserver.ops.outcome import TransferResult
+from ftserver.ops.upload import Alone, Upload, UploadPlan
+from ftserver.session.streambroken import StreamBroken
+from ftserver.store.storage import Storage
+from ftserver.store.treelock import FolderLocks
+
+R = TypeVar("R", PutData, PutEnd)
+CLIENT_PREFIX_RATE_FLOOR = 1_000_000
+"""Bytes/s a client is assumed to hash its resume prefix at, at worst (slow media)."""
+
+
+def serve_put(channel: Channel, storage: Storage, request: PutRequest, owner: str,
+              folder_locks: FolderLocks, lock_wait: float, timeout: float,
+              throttle: Throttle = UNLIMITED) -> TransferResult:
+    """Serve one resumable ``put``. ``timeout`` bounds each wait: a frame, or each span of
+    raw bytes. ``folder_locks`` holds the folders above the target for the session."""
+    plan = UploadPlan(request.path, request.size, request.mtime, request.sha256, owner)
+    upload = Upload(storage, plan, Alone(folder_locks, lock_wait))
+    try:
+        upload.open()
+        channel.send(PutReady(upload.held, upload.held_digest()).to_dict())
+        try:
+            # Meanwhile the client hashes its first `held` bytes, perhaps from a slow USB
+            # stick or network drive. Waiting costs us one descriptor, so be generous.
+            with upload.watch_for_takeover(channel):
+                data = _expect(channel, PutData,
+                               timeout + upload.held / CLIENT_PREFIX_RATE_FLOOR)
+            if data.offset not in (0, upload.held):
+                raise ProtocolError(f"offset must be 0 or {upload.held}")
+        except FtError as exc:
+            # Raw bytes may already be on their way: the stream cannot be trusted any more.
+            _try_reply(channel, exc)
+            raise StreamBroken(exc) from None
+        upload.start(data.offset)
+        try:
+            digest = upload.receive(channel, timeout, throttle)
+        except FtError as exc:
+            raise StreamBroken(exc, moved=upload.received()) from None
+        end = _expect(channel, PutEnd, timeout)
+        done = upload.finish(digest, end.sha256)
+    finally:
+        upload.close()
+    # Confirm only once the name is free again: a client that goes straight on to
+    # another put of it must not be told "locked" by its own finished upload.
+    channel.send(PutDone(done.size, done.sha256).to_dict())
+    return TransferResult(request.path, request.size, done.offset, request.size - done.offset)
+
+
+def _expect(channel: Channel, cls: type[R], seconds: float) -> R:
+    """The next request, which must be a ``cls``, within ``seconds`` for the whole frame."""
+    request = parse_request(channel.receive(deadline=time.monotonic() + seconds))
+    if not isinstance(request, cls):
+        raise ProtocolError(f"expected {cls.OP!r}, got {type(request).OP!r}")
+    return request
+
+
+def _try_reply(channel: Channel, error: FtError) -> None:
+    try:
+        channel.send(error_reply(error))
+    except FtError:
+        pass
