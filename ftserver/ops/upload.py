@@ -349,8 +349,8 @@ class Alone:
 
     def reserve(self, storage: Storage, folder: PartialsFolder, need: int, target: Target,
                 partial: str) -> None:
-        storage.space.enforce_cap(incoming=need)
         storage.space.reserve(folder, need, target.key, partial)
+        storage.space.enforce_cap(incoming=need)
 
     def publish(self, storage: Storage, partial: PartialsFolder, name: str, fd: int,
                 target: Target, mtime: float, folder: OpenFolder) -> os.stat_result:

@@ -111,6 +111,8 @@ class Space:
         were promised, plus ``incoming``, fit under the cap; return the bytes freed."""
         if self.cap <= 0:
             return 0
+        if incoming > self.cap:
+            incoming = 0  # no eviction makes room for it under the cap: evict nothing for it
         with _Locks(self.locks_dir) as locks:
             found = self.folders.scan_all()
             in_use = {p.path for p in found if locks.in_use(p.key)}
