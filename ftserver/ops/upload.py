@@ -29,6 +29,7 @@ import contextlib
 import hashlib
 import logging
 import os
+import stat
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -132,6 +133,8 @@ class Upload:
         self.error: FtError | None = None
         """A write that failed: the rest of the bytes are read and dropped, then this."""
         self.done = False
+        self._there: os.stat_result | None = None
+        """The published file, when it already holds what this upload announces."""
 
     # ------------------------------------------------------------ steps 1 to 4
 
@@ -144,6 +147,32 @@ class Upload:
             self.partials = storage.partials.folder_for(self.target.folder, self.folder.dev)
         except OSError as exc:
             raise storage_error(exc, "opening the partials folder") from None
+        self._there = self._already_there()
+        if self._there is not None:
+            self.held, self._known_prefix = plan.size, plan.sha256
+            return self  # the sender may go on from the end: nothing to receive or store
+        self._open_partial()
+        return self
+
+    def _already_there(self) -> os.stat_result | None:
+        """The published file, if it already holds exactly what a resumable upload announces
+        (its size, and a SHA-256 equal to the cached digest): then no byte need travel."""
+        if not self.plan.resumable or self.plan.sha256 is None:
+            return None
+        assert self.target is not None and self.folder is not None
+        try:
+            st = os.stat(os.path.basename(self.target.real), dir_fd=self.folder.fd,
+                         follow_symlinks=False)
+        except OSError:
+            return None
+        if not stat.S_ISREG(st.st_mode) or st.st_size != self.plan.size:
+            return None
+        known = self.storage.digests.known(self.target.real, st)
+        return st if known == self.plan.sha256 else None
+
+    def _open_partial(self) -> None:
+        storage, plan = self.storage, self.plan
+        assert self.target is not None and self.partials is not None
         try:
             if plan.resumable:
                 self.fd, self.partial, prefix = open_resumable(
@@ -159,7 +188,6 @@ class Upload:
             raise storage_error(exc, "opening the upload's partial") from None
         self.sharing.reserve(storage, self.partials, plan.size - self.held, self.target,
                              self.partial)
-        return self
 
     def held_digest(self) -> str | None:
         """The SHA-256 of the bytes held (None when none are): what a resume compares with."""
@@ -175,7 +203,15 @@ class Upload:
 
     def start(self, offset: int) -> None:
         """Go on from ``offset``: 0 (start over) or ``held`` (the sender holds the same)."""
-        assert self.fd is not None and offset in (0, self.held)
+        assert offset in (0, self.held)
+        if self._there is not None:
+            if offset == self.held:
+                self.offset = offset
+                return
+            self._there = None  # the sender starts over after all: a partial, then
+            self.held = 0
+            self._open_partial()
+        assert self.fd is not None
         if offset and self._hasher is None:
             self._hasher = hash_prefix(self.fd, offset)
         if not offset:
@@ -189,6 +225,9 @@ class Upload:
     def receive(self, channel: Channel, timeout: float, throttle: Throttle = UNLIMITED) -> str:
         """Take the rest of the file's bytes off ``channel`` (they follow at once); return
         their SHA-256. A resumable upload gives way, once stalled, to a resume of itself."""
+        if self._there is not None:
+            assert self.plan.sha256 is not None
+            return self.plan.sha256  # all held already, nothing follows
         assert self._hasher is not None
         count = self.plan.size - self.offset
         if not self.plan.resumable:
@@ -251,6 +290,8 @@ class Upload:
     def finish(self, digest: str, announced: str | None) -> Uploaded:
         """Check the bytes' ``digest`` against what the sender ``announced`` at the end (and
         at the start, if it did), then publish and cache; the upload is done."""
+        if self._there is not None:
+            return self._confirm_there(digest, announced)
         assert self.fd is not None and self.target is not None and self.partials is not None
         if self.error is not None:
             raise self.error  # what did reach the disk stays resumable
@@ -269,6 +310,25 @@ class Upload:
             remove_sidecar(self.partials, self.partial)
         self.sharing.remember(self.storage, self.target, published, digest)
         return Uploaded(self.target, self.plan.size, digest, self.offset, published)
+
+    def _confirm_there(self, digest: str, announced: str | None) -> Uploaded:
+        """The file was published already with these very bytes: only its mtime may differ."""
+        assert self._there is not None and self.target is not None and self.folder is not None
+        if announced != digest:
+            raise IntegrityError(f"{self.plan.name!r}: the closing SHA-256 is not the one "
+                                 "announced; nothing was changed")
+        before, name = self._there, os.path.basename(self.target.real)
+        after = before
+        if before.st_mtime_ns != mtime_ns(self.plan.mtime):
+            try:
+                os.utime(name, ns=(before.st_atime_ns, mtime_ns(self.plan.mtime)),
+                         dir_fd=self.folder.fd, follow_symlinks=False)
+                after = os.stat(name, dir_fd=self.folder.fd, follow_symlinks=False)
+            except OSError as exc:
+                raise storage_error(exc, f"setting the mtime of {self.plan.name!r}") from None
+            self.storage.digests.refile(self.target.real, before, self.target.real, after)
+        self.done = True
+        return Uploaded(self.target, self.plan.size, digest, self.offset, after)
 
     def close(self) -> None:
         """End the upload: a cut resumable one keeps what arrived, durably, for its resume;
