@@ -49,6 +49,12 @@ class Limits:
     """Bytes/s all connections together may move, each way (0: no limit)."""
     auth_failure_delay: float = 1.0
     """Seconds every failed login waits before its answer; more after repeated failures."""
+    lock_wait: float = 2.0
+    """Seconds a put or mkdir waits for a name another upload holds before "locked"."""
+    folder_wait: float = 10.0
+    """Seconds an upload or mkdir waits for a folder move or removal (quick) to finish."""
+    folder_busy_wait: float = 2.0
+    """Seconds a folder move or removal waits for the uploads beneath it before "locked"."""
 
 
 @dataclass(frozen=True)
@@ -181,6 +187,9 @@ def _validate(config: ServerConfig) -> ServerConfig:
     for key in ("handshake_timeout", "idle_timeout", "transfer_timeout"):
         if getattr(limits, key) <= 0:
             raise ConfigError(f"config key 'limits.{key}': expected a positive number")
+    for key in ("lock_wait", "folder_wait", "folder_busy_wait"):
+        if not 0 <= getattr(limits, key) <= 3600:
+            raise ConfigError(f"config key 'limits.{key}': expected 0 to 3600 seconds")
     if not 1 <= config.discovery.port <= 65535:
         raise ConfigError("config key 'discovery.port': expected 1 to 65535")
     if limits.auth_failure_delay < 0:

@@ -41,8 +41,10 @@ class Executor(Protocol):
 
 
 def make_storage(config: ServerConfig) -> Storage:
-    return Storage(str(config.root), str(config.state_dir), config.limits.min_free_bytes,
-                   config.partial_max_bytes)
+    limits = config.limits
+    return Storage(str(config.root), str(config.state_dir), limits.min_free_bytes,
+                   config.partial_max_bytes, lock_wait=limits.lock_wait,
+                   folder_wait=limits.folder_wait, folder_busy_wait=limits.folder_busy_wait)
 
 
 class ThreadExecutor:

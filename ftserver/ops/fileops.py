@@ -45,9 +45,6 @@ from ftserver.store.locks import NameLock
 from ftserver.store.names import Entry
 from ftserver.store.storage import Storage
 
-MKDIR_LOCK_WAIT = 2.0
-"""How long a mkdir waits for its name (held by another mkdir for a moment, or an upload)."""
-
 
 def _lstat_in(folder_fd: int, entry: Entry) -> os.stat_result | None:
     try:
@@ -110,7 +107,7 @@ def make_dir(storage: Storage, request: MakeDir) -> None:
     uploads do, the folder locks above it shared (treelock.py), so that a folder
     move or ``rm -r`` never runs while a mkdir is creating folders inside the tree
     it moves or removes. Two ``mkdir -p`` of one folder at once are both fine: the
-    second waits for the first (MKDIR_LOCK_WAIT). It waits for the name lock before
+    second waits for the first (``limits.lock_wait``). It waits for the name lock before
     it takes the folder locks, so that wait never holds off a folder move or
     ``rm -r`` (those take folder locks first and name locks without waiting: no
     deadlock either way round). Parents made by ``parents`` are not locked one by
@@ -118,7 +115,7 @@ def make_dir(storage: Storage, request: MakeDir) -> None:
     (``is_a_directory``), and nothing already there is lost.
     """
     entry = storage.names.locate(request.path)
-    with (_name_locked(storage, entry, wait=MKDIR_LOCK_WAIT),
+    with (_name_locked(storage, entry, wait=storage.lock_wait),
           storage.tree_lock.shared(entry.folder)):
         if not request.parents:
             _make_one_dir(storage, entry)

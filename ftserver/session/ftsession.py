@@ -68,8 +68,7 @@ transfer_log = logging.getLogger("ftserver.transfer")
 file_log = logging.getLogger("ftserver.fileops")
 
 LIST_BATCH_BYTES = 48 * 1024
-LOCK_WAIT = 2.0
-"""Seconds a put waits for its name's lock before answering "locked"."""
+
 
 
 class Session:
@@ -209,7 +208,8 @@ class Session:
                 with self.storage.tree_lock.holder() as folder_locks:
                     self._log_transfer("put", serve_put(
                         self.channel, self.storage, request, self.owner, folder_locks,
-                        LOCK_WAIT, self.limits.transfer_timeout, self.throttles.upload),
+                        self.limits.lock_wait, self.limits.transfer_timeout,
+                        self.throttles.upload),
                         started)
             elif isinstance(request, GetRequest):
                 self._log_transfer("get", serve_get(self.channel, self.storage, request,

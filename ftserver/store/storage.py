@@ -43,7 +43,8 @@ class Storage:
     the disk through."""
 
     def __init__(self, root: str, state_dir: str, min_free_bytes: int = 0,
-                 partial_max_bytes: int = 0) -> None:
+                 partial_max_bytes: int = 0, *, lock_wait: float = 2.0,
+                 folder_wait: float = 10.0, folder_busy_wait: float = 2.0) -> None:
         self.root_real = os.path.realpath(root)
         self.names = Names(self.root_real)
         """The one owner of this share's names (names.py)."""
@@ -52,12 +53,14 @@ class Storage:
         os.makedirs(self.locks_dir, exist_ok=True, mode=0o700)
         self.digests = Digests(HashCache(os.path.join(state_dir, "hashes.sqlite3")))
         """The files' cached SHA-256 (digests.py, the one writer of the cache)."""
-        self.tree_lock = TreeLock(self.locks_dir, self.root_real)
+        self.tree_lock = TreeLock(self.locks_dir, self.root_real, folder_wait, folder_busy_wait)
         """Folder locks over the whole share (kept by ``confined_to``: homes share them)."""
         self.partials = PartialFolders(self.root_real, state_dir)
         """Where uploads in progress keep their bytes: on each target's own filesystem."""
         self.space = Space(self.partials, self.locks_dir, min_free_bytes, partial_max_bytes)
         """Free space promised to uploads, and the partials' cap and expiry (space.py)."""
+        self.lock_wait = lock_wait
+        """Seconds a writer waits for a name another upload holds before "locked"."""
         self.file_mode = 0o666 & ~current_umask()
         """The mode of a published file: what the server's umask leaves, as cp would."""
 

@@ -37,10 +37,11 @@ from common.protocol.names import is_within
 from ftserver.store.locks import key_byte, open_names, try_lock_byte
 
 SHARED_WAIT = 10.0
-"""How long an upload waits for a folder move or removal (which is quick) to finish."""
+"""How long an upload waits for a folder move or removal (which is quick) to finish
+(``limits.folder_wait``)."""
 EXCLUSIVE_WAIT = 2.0
 """How long a folder move or removal waits for uploads beneath it to finish before it
-gives up."""
+gives up (``limits.folder_busy_wait``)."""
 POLL = 0.05
 MOVING = "a folder is being moved or removed; try again"
 BUSY = "uploads into that folder are in progress; try again when they have finished"
@@ -49,13 +50,16 @@ BUSY = "uploads into that folder are in progress; try again when they have finis
 class TreeLock:
     """The folder locks of one share, whose real root is ``top``."""
 
-    def __init__(self, locks_dir: str, top: str) -> None:
+    def __init__(self, locks_dir: str, top: str, shared_wait: float = SHARED_WAIT,
+                 exclusive_wait: float = EXCLUSIVE_WAIT) -> None:
         self.locks_dir = locks_dir
         self.top = top
+        self.shared_wait = shared_wait
+        self.exclusive_wait = exclusive_wait
 
     def holder(self) -> FolderLocks:
         """A new holder of folder locks (one open of the locks file); close it to let go."""
-        return FolderLocks(self.locks_dir, self.top)
+        return FolderLocks(self.locks_dir, self.top, self.shared_wait, self.exclusive_wait)
 
     @contextmanager
     def shared(self, folder: str) -> Iterator[None]:
@@ -84,8 +88,11 @@ class FolderLocks:
     one, since a folder locked for one chain may still be needed by another.
     """
 
-    def __init__(self, locks_dir: str, top: str) -> None:
+    def __init__(self, locks_dir: str, top: str, shared_wait: float = SHARED_WAIT,
+                 exclusive_wait: float = EXCLUSIVE_WAIT) -> None:
         self.top = top
+        self.shared_wait = shared_wait
+        self.exclusive_wait = exclusive_wait
         self._fd: int | None = open_names(locks_dir)
         self._shared: set[str] = set()
 
@@ -97,16 +104,16 @@ class FolderLocks:
 
     def share(self, folder: str) -> None:
         """Hold each folder from the top down to ``folder`` shared (waiting up to
-        SHARED_WAIT for a move or removal of one of them); Locked if one stays taken."""
+        ``shared_wait`` for a move or removal of one of them); Locked if one stays taken."""
         for each in folders_down_to(self.top, folder):
             if each not in self._shared:
-                self._take(each, True, SHARED_WAIT, MOVING)
+                self._take(each, True, self.shared_wait, MOVING)
                 self._shared.add(each)
 
     def exclude(self, folder: str) -> None:
-        """Hold ``folder`` exclusively (waiting up to EXCLUSIVE_WAIT for the uploads
+        """Hold ``folder`` exclusively (waiting up to ``exclusive_wait`` for the uploads
         beneath it); Locked if they still run."""
-        self._take(folder, False, EXCLUSIVE_WAIT, BUSY)
+        self._take(folder, False, self.exclusive_wait, BUSY)
 
     def _take(self, folder: str, shared: bool, wait: float, busy_message: str) -> None:
         if self._fd is None:

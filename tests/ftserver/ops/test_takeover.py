@@ -57,3 +57,21 @@ def test_another_upload_of_the_name_is_still_told_locked(
         waited = time.monotonic() - started
     assert reply["ok"] is False and reply["error"]["code"] == "locked"
     assert waited < 4.0  # the lock's own short wait, not the takeover's
+
+
+def test_how_long_a_writer_waits_for_a_held_name_is_a_setting(
+        start_server: Callable[..., ServerProcess]) -> None:
+    """``limits.lock_wait`` (2 s by default) bounds a put's and a mkdir's wait for a name."""
+    server = start_server(limits={"lock_wait": 0.2})
+    with RawConnection(server.port) as holder, RawConnection(server.port) as other:
+        holder.hello()
+        other.hello()
+        holder.start_put("held.bin", 4 * MiB)
+        waits = []
+        for request in ({"op": "put", "path": "held.bin", "size": 9, "mtime": 1.0},
+                        {"op": "mkdir", "path": "held.bin"}):
+            started = time.monotonic()
+            reply = other.request(request)
+            waits.append(time.monotonic() - started)
+            assert reply["ok"] is False and reply["error"]["code"] == "locked", reply
+    assert max(waits) < 1.5, waits  # not the 2 s default
