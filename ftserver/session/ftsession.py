@@ -51,7 +51,6 @@ from ftserver.config import Limits
 from ftserver.logsetup import lines_held, log_text
 from ftserver.net.throttling import ConnectionThrottles, ServerRates
 from ftserver.net.tlsaccept import accept_tls
-from ftserver.ops import fileops, survey
 from ftserver.ops.download import stat_with_digest
 from ftserver.ops.outcome import TransferResult
 from ftserver.session.ftburst import ReplyBurst
@@ -61,6 +60,7 @@ from ftserver.session.ftstream import is_streamed_put, refuse_streamed_put, serv
 from ftserver.session.login import run_login
 from ftserver.session.security import SessionSecurity
 from ftserver.session.streambroken import StreamBroken
+from ftserver.store import fileops, survey
 from ftserver.store.storage import Storage
 
 log = logging.getLogger("ftserver.session")
