@@ -136,11 +136,10 @@ class Server:
         if now - self._last_cleanup < CLEANUP_INTERVAL:
             return
         self._last_cleanup = now
-        removed = self.storage.space.remove_stale(self.config.partial_ttl)
+        removed = self.storage.expire(self.config.partial_ttl)
         if removed:
             log.info("removed %d partial upload(s) older than %.0f s", removed,
                      self.config.partial_ttl)
-        self.storage.space.enforce_cap()
 
     def _log_startup(self) -> None:
         config = self.config

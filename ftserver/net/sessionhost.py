@@ -18,13 +18,13 @@ from ftserver.config import Limits
 from ftserver.net.throttling import ServerRates
 from ftserver.session.ftsession import Session
 from ftserver.session.security import SessionSecurity
-from ftserver.store.storage import Storage
+from ftserver.store.base import Share
 
 log = logging.getLogger("ftserver.host")
 
 
 class SessionHost:
-    def __init__(self, storage: Storage, limits: Limits, server_name: str,
+    def __init__(self, storage: Share, limits: Limits, server_name: str,
                  security: SessionSecurity, rates: ServerRates | None = None) -> None:
         self.security = security
         self.storage = storage

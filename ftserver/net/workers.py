@@ -27,7 +27,7 @@ from ftserver.net.instance import hold_sessions_lock
 from ftserver.net.sessionhost import SessionHost
 from ftserver.net.throttling import RateStates, ServerRates, shared_rate_states
 from ftserver.session.security import SessionSecurity
-from ftserver.store.storage import Storage
+from ftserver.store.storage import LocalStorage
 
 log = logging.getLogger("ftserver.workers")
 
@@ -40,9 +40,9 @@ class Executor(Protocol):
     def stop(self, grace: float) -> None: ...
 
 
-def make_storage(config: ServerConfig) -> Storage:
+def make_storage(config: ServerConfig) -> LocalStorage:
     limits = config.limits
-    return Storage(str(config.root), str(config.state_dir), limits.min_free_bytes,
+    return LocalStorage(str(config.root), str(config.state_dir), limits.min_free_bytes,
                    config.partial_max_bytes, lock_wait=limits.lock_wait,
                    folder_wait=limits.folder_wait, folder_busy_wait=limits.folder_busy_wait)
 

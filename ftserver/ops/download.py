@@ -13,44 +13,38 @@ Each download goes through the same steps:
 5. the check that the file did not change while it was sent: a rename over the
    name is harmless (the old file went out whole), a write into it is not.
 
-Front ends only speak their protocol around it (ft's ``get``, HTTP's GET and Range).
+Everything goes through the storage seam (store/base.py's ``ReadFile``); front ends
+only speak their protocol around it (ft's ``get``, HTTP's GET and Range).
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import replace
 
 from common.io.channel import Channel
-from common.io.filesend import SentCallback, send_file, send_file_hashed
-from common.io.hashing import content_stamp, hash_prefix, unchanged_while_open
 from common.io.ratelimit import UNLIMITED, Throttle
 from common.protocol.errors import SourceChanged
 from common.protocol.replies import EntryInfo
-from ftserver.store.diskerrors import storage_error
-from ftserver.store.names import Target
-from ftserver.store.storage import Storage
+from ftserver.store.base import ReadFile, SentCallback, Share
 
 
 class Download:
     """An open file of the share to send; use as a context manager."""
 
-    def __init__(self, storage: Storage, name: str) -> None:
-        self.storage = storage
-        self.target: Target = storage.names.resolve(name)
-        self.fd, self.before = storage.names.open_for_read(self.target)
-        self.digest: str | None = storage.digests.known(self.target.real, self.before)
+    def __init__(self, storage: Share, name: str) -> None:
+        self.file: ReadFile = storage.open_read(name)
+        self.digest: str | None = self.file.digest
         """The whole file's SHA-256 when known before any byte goes out (the cache's)."""
         self._hasher: hashlib._Hash | None = None
 
     @property
     def size(self) -> int:
-        return self.before.st_size
+        return self.file.size
 
     @property
     def mtime(self) -> float:
-        return self.before.st_mtime
+        return self.file.mtime
 
     def resume_from(self, offset: int, prefix_sha256: str | None) -> int:
         """Where to start for a receiver holding ``offset`` bytes whose SHA-256 is
@@ -59,14 +53,11 @@ class Download:
             return 0
         if offset == self.size and self.digest is not None:
             return offset if self.digest == prefix_sha256 else 0  # no read needed
-        try:
-            hasher = hash_prefix(self.fd, offset)
-        except OSError as exc:
-            raise storage_error(exc, f"reading {self.target.name!r}") from None
-        if offset == self.size and self._still_named():
+        hasher = self.file.prefix_hasher(offset)
+        if offset == self.size:
             # The prefix is the whole file: its digest, once read, need not be read again.
             self.digest = hasher.hexdigest()
-            self.storage.digests.remember(self.target.real, self.before, self.digest)
+            self.file.remember(self.digest)
         if hasher.hexdigest() != prefix_sha256:
             return 0
         self._hasher = hasher
@@ -76,35 +67,24 @@ class Download:
              throttle: Throttle = UNLIMITED, on_sent: SentCallback | None = None) -> str:
         """Send the file from ``offset`` (0, or what ``resume_from`` gave) to its end; return
         the whole file's SHA-256. OSError if the disk fails, ft errors if the link does."""
-        count = self.size - offset
         if self.digest is not None:
-            send_file(channel, self.fd, offset, count, timeout, on_sent, throttle=throttle)
+            self.file.send(channel, offset, None, timeout, throttle, on_sent)
             return self.digest
         hasher = self._hasher if offset else hashlib.sha256()
         assert hasher is not None, "resume_from gave this offset"
-        return send_file_hashed(channel, self.fd, offset, count, hasher, timeout, on_sent,
-                                throttle=throttle)
+        self.file.send(channel, offset, hasher, timeout, throttle, on_sent)
+        return hasher.hexdigest()
 
     def finish(self, digest: str) -> None:
         """After the last byte: SourceChanged if the file was written to meanwhile; else a
-        digest computed on the way is cached (while the name still holds this file)."""
-        now = os.fstat(self.fd)
-        if not unchanged_while_open(self.before, now):
-            raise SourceChanged(f"{self.target.name!r} changed while it was sent")
-        if self.digest is None and self._still_named():
-            self.storage.digests.remember(self.target.real, self.before, digest)
-
-    def _still_named(self) -> bool:
-        """True while the name holds the file we read (a newer version's entry stays)."""
-        try:
-            now = os.stat(self.target.real)
-        except OSError:
-            return False
-        return (now.st_ino == self.before.st_ino
-                and content_stamp(now) == content_stamp(self.before))
+        digest computed on the way is cached."""
+        if not self.file.unchanged():
+            raise SourceChanged(f"{self.file.name!r} changed while it was sent")
+        if self.file.digest is None:
+            self.file.remember(digest)
 
     def close(self) -> None:
-        os.close(self.fd)
+        self.file.close()
 
     def __enter__(self) -> Download:
         return self
@@ -113,19 +93,14 @@ class Download:
         self.close()
 
 
-def stat_with_digest(storage: Storage, name: str) -> EntryInfo:
+def stat_with_digest(storage: Share, name: str) -> EntryInfo:
     """``stat`` of a file with its SHA-256, computed (and cached) if not known yet."""
-    target = storage.names.resolve(name)
-    entry = storage.stat_entry(target)
+    entry = storage.stat(name)
     if entry.type != "file" or entry.sha256 is not None:
         return entry
     with Download(storage, name) as download:
-        try:
-            digest = hash_prefix(download.fd, download.size).hexdigest()
-            after = os.fstat(download.fd)
-        except OSError as exc:
-            raise storage_error(exc, f"reading {name!r}") from None
-        if content_stamp(after) != content_stamp(download.before):
+        digest = download.file.prefix_hasher(download.size).hexdigest()
+        if not download.file.unchanged():
             return entry  # written to meanwhile: no digest describes it
-        storage.digests.remember(download.target.real, download.before, digest)
+        download.file.remember(digest)
         return replace(entry, sha256=digest, size=download.size, mtime=download.mtime)

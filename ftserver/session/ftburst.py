@@ -2,7 +2,7 @@
 
 A client that pipelines streamed puts reads the replies later, so while the next
 file is already in our buffer a reply may wait a moment: its upload joins the
-session's batch (ops/uploadbatch.py), and its reply is held here. A burst ends
+session's batch (the store's ``Batch``, store/base.py), and its reply is held here. A burst ends
 when no whole request is buffered, when a request other than a streamed put
 comes, when it holds MAX_FILES files or is MAX_SECONDS old, or when the
 connection ends; the session ends it with ``finish``, which settles the batch
@@ -17,7 +17,6 @@ answer a single put gives when its folder fsync fails).
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -28,9 +27,7 @@ from common.protocol.frames import encode_frame
 from common.protocol.replies import PutDone, error_reply
 from ftserver.ops.outcome import TransferResult
 from ftserver.ops.upload import Uploaded
-from ftserver.ops.uploadbatch import UploadBatch
-from ftserver.store.diskerrors import storage_error
-from ftserver.store.storage import Storage
+from ftserver.store.base import Batch, Share
 
 MAX_FILES = 64
 """Replies held back at most: bounds what a burst holds open."""
@@ -55,9 +52,16 @@ class ReplyBurst:
     """Held by a session: the batch its streamed puts share, and their replies held back."""
 
     def __init__(self) -> None:
-        self.batch = UploadBatch()
+        self._batch: Batch | None = None
         self._entries: list[Entry] = []
         self._began = 0.0
+
+    def batch(self, storage: Share) -> Batch:
+        """The batch this burst's uploads share, begun with the burst's first file (on the
+        session's storage as it is then: a login between bursts changes it)."""
+        if self._batch is None:
+            self._batch = storage.batch()
+        return self._batch
 
     @property
     def pending(self) -> int:
@@ -83,40 +87,42 @@ class ReplyBurst:
             self._began = started
         self._entries.append((frame, item, started))
 
-    def finish(self, storage: Storage) -> tuple[list[Answered], bytes]:
+    def finish(self) -> tuple[list[Answered], bytes]:
         """End the burst: settle its batch; return what to log and the replies to send, in
         order. A disk failure never raises: it becomes the answers of the files it concerns."""
-        if not self._entries and self.batch.idle:
+        batch, self._batch = self._batch, None
+        if not self._entries and (batch is None or batch.idle):
             return [], b""
         # Taken at once: should anything below raise, no later finish may answer these
         # files "ok" without the fsync of their folder, which is let go on the way out.
         entries, self._entries = self._entries, []
-        unsynced = self.batch.settle(storage)
-        answers, replies = settle(entries, unsynced)
+        failed = batch.settle() if batch is not None else {}
+        answers, replies = settle(entries, failed)
         return answers, b"".join(replies)
 
     def abandon(self) -> None:
         """Let go of what a burst that could not finish still holds (locks, descriptors)."""
         self._entries = []
-        self.batch.close()
+        if self._batch is not None:
+            self._batch.close()
+            self._batch = None
 
 
-def settle(entries: list[Entry], unsynced: dict[str, OSError]
+def settle(entries: list[Entry], failed: dict[str, FtError]
            ) -> tuple[list[Answered], list[bytes]]:
-    """The answers and encoded replies of a burst, in order, given the folders whose fsync
-    failed: a file published into one of those is answered with the error, never ok."""
+    """The answers and encoded replies of a burst, in order, given the published files (by
+    name) that could not be made durable: those are answered with that error, never ok."""
     answers: list[Answered] = []
     replies: list[bytes] = []
     for frame, item, started in entries:
         outcome: TransferResult | FtError
         if isinstance(item, FtError):
             outcome, reply = item, encode_frame(error_reply(item))
-        elif os.path.dirname(item.target.real) in unsynced:
-            outcome = storage_error(unsynced[os.path.dirname(item.target.real)],
-                                    f"making {item.target.name!r} durable")
+        elif item.place.name in failed:
+            outcome = failed[item.place.name]
             reply = encode_frame(error_reply(outcome))
         else:
-            outcome = TransferResult(item.target.name, item.size, 0, item.size)
+            outcome = TransferResult(item.place.name, item.size, 0, item.size)
             reply = encode_put_done(PutDone(item.size, item.sha256))
         replies.append(reply)
         answers.append(Answered(frame, outcome, started))

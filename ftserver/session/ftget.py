@@ -16,11 +16,11 @@ from common.protocol.requests import GetRequest
 from ftserver.ops.download import Download
 from ftserver.ops.outcome import TransferResult
 from ftserver.session.streambroken import StreamBroken
+from ftserver.store.base import Share
 from ftserver.store.diskerrors import storage_error
-from ftserver.store.storage import Storage
 
 
-def serve_get(channel: Channel, storage: Storage, request: GetRequest, timeout: float,
+def serve_get(channel: Channel, storage: Share, request: GetRequest, timeout: float,
               throttle: Throttle = UNLIMITED) -> TransferResult:
     """Serve one ``get``. ``timeout`` bounds the sending of each span of raw bytes."""
     with Download(storage, request.path) as download:

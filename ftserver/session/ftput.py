@@ -20,23 +20,28 @@ from common.protocol.errors import FtError, ProtocolError
 from common.protocol.replies import PutDone, PutReady, error_reply
 from common.protocol.requests import PutData, PutEnd, PutRequest, parse_request
 from ftserver.ops.outcome import TransferResult
-from ftserver.ops.upload import Alone, Upload, UploadPlan
+from ftserver.ops.upload import Upload, UploadPlan
 from ftserver.session.streambroken import StreamBroken
-from ftserver.store.storage import Storage
-from ftserver.store.treelock import FolderLocks
+from ftserver.store.base import Share, Sharing
 
 R = TypeVar("R", PutData, PutEnd)
 CLIENT_PREFIX_RATE_FLOOR = 1_000_000
 """Bytes/s a client is assumed to hash its resume prefix at, at worst (slow media)."""
 
 
-def serve_put(channel: Channel, storage: Storage, request: PutRequest, owner: str,
-              folder_locks: FolderLocks, lock_wait: float, timeout: float,
-              throttle: Throttle = UNLIMITED) -> TransferResult:
+def serve_put(channel: Channel, storage: Share, request: PutRequest, owner: str,
+              timeout: float, throttle: Throttle = UNLIMITED) -> TransferResult:
     """Serve one resumable ``put``. ``timeout`` bounds each wait: a frame, or each span of
-    raw bytes. ``folder_locks`` holds the folders above the target for the session."""
+    raw bytes. The folders above the target stay put until the reply is sent."""
+    with storage.folder_locks() as folder_locks:
+        return _serve_put(channel, storage, request, owner, storage.alone(folder_locks),
+                          timeout, throttle)
+
+
+def _serve_put(channel: Channel, storage: Share, request: PutRequest, owner: str,
+               sharing: Sharing, timeout: float, throttle: Throttle) -> TransferResult:
     plan = UploadPlan(request.path, request.size, request.mtime, request.sha256, owner)
-    upload = Upload(storage, plan, Alone(folder_locks, lock_wait))
+    upload = Upload(storage, plan, sharing)
     try:
         upload.open()
         channel.send(PutReady(upload.held, upload.held_digest()).to_dict())

@@ -60,8 +60,7 @@ from ftserver.session.ftstream import is_streamed_put, refuse_streamed_put, serv
 from ftserver.session.login import run_login
 from ftserver.session.security import SessionSecurity
 from ftserver.session.streambroken import StreamBroken
-from ftserver.store import fileops, survey
-from ftserver.store.storage import Storage
+from ftserver.store.base import Share
 
 log = logging.getLogger("ftserver.session")
 transfer_log = logging.getLogger("ftserver.transfer")
@@ -76,7 +75,7 @@ class Session:
         self,
         sock: socket.socket,
         peer: str,
-        storage: Storage,
+        storage: Share,
         limits: Limits,
         server_name: str,
         stopping: threading.Event,
@@ -164,7 +163,7 @@ class Session:
 
     def _finish_burst(self) -> None:
         """Make a burst's files durable, log them, then send their replies together."""
-        answers, replies = self.burst.finish(self.storage)
+        answers, replies = self.burst.finish()
         with lines_held():  # a line per file, one write for them all
             log_text(transfer_log, logging.INFO, *[
                 self._failure_line(answered.frame, answered.outcome, answered.started)
@@ -198,19 +197,16 @@ class Session:
                 self._list(request)
             elif isinstance(request, Stat):
                 entry = (stat_with_digest(self.storage, request.path) if request.digest
-                         else self.storage.stat_entry(self.storage.names.resolve(request.path)))
+                         else self.storage.stat(request.path))
                 self.channel.send(StatReply(entry).to_dict())
             elif isinstance(request, PutRequest) and request.stream:
                 serve_streamed_put(self.channel, self.storage, request, self.owner,
                                    self.limits.transfer_timeout, self.burst, frame, started,
                                    self.throttles.upload)
             elif isinstance(request, PutRequest):
-                with self.storage.tree_lock.holder() as folder_locks:
-                    self._log_transfer("put", serve_put(
-                        self.channel, self.storage, request, self.owner, folder_locks,
-                        self.limits.lock_wait, self.limits.transfer_timeout,
-                        self.throttles.upload),
-                        started)
+                self._log_transfer("put", serve_put(
+                    self.channel, self.storage, request, self.owner,
+                    self.limits.transfer_timeout, self.throttles.upload), started)
             elif isinstance(request, GetRequest):
                 self._log_transfer("get", serve_get(self.channel, self.storage, request,
                                                     self.limits.transfer_timeout,
@@ -219,7 +215,7 @@ class Session:
             elif isinstance(request, (MakeDir, Move, Remove, SetMtime)):
                 self._file_op(request)
             elif isinstance(request, Walk):
-                self._send_batches(survey.walk(self.storage, request), WalkReply)
+                self._send_batches(self.storage.walk(request.path), WalkReply)
             else:
                 raise ProtocolError(f"{type(request).OP!r} is not valid here")
         except StreamBroken as exc:
@@ -254,18 +250,17 @@ class Session:
         self.channel.send(reply.to_dict())
 
     def _list(self, request: ListDir) -> None:
-        target = self.storage.names.resolve(request.path, allow_root=True)
-        self._send_batches(self.storage.list_dir(target), ListReply)
+        self._send_batches(self.storage.list_folder(request.path), ListReply)
 
     def _file_op(self, request: MakeDir | Move | Remove | SetMtime) -> None:
         if isinstance(request, MakeDir):
-            fileops.make_dir(self.storage, request)
+            self.storage.make_dir(request.path, request.parents)
         elif isinstance(request, Move):
-            fileops.move(self.storage, request)
+            self.storage.move(request.src, request.dst)
         elif isinstance(request, SetMtime):
-            fileops.set_mtime(self.storage, request)
+            self.storage.set_mtime(request.path, request.mtime)
         else:
-            fileops.remove(self.storage, request)
+            self.storage.remove(request.path, request.recursive)
         file_log.info("%s peer=%s %s result=ok", request.OP, self.peer, request.to_dict())
         self.channel.send(Done().to_dict())
 

@@ -10,7 +10,7 @@ Only a streamed put whose ``size`` cannot be read leaves the stream unknowable:
 its connection is closed.
 
 A streamed upload never resumes: it is the one upload (ops/upload.py) with a
-partial of its own, in the session's batch (ops/uploadbatch.py); its answer is
+partial of its own, in the session's batch (the store's ``Batch``); its answer is
 held in the session's burst (ftburst.py) until the batch's folders are durable.
 """
 
@@ -29,7 +29,7 @@ from common.protocol.requests import PutEnd, PutRequest
 from ftserver.ops.upload import Upload, UploadPlan
 from ftserver.session.ftburst import ReplyBurst
 from ftserver.session.streambroken import StreamBroken
-from ftserver.store.storage import Storage
+from ftserver.store.base import Share
 
 
 def is_streamed_put(frame: dict[str, Any]) -> bool:
@@ -38,7 +38,7 @@ def is_streamed_put(frame: dict[str, Any]) -> bool:
 
 
 def serve_streamed_put(
-    channel: Channel, storage: Storage, request: PutRequest, owner: str, timeout: float,
+    channel: Channel, storage: Share, request: PutRequest, owner: str, timeout: float,
     burst: ReplyBurst, frame: dict[str, Any], started: float,
     throttle: Throttle = UNLIMITED,
 ) -> None:
@@ -50,7 +50,7 @@ def serve_streamed_put(
     """
     plan = UploadPlan(request.path, request.size, request.mtime, request.sha256, owner,
                       resumable=False)
-    with Upload(storage, plan, burst.batch) as upload:
+    with Upload(storage, plan, burst.batch(storage)) as upload:
         upload.open()
         upload.start(0)
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 
 from common.protocol.errors import (
+    FtError,
     IsADirectory,
     NoSpace,
     NotADirectory,
@@ -14,7 +15,7 @@ from common.protocol.errors import (
 )
 
 
-def storage_error(exc: OSError, what: str) -> Exception:
+def storage_error(exc: OSError, what: str) -> FtError:
     """Map an OSError to the ft error a client should see (no absolute paths in it)."""
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return NoSpace(f"the server's disk is full ({what})")

@@ -40,10 +40,10 @@ from common.protocol.fields import mtime_ns
 from common.protocol.names import is_within
 from common.protocol.requests import MakeDir, Move, Remove, SetMtime
 from ftserver.store.confine import SWAPPED, fd_path
+from ftserver.store.core import LocalCore
 from ftserver.store.diskerrors import storage_error
 from ftserver.store.locks import NameLock
 from ftserver.store.names import Entry
-from ftserver.store.storage import Storage
 
 
 def _lstat_in(folder_fd: int, entry: Entry) -> os.stat_result | None:
@@ -56,7 +56,7 @@ def _lstat_in(folder_fd: int, entry: Entry) -> os.stat_result | None:
 
 
 @contextlib.contextmanager
-def _parent_of(storage: Storage, entry: Entry, doing: str,
+def _parent_of(storage: LocalCore, entry: Entry, doing: str,
                missing: str | None = None) -> Iterator[int]:
     """The entry's parent folder, open through confine, closed afterwards.
 
@@ -83,7 +83,7 @@ def _existing(folder_fd: int, entry: Entry) -> os.stat_result:
 
 
 @contextlib.contextmanager
-def _name_locked(storage: Storage, entry: Entry, wait: float = 0.0) -> Iterator[None]:
+def _name_locked(storage: LocalCore, entry: Entry, wait: float = 0.0) -> Iterator[None]:
     """Hold the lock an upload to this name takes; Locked if an upload holds it now
     (or still after ``wait`` seconds)."""
     with NameLock(storage.locks_dir, entry.lock_key) as lock:
@@ -96,7 +96,7 @@ def _same_folder(fd_a: int, fd_b: int) -> bool:
     return os.path.samestat(os.fstat(fd_a), os.fstat(fd_b))
 
 
-def make_dir(storage: Storage, request: MakeDir) -> None:
+def make_dir(storage: LocalCore, request: MakeDir) -> None:
     """Create a folder (``parents``: and what is missing above it), holding what an upload holds.
 
     A folder is a writer of its name as much as an upload is: without the name
@@ -131,7 +131,7 @@ def make_dir(storage: Storage, request: MakeDir) -> None:
             raise storage_error(exc, f"creating {request.path!r}") from None
 
 
-def _make_one_dir(storage: Storage, entry: Entry) -> None:
+def _make_one_dir(storage: LocalCore, entry: Entry) -> None:
     missing = (f"the folder that would hold {entry.name!r} does not exist "
                "(use -p to create it too)")
     with _parent_of(storage, entry, "creating", missing) as folder_fd:
@@ -144,7 +144,7 @@ def _make_one_dir(storage: Storage, entry: Entry) -> None:
         fsync_dir(fd_path(folder_fd))
 
 
-def move(storage: Storage, request: Move) -> None:
+def move(storage: LocalCore, request: Move) -> None:
     source = storage.names.locate(request.src)
     destination = storage.names.locate(request.dst)
     with contextlib.ExitStack() as held:
@@ -200,7 +200,7 @@ def _move_error(exc: OSError, request: Move) -> FtError:
     return storage_error(exc, f"moving {request.src!r}")
 
 
-def remove(storage: Storage, request: Remove) -> None:
+def remove(storage: LocalCore, request: Remove) -> None:
     entry = storage.names.locate(request.path)
     with _parent_of(storage, entry, "removing") as folder_fd:
         if stat.S_ISDIR(_existing(folder_fd, entry).st_mode):
@@ -242,7 +242,7 @@ def _remove_folder(folder_fd: int, entry: Entry, recursive: bool) -> None:
         raise storage_error(failures[0], f"removing {entry.name!r} (part of it was removed)")
 
 
-def set_mtime(storage: Storage, request: SetMtime) -> None:
+def set_mtime(storage: LocalCore, request: SetMtime) -> None:
     """Set the mtime of an existing file or folder, keeping its atime.
 
     A symlink gets its own mtime, never its target's. A file's name lock is taken

@@ -28,7 +28,6 @@ they are never resumed, only swept by expiry and the cap like any other.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import re
@@ -38,6 +37,7 @@ from dataclasses import dataclass
 
 from common.io.durable import fsync_dir
 from common.protocol.names import RESERVED_PREFIX
+from ftserver.store.base import UploadIdentity
 
 PARTIALS_FOLDER = f"{RESERVED_PREFIX}partials"
 REGISTRY = "partials-folders"
@@ -46,19 +46,6 @@ LEGACY_FOLDER = "partials"
 _NAME = re.compile(r"(?P<key>[0-9a-f]{64})-(?:(?P<id>[0-9a-f]{32})\.part"
                    r"|s(?P<size>[0-9]+)-[0-9a-f]{16}\.stream)\Z")
 _LEGACY_NAME = re.compile(r"(?P<key>[0-9a-f]{64})(?:-stream)?\.part\Z")
-
-
-@dataclass(frozen=True)
-class UploadIdentity:
-    """What makes an upload the same upload: who sends which announced file."""
-
-    owner: str
-    size: int
-    mtime_ns: int
-
-    def digest(self) -> str:
-        text = f"{self.owner}\0{self.size}\0{self.mtime_ns}"
-        return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()[:32]
 
 
 @dataclass(frozen=True)

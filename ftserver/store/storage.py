@@ -1,186 +1,128 @@
-"""The share on disk, as every front end reaches it: names, listings, uploads' partials and
-free space, publishing, the digest cache and the folder locks.
+"""The local folder behind the storage seam: store/base.py's ``Share``, on a disk.
 
-Every name a client sends is turned into a file by ``self.names`` (names.py, the
-one place that maps protocol names to real paths and descriptors, as pyftpdlib's
-validpath does). Uploads keep their bytes in partials on each target's own
-filesystem (partials.py), are promised room before they start (space.py), and
-become visible by one rename (publishing.py). The steps of an upload and a
-download are ftserver/ops' (upload.py, download.py); this is what they stand on.
+Every name a client sends is turned into a file by the core's names (names.py,
+the one place that maps protocol names to real paths and descriptors, as
+pyftpdlib's validpath does). Uploads keep their bytes in partials on each
+target's own filesystem (partials.py, localpartial.py), are promised room before
+they start (space.py), and become visible by one rename (publishing.py);
+downloads read through localread.py; listings, walks and file operations are
+listing's, survey.py's and fileops.py's. The steps of an upload and a download
+are ftserver/ops' (upload.py, download.py): they see only this seam.
 """
 
 from __future__ import annotations
 
-import contextlib
-import copy
-import logging
 import os
 import stat
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
 
-from common.io.hashcache import HashCache
-from common.protocol.errors import (
-    BadPath,
-    NotADirectory,
-    PermissionDenied,
-)
-from common.protocol.names import check_component, is_within
-from common.protocol.replies import EntryInfo
-from ftserver.store.confine import reopen
-from ftserver.store.digests import Digests
+from common.protocol.errors import IntegrityError
+from common.protocol.fields import mtime_ns
+from common.protocol.replies import EntryInfo, WalkEntry
+from common.protocol.requests import MakeDir, Move, Remove, SetMtime, Walk
+from ftserver.store import fileops, survey
+from ftserver.store.alone import LocalAlone
+from ftserver.store.base import Place, Published, UploadIdentity
+from ftserver.store.batch import LocalBatch
+from ftserver.store.core import LocalCore
 from ftserver.store.diskerrors import storage_error
-from ftserver.store.locks import remove_unused_lock_files
-from ftserver.store.names import Names, OpenFolder, Target
-from ftserver.store.partials import PartialFolders, PartialsFolder
-from ftserver.store.publishing import publish, remove_leftover_staging
-from ftserver.store.space import Space
-from ftserver.store.treelock import TreeLock
-
-log = logging.getLogger("ftserver.storage")
+from ftserver.store.localpartial import LocalPartial
+from ftserver.store.localread import LocalReadFile
+from ftserver.store.places import LocalPlace, published_from
+from ftserver.store.treelock import FolderLocks
 
 
-class Storage:
-    """The share of one server (or one user's home in it): what every front end reaches
-    the disk through."""
+class LocalStorage(LocalCore):
+    """The share of one server (or one user's home in it) in a local folder."""
 
-    def __init__(self, root: str, state_dir: str, min_free_bytes: int = 0,
-                 partial_max_bytes: int = 0, *, lock_wait: float = 2.0,
-                 folder_wait: float = 10.0, folder_busy_wait: float = 2.0) -> None:
-        self.root_real = os.path.realpath(root)
-        self.names = Names(self.root_real)
-        """The one owner of this share's names (names.py)."""
-        self.locks_dir = os.path.join(state_dir, "locks")
-        self.staging_dir = os.path.join(state_dir, "staging")
-        os.makedirs(self.locks_dir, exist_ok=True, mode=0o700)
-        self.digests = Digests(HashCache(os.path.join(state_dir, "hashes.sqlite3")))
-        """The files' cached SHA-256 (digests.py, the one writer of the cache)."""
-        self.tree_lock = TreeLock(self.locks_dir, self.root_real, folder_wait, folder_busy_wait)
-        """Folder locks over the whole share (kept by ``confined_to``: homes share them)."""
-        self.partials = PartialFolders(self.root_real, state_dir)
-        """Where uploads in progress keep their bytes: on each target's own filesystem."""
-        self.space = Space(self.partials, self.locks_dir, min_free_bytes, partial_max_bytes)
-        """Free space promised to uploads, and the partials' cap and expiry (space.py)."""
-        self.lock_wait = lock_wait
-        """Seconds a writer waits for a name another upload holds before "locked"."""
-        self.file_mode = 0o666 & ~current_umask()
-        """The mode of a published file: what the server's umask leaves, as cp would."""
-
-    def confined_to(self, home: str) -> Storage:
-        """This storage with ``home`` (a protocol name, "" for none) as its root.
-
-        Creates the folder if it is missing. Everything else (partials, locks,
-        hash cache) is shared with the whole share's storage.
-        """
-        if not home:
-            return self
-        target = self.names.resolve(home)
-        try:
-            self.names.make_dirs(target)
-        except OSError as exc:
-            raise storage_error(exc, "creating your home folder") from None
-        if not os.path.isdir(target.real):
-            raise NotADirectory("your home folder is not a folder; ask the administrator")
-        confined = copy.copy(self)
-        confined.root_real = os.path.realpath(target.real)
-        confined.names = Names(confined.root_real)
-        if not is_within(self.root_real, confined.root_real):
-            raise BadPath("your home folder leaves the share; ask the administrator")
+    def confined_to(self, home: str) -> LocalStorage:
+        confined = super().confined_to(home)
+        assert isinstance(confined, LocalStorage)
         return confined
 
     # ------------------------------------------------------------ reading
 
-    def entry(self, name: str, real: str, st: os.stat_result) -> EntryInfo | None:
-        if stat.S_ISDIR(st.st_mode):
-            return EntryInfo(name, "dir", 0, st.st_mtime)
-        if stat.S_ISREG(st.st_mode):
-            return EntryInfo(name, "file", st.st_size, st.st_mtime, self.digests.known(real, st))
-        return None
+    def stat(self, name: str) -> EntryInfo:
+        return self.stat_entry(self.names.resolve(name))
 
-    def stat_entry(self, target: Target) -> EntryInfo:
-        path_fd = self.names.open_path(target)
-        try:
-            st = os.fstat(path_fd)
-        finally:
-            os.close(path_fd)
-        info = self.entry(os.path.basename(target.real) or "", target.real, st)
-        if info is None:
-            raise PermissionDenied(f"{target.name!r} is not a regular file or folder")
-        return EntryInfo(os.path.basename(target.name), info.type, info.size, info.mtime,
-                         info.sha256)
+    def list_folder(self, name: str) -> list[EntryInfo]:
+        return self.list_dir(self.names.resolve(name, allow_root=True))
 
-    def list_dir(self, target: Target) -> list[EntryInfo]:
-        """Entries of a folder, sorted by name; hidden internals, escapes and specials left out."""
-        path_fd = self.names.open_path(target)
-        try:
-            folder_fd = reopen(path_fd, os.O_RDONLY | os.O_DIRECTORY)
-        except NotADirectoryError:
-            raise NotADirectory(f"{target.name!r} is not a folder") from None
-        except OSError as exc:
-            raise storage_error(exc, repr(target.name or "/")) from None
-        finally:
-            os.close(path_fd)
-        try:
-            names = sorted(os.listdir(folder_fd))
-            entries = []
-            for name in names:
-                info = self._list_entry(folder_fd, target.real, name)
-                if info is not None:
-                    entries.append(info)
-        except OSError as exc:
-            raise storage_error(exc, repr(target.name or "/")) from None
-        finally:
-            os.close(folder_fd)
-        return entries
+    def walk(self, name: str) -> Iterator[WalkEntry]:
+        return survey.walk(self, Walk(name))
 
-    def _list_entry(self, folder_fd: int, folder_real: str, name: str) -> EntryInfo | None:
-        """One entry of a listing, or None for what is never shown (escapes, specials...)."""
+    def open_read(self, name: str) -> LocalReadFile:
+        return LocalReadFile(self, name)
+
+    # ------------------------------------------------------------ uploads
+
+    def folder_locks(self) -> AbstractContextManager[FolderLocks]:
+        """Held by a session around an upload: the folders above it stay put meanwhile."""
+        return self.tree_lock.holder()
+
+    def alone(self, folder_locks: FolderLocks) -> LocalAlone:
+        return LocalAlone(self, folder_locks)
+
+    def batch(self) -> LocalBatch:
+        return LocalBatch(self)
+
+    def open_partial(self, place: Place, identity: UploadIdentity, sha256: str | None,
+                     resumable: bool) -> LocalPartial:
+        assert isinstance(place, LocalPlace)
+        return LocalPartial(place.partials, identity, place.target.key, sha256, resumable)
+
+    def already_there(self, place: Place, size: int, sha256: str) -> Published | None:
+        """The published file, if it holds exactly that size and SHA-256 (cached digest)."""
+        assert isinstance(place, LocalPlace)
         try:
-            check_component(name)
-        except BadPath:
-            return None  # reserved or unrepresentable names are never shown
-        try:
-            st = os.stat(name, dir_fd=folder_fd, follow_symlinks=False)
-        except OSError:  # gone meanwhile: not shown
+            st = os.stat(place.base, dir_fd=place.folder.fd, follow_symlinks=False)
+        except OSError:
             return None
-        real = os.path.join(folder_real, name)
-        if stat.S_ISLNK(st.st_mode):
-            found = self.names.link_target(real)
-            if found is None:
-                return None  # it leads outside the share, or it changed meanwhile
-            real, st = found
-        return self.entry(name, real, st)
+        if not stat.S_ISREG(st.st_mode) or st.st_size != size:
+            return None
+        if self.digests.known(place.target.real, st) != sha256:
+            return None
+        return published_from(st)
 
-    # ------------------------------------------------------------ writing
-
-    def publish(self, partials: PartialsFolder, partial: str, fd: int, target: Target,
-                mtime: float, folder: OpenFolder, *, sync_folder: bool) -> os.stat_result:
-        """Make the verified partial ``partial`` of ``partials`` (open as ``fd``) durable and
-        visible under the target's name in ``folder`` (walked to by names.py). Without
-        ``sync_folder`` the folder's fsync is the caller's, before it reports success."""
+    def confirm(self, place: Place, there: Published, mtime: float) -> Published:
+        """A file already there is this upload's: only its mtime is set (digest refiled)."""
+        assert isinstance(place, LocalPlace) and isinstance(there.stat, os.stat_result)
+        before = there.stat
+        if before.st_mtime_ns == mtime_ns(mtime):
+            return there
         try:
-            return publish(partials.fd, partial, fd, folder.fd, os.path.basename(target.real),
-                           mtime, file_mode=self.file_mode, sync_folder=sync_folder)
+            os.utime(place.base, ns=(before.st_atime_ns, mtime_ns(mtime)),
+                     dir_fd=place.folder.fd, follow_symlinks=False)
+            after = os.stat(place.base, dir_fd=place.folder.fd, follow_symlinks=False)
         except OSError as exc:
-            raise storage_error(exc, f"publishing {target.name!r}") from None
+            raise storage_error(exc, f"setting the mtime of {place.name!r}") from None
+        if (after.st_ino, after.st_size) != (before.st_ino, before.st_size):
+            raise IntegrityError(f"{place.name!r} was replaced meanwhile; send it again")
+        self.digests.refile(place.target.real, before, place.target.real, after)
+        return published_from(after)
 
-    def remove_leftovers(self) -> int:
-        """At start-up, before any session runs: what earlier runs left behind.
+    def after_cut(self) -> None:
+        """An upload was cut and kept its partial: the partials kept must fit the cap."""
+        self.space.enforce_cap()
 
-        Staged copies a crash of version 0.1 left in the share, lock files (no lock
-        can be held yet), and cached digests of files that are gone. Returns staged
-        copies removed.
-        """
-        remove_unused_lock_files(self.locks_dir)
-        self.digests.prune()
-        return remove_leftover_staging(self.staging_dir)
+    def expire(self, partial_ttl: float) -> int:
+        """The hourly sweep: partials older than ``partial_ttl`` go, the rest fit the cap;
+        returns how many went for their age."""
+        removed = self.space.remove_stale(partial_ttl)
+        self.space.enforce_cap()
+        return removed
 
+    # ------------------------------------------------------------ file operations
 
-def current_umask() -> int:
-    """The process's umask, read without changing it (/proc; else set and put back at once)."""
-    with contextlib.suppress(OSError, ValueError):
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
+    def make_dir(self, name: str, parents: bool) -> None:
+        fileops.make_dir(self, MakeDir(name, parents))
+
+    def move(self, src: str, dst: str) -> None:
+        fileops.move(self, Move(src, dst))
+
+    def remove(self, name: str, recursive: bool) -> None:
+        fileops.remove(self, Remove(name, recursive))
+
+    def set_mtime(self, name: str, mtime: float) -> None:
+        fileops.set_mtime(self, SetMtime(name, mtime))

@@ -22,7 +22,7 @@ from common.protocol.names import check_component, join_path
 from common.protocol.replies import WalkEntry
 from common.protocol.requests import Walk
 from ftserver.store.confine import reopen
-from ftserver.store.storage import Storage
+from ftserver.store.core import LocalCore
 
 MAX_WALK_ENTRIES = 200_000
 """A walk stops with an error beyond this many entries (the client holds them all)."""
@@ -31,7 +31,7 @@ MAX_WALK_ENTRIES = 200_000
 _FOLDER_FLAGS = os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
-def walk(storage: Storage, request: Walk) -> Iterator[WalkEntry]:
+def walk(storage: LocalCore, request: Walk) -> Iterator[WalkEntry]:
     """Every file and folder below ``request.path``, parents first, names sorted.
 
     Symlinks are followed only to files inside the share; linked folders are not
@@ -49,7 +49,7 @@ def walk(storage: Storage, request: Walk) -> Iterator[WalkEntry]:
         os.close(top_fd)
 
 
-def _walk_below(storage: Storage, top_fd: int, top_real: str, name: str
+def _walk_below(storage: LocalCore, top_fd: int, top_real: str, name: str
                 ) -> Iterator[WalkEntry]:
     count = 0
     pending: list[tuple[str, ...]] = [()]
@@ -86,7 +86,7 @@ def _open_folder_below(top_fd: int, relative: tuple[str, ...]) -> int:
         os.close(fd)
 
 
-def _folder_entries(storage: Storage, top_fd: int, top_real: str, relative: tuple[str, ...]
+def _folder_entries(storage: LocalCore, top_fd: int, top_real: str, relative: tuple[str, ...]
                     ) -> list[tuple[str, os.stat_result, str, bool]]:
     """(name, stat, real path, is a symlink) of what one folder shows, sorted by name."""
     try:

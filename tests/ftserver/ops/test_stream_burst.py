@@ -24,9 +24,11 @@ from common.protocol.frames import FrameDecoder, encode_frame
 from common.protocol.replies import PutDone
 from ftclient.pipeline import PipedFile
 from ftserver.ops.upload import Uploaded
-from ftserver.ops.uploadbatch import sync_folders
 from ftserver.session.ftburst import settle
+from ftserver.store.batch import sync_folders
+from ftserver.store.diskerrors import storage_error
 from ftserver.store.names import Target
+from ftserver.store.places import LocalPlace, published_from
 from tests.rawwire import RawConnection
 
 
@@ -158,12 +160,16 @@ def test_a_failed_folder_fsync_turns_every_file_published_there_into_an_error(tm
     def published(folder: Path, name: str) -> Uploaded:
         path = tmp_path / name
         path.write_bytes(b"x")
-        return Uploaded(Target(name, str(folder / name), "k"), 1, "b" * 64, 0, path.stat())
+        place = LocalPlace(Target(name, str(folder / name), "k"), None, None)  # type: ignore
+        return Uploaded(place, 1, "b" * 64, 0, published_from(path.stat()))
 
     entries = [({"n": 1}, published(good, "g1"), 0.0), ({"n": 2}, published(bad, "b1"), 0.0),
                ({"n": 3}, Locked("busy name"), 0.0), ({"n": 4}, published(bad, "b2"), 0.0),
                ({"n": 5}, published(good, "g2"), 0.0)]
-    answers, replies = settle(entries, unsynced)
+    # What the batch's settle makes of it: each file published into the failed folder.
+    failed = {name: storage_error(unsynced[str(bad)], f"making {name!r} durable")
+              for name in ("b1", "b2")}
+    answers, replies = settle(entries, failed)
 
     decoder = FrameDecoder()
     decoder.feed(b"".join(replies))

@@ -1,4 +1,4 @@
-"""A batch of small uploads that share their work: the ``sharing`` of a burst (upload.py).
+"""A batch of small uploads that share their work: the local store's ``Sharing`` for a burst.
 
 A client that pipelines many small files (ft's streamed puts) sends them back to
 back; while the next is already in our buffer, the uploads of a batch share:
@@ -31,12 +31,14 @@ import os
 
 from common.io.durable import fsync_dir
 from common.protocol.errors import FtError, Locked
-from ftserver.ops.upload import UploadPlan
+from ftserver.store.base import PartialFile, Place, Published, UploadIdentity
 from ftserver.store.confine import fd_path
+from ftserver.store.core import LocalCore
+from ftserver.store.diskerrors import storage_error
+from ftserver.store.localpartial import LocalPartial
 from ftserver.store.locks import KeptNamesOpen
 from ftserver.store.names import OpenFolder, Target
-from ftserver.store.partials import PartialsFolder
-from ftserver.store.storage import Storage
+from ftserver.store.places import LocalPlace, published_from
 from ftserver.store.treelock import FolderLocks
 
 log = logging.getLogger("ftserver.uploadbatch")
@@ -46,10 +48,12 @@ RESERVE_ALONE_ABOVE = 4 << 20
 does: its bytes may be long on the way, and others must not count on them meanwhile."""
 
 
-class UploadBatch:
-    """The shared work of one batch of uploads (upload.py's ``Sharing``); ``settle`` ends it."""
+class LocalBatch:
+    """The shared work of one batch of uploads (store/base.py's ``Sharing``); ``settle``
+    ends it."""
 
-    def __init__(self) -> None:
+    def __init__(self, storage: LocalCore) -> None:
+        self.storage = storage
         self._folder_locks: FolderLocks | None = None
         """The folder locks above the batch's folders, held until it ends (one open)."""
         self._folders: dict[str, OpenFolder] = {}
@@ -60,7 +64,7 @@ class UploadBatch:
         self._room: int | None = None
         """Bytes the partials' filesystem had to spare at the batch's last look, less what
         the batch's files since then took."""
-        self._rows: list[tuple[Target, str, os.stat_result, str]] = []
+        self._rows: list[tuple[Target, str, object, str]] = []
         """Published files: target, folder (real path), stat, digest, to settle."""
 
     @property
@@ -70,7 +74,7 @@ class UploadBatch:
 
     # ------------------------------------------------------------ upload.Sharing
 
-    def place(self, storage: Storage, name: str) -> tuple[Target, OpenFolder]:
+    def place(self, name: str) -> LocalPlace:
         """Where an upload of ``name`` goes: its target, and its folder (made if missing).
         IsADirectory if the name is a folder.
 
@@ -81,6 +85,7 @@ class UploadBatch:
         meanwhile (a folder whose locks the batch does not hold takes the whole way); a
         name that is a symlink still takes the whole way, which follows it.
         """
+        storage = self.storage
         named = (storage.root_real, name.rpartition("/")[0])
         folder_real = self._folder_names.get(named)
         folder = self._folders.get(folder_real) if folder_real is not None else None
@@ -88,78 +93,88 @@ class UploadBatch:
                 and self._folder_locks.holds(folder_real)):
             target = storage.names.target_in(folder, folder_real, name)
             if target is not None:
-                return target, folder
+                return LocalPlace(target, folder, storage.partials_for(target, folder))
         # Held from before the folders are made: a folder removal cannot slip in between.
         if self._folder_locks is None:
             self._folder_locks = storage.tree_lock.holder()
         target = storage.names.resolve_held(name, self._folder_locks)
-        folder = self._folder(storage, target)
+        folder = self._folder(target)
         storage.names.refuse_folder_name(folder, target)
         if folder_real is None:  # the folder exists now: resolve its name for later files
             with contextlib.suppress(FtError):  # (only a shortcut; its errors are not ours)
                 self._folder_names[named] = storage.names.resolve(named[1],
                                                                   allow_root=True).real
-        return target, folder
+        return LocalPlace(target, folder, storage.partials_for(target, folder))
 
-    def lock(self, storage: Storage, target: Target, plan: UploadPlan) -> None:
+    def lock(self, place: Place, identity: UploadIdentity, resumable: bool) -> None:
         """Take the target's name lock through the batch's one open of the locks file, held
         until the batch is settled; Locked if another upload holds it. A name the batch
         takes twice is its own already: its files are published one after another."""
+        assert isinstance(place, LocalPlace)
         if self._names is None:
-            self._names = KeptNamesOpen(storage.locks_dir)
-        if not self._names.try_lock(target.key):
-            raise Locked(f"another upload to {target.name!r} is in progress; try again later")
+            self._names = KeptNamesOpen(self.storage.locks_dir)
+        if not self._names.try_lock(place.target.key):
+            raise Locked(f"another upload to {place.name!r} is in progress; try again later")
 
-    def reserve(self, storage: Storage, folder: PartialsFolder, need: int, target: Target,
-                partial: str) -> None:
+    def asked_to_give_way(self, place: Place, identity: UploadIdentity) -> bool:
+        return False  # a burst's files never resume, so nothing asks them to give way
+
+    def reserve(self, place: Place, need: int, partial: PartialFile) -> None:
         """Promise ``need`` bytes, asking the filesystem again only once the batch's files
         have used up the room it had; a large file reserves alone. The writes are still
         checked one by one: this only refuses early."""
+        assert isinstance(place, LocalPlace) and isinstance(partial, LocalPartial)
+        space = self.storage.space
         if need <= RESERVE_ALONE_ABOVE:
             if self._room is None:
-                self._room = storage.space.room(folder)
+                self._room = space.room(place.partials)
             if need <= self._room:
                 self._room -= need
                 return
         self._room = None  # and so it stays if this refuses
-        storage.space.reserve(folder, need, target.key, partial)
+        space.reserve(place.partials, need, place.target.key, partial.name)
 
-    def publish(self, storage: Storage, partial: PartialsFolder, name: str, fd: int,
-                target: Target, mtime: float, folder: OpenFolder) -> os.stat_result:
-        return storage.publish(partial, name, fd, target, mtime, folder, sync_folder=False)
+    def publish(self, place: Place, partial: PartialFile, mtime: float) -> Published:
+        assert isinstance(place, LocalPlace) and isinstance(partial, LocalPartial)
+        st = self.storage.publish(partial, place.target, mtime, place.folder, sync_folder=False)
+        return published_from(st)
 
-    def remember(self, storage: Storage, target: Target, stat: os.stat_result,
-                 digest: str) -> None:
-        self._rows.append((target, os.path.dirname(target.real), stat, digest))
+    def remember(self, place: Place, published: Published, digest: str) -> None:
+        assert isinstance(place, LocalPlace)
+        target = place.target
+        self._rows.append((target, os.path.dirname(target.real), published.stat, digest))
 
-    def release(self, storage: Storage, target: Target | None,
-                folder: OpenFolder | None) -> None:
+    def release(self, place: Place | None) -> None:
         """Nothing per file: the batch keeps its folders and locks until it is settled."""
 
     # ------------------------------------------------------------ the end of a batch
 
-    def _folder(self, storage: Storage, target: Target) -> OpenFolder:
+    def _folder(self, target: Target) -> OpenFolder:
         """The target's folder, made if missing and walked to once per batch."""
         key = os.path.dirname(target.real)
         folder = self._folders.get(key)
         if folder is None:
-            folder = storage.names.open_parent(target)
+            folder = self.storage.names.open_parent(target)
             self._folders[key] = folder
         return folder
 
-    def settle(self, storage: Storage) -> dict[str, OSError]:
+    def settle(self) -> dict[str, FtError]:
         """Fsync each folder the batch published into and file the digests of what is now
-        durable; return the folders (real paths) whose fsync failed. Lets go of all."""
+        durable; return, by the name a client gave, the error of each published file whose
+        folder's fsync failed (complete and verified, but not known durable). Lets go of all."""
         try:
             used = {folder for _, folder, _, _ in self._rows}
             unsynced = sync_folders({key: folder.fd for key, folder in self._folders.items()
                                      if key in used})
-            storage.digests.remember_many([(target.real, stat, digest)
-                                           for target, folder, stat, digest in self._rows
-                                           if folder not in unsynced])
+            self.storage.digests.remember_many([(target.real, stat, digest)
+                                                for target, folder, stat, digest in self._rows
+                                                if folder not in unsynced])
+            failed = {target.name: storage_error(unsynced[folder],
+                                                 f"making {target.name!r} durable")
+                      for target, folder, _, _ in self._rows if folder in unsynced}
         finally:
             self.close()
-        return unsynced
+        return failed
 
     def close(self) -> None:
         """Let go of what the batch holds (locks, descriptors), settled or not."""
