@@ -19,7 +19,8 @@ from typing import Protocol
 from common.io.hashcache import HashCache
 from common.protocol.errors import FtError, NotADirectory, NotFound
 from common.protocol.replies import EntryInfo
-from ftclient.cli.util import UsageError, human_size, retry_notice, safe
+from common.sizes import human_size
+from ftclient.cli.util import UsageError, retry_notice, safe
 from ftclient.client import Client
 from ftclient.digests import open_cache
 from ftclient.retry import RetryCallback, RetryNote

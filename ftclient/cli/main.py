@@ -23,6 +23,7 @@ from common.io.ratelimit import RateError, parse_rate
 from common.io.tls import normalize_fingerprint
 from common.protocol.errors import AuthFailed, FtError
 from common.protocol.replies import EntryInfo
+from common.sizes import human_size
 from ftclient import __version__
 from ftclient.cli.commands import (
     FILE_COMMANDS,
@@ -34,7 +35,7 @@ from ftclient.cli.commands import (
 from ftclient.cli.credentials import PASSWORD_ENV, NoPassword, password_for
 from ftclient.cli.discover import add_discover_command, run_discover
 from ftclient.cli.profiles import ProfileError, apply_settings, confirm_profile
-from ftclient.cli.util import UsageError, human_size, retry_line, retry_notice, safe, seconds_up_to
+from ftclient.cli.util import UsageError, retry_line, retry_notice, safe, seconds_up_to
 from ftclient.client import Client
 from ftclient.connection import DEFAULT_PORT, MAX_TIMEOUT
 from ftclient.results import Progress

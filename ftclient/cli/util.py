@@ -29,15 +29,6 @@ def safe(text: str) -> str:
     return _UNPRINTABLE.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
-def human_size(size: float) -> str:
-    """Bytes as people read them: ``512 B``, ``1.5 KiB``, ``3.2 GiB``."""
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if size < 1024 or unit == "TiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size} B"
-
-
 def seconds_up_to(limit: float) -> Callable[[str], float]:
     """An argparse type: seconds above 0 and at most ``limit`` (not negative, nan or inf)."""
 
