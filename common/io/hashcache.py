@@ -10,6 +10,11 @@ optimisation only: any database trouble is logged and treated as a miss.
 The ctime is part of the check because size and mtime can be kept by a writer
 (``cp -p`` over a file, ``rsync --inplace -t``, ``touch -r``) while ctime cannot
 be set by anyone: every write or utime moves it.
+
+Times are stored as decimal text, not as SQLite integers: an mtime after
+2262-04-11 or before 1677-09-21 in nanoseconds does not fit 64 bits, and such
+dates are legal on the wire and on ext4 and tmpfs. (``digests_v2`` stored
+integers; its rows are read once into ``digests_v3`` and the old table dropped.)
 """
 
 from __future__ import annotations
@@ -26,14 +31,19 @@ from common.io.hashing import content_stamp
 log = logging.getLogger("ft.hashcache")
 
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS digests_v2 (
+CREATE TABLE IF NOT EXISTS digests_v3 (
     path TEXT PRIMARY KEY,
     size INTEGER NOT NULL,
-    mtime_ns INTEGER NOT NULL,
-    ctime_ns INTEGER NOT NULL,
+    mtime_ns TEXT NOT NULL,
+    ctime_ns TEXT NOT NULL,
     inode INTEGER NOT NULL,
     sha256 TEXT NOT NULL
 )
+"""
+_UPGRADE = """
+INSERT OR IGNORE INTO digests_v3 (path, size, mtime_ns, ctime_ns, inode, sha256)
+SELECT path, size, CAST(mtime_ns AS TEXT), CAST(ctime_ns AS TEXT), inode, sha256
+FROM digests_v2
 """
 
 
@@ -62,6 +72,7 @@ class HashCache:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute(_SCHEMA)
+            _upgrade(conn)
         except sqlite3.DatabaseError:
             conn.close()
             raise
@@ -75,10 +86,10 @@ class HashCache:
         """Forget digests of files that no longer exist; return how many went."""
         try:
             with self._lock:
-                paths = [row[0] for row in self._conn.execute("SELECT path FROM digests_v2")]
+                paths = [row[0] for row in self._conn.execute("SELECT path FROM digests_v3")]
             gone = [(path,) for path in paths if not os.path.lexists(path)]
             with self._lock:
-                self._conn.executemany("DELETE FROM digests_v2 WHERE path = ?", gone)
+                self._conn.executemany("DELETE FROM digests_v3 WHERE path = ?", gone)
         except sqlite3.Error as exc:
             log.warning("hash cache pruning failed: %s", exc)
             return 0
@@ -89,7 +100,7 @@ class HashCache:
         try:
             with self._lock:
                 row = self._conn.execute(
-                    "SELECT size, mtime_ns, ctime_ns, inode, sha256 FROM digests_v2 WHERE path = ?",
+                    "SELECT size, mtime_ns, ctime_ns, inode, sha256 FROM digests_v3 WHERE path = ?",
                     (real_path,),
                 ).fetchone()
         except sqlite3.Error as exc:
@@ -97,7 +108,7 @@ class HashCache:
             return None
         if row is None:
             return None
-        if tuple(row[:4]) != _identity(st):
+        if (row[0], row[1], row[2], row[3]) != _identity(st):
             return None
         return str(row[4])
 
@@ -105,7 +116,7 @@ class HashCache:
         """Drop the digest filed under ``real_path``, if any."""
         try:
             with self._lock:
-                self._conn.execute("DELETE FROM digests_v2 WHERE path = ?", (real_path,))
+                self._conn.execute("DELETE FROM digests_v3 WHERE path = ?", (real_path,))
         except sqlite3.Error as exc:
             log.warning("hash cache delete failed: %s", exc)
 
@@ -125,18 +136,37 @@ class HashCache:
             try:
                 self._conn.execute("BEGIN")
                 self._conn.executemany(
-                    "INSERT OR REPLACE INTO digests_v2 "
+                    "INSERT OR REPLACE INTO digests_v3 "
                     "(path, size, mtime_ns, ctime_ns, inode, sha256) VALUES (?, ?, ?, ?, ?, ?)",
                     values,
                 )
                 self._conn.execute("COMMIT")
-            except sqlite3.Error as exc:
+            except (sqlite3.Error, OverflowError, ValueError) as exc:
                 log.warning("hash cache write failed: %s", exc)
                 with contextlib.suppress(sqlite3.Error):
                     if self._conn.in_transaction:
                         self._conn.execute("ROLLBACK")
 
 
-def _identity(st: os.stat_result) -> tuple[int, int, int, int]:
-    """What must be unchanged for a cached digest to still describe the file."""
-    return (*content_stamp(st), st.st_ino)
+def _identity(st: os.stat_result) -> tuple[int, str, str, int]:
+    """What must be unchanged for a cached digest to still describe the file, as stored."""
+    size, mtime_ns, ctime_ns = content_stamp(st)
+    return (size, str(mtime_ns), str(ctime_ns), st.st_ino)
+
+
+def _upgrade(conn: sqlite3.Connection) -> None:
+    """Carry a ``digests_v2`` table's rows into ``digests_v3``, once, and drop it.
+
+    Checked inside a write transaction, so two processes opening the cache at once
+    do not both upgrade it."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        old = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'digests_v2'")
+        if old.fetchone() is not None:
+            conn.execute(_UPGRADE)
+            conn.execute("DROP TABLE digests_v2")
+        conn.execute("COMMIT")
+    except sqlite3.Error:
+        conn.execute("ROLLBACK")
+        raise

@@ -30,6 +30,7 @@ import time
 from collections.abc import Iterable
 
 from common.protocol.errors import Locked, NoSpace
+from common.sizes import human_size
 from ftserver.store.locks import NameLock, held_elsewhere, key_byte, open_names
 from ftserver.store.partials import (
     FoundPartial,
@@ -171,8 +172,8 @@ def _same_device(path: str, dev: int) -> bool:
 
 
 def _does_not_fit(need: int) -> str:
-    return (f"the upload does not fit on the server's disk ({need / (1 << 20):.1f} MiB more "
-            "needed); ask the administrator, or try again later")
+    return (f"the upload does not fit on the server's disk ({human_size(need)} more needed); "
+            "ask the administrator, or try again later")
 
 
 def _evict(candidates: Iterable[FoundPartial], wanted: int, locks_dir: str,

@@ -132,7 +132,7 @@ def test_start_up_forgets_stale_locks_and_digests_and_survives_a_broken_cache(
     server.terminate()
     assert [path.name for path in (server.state_dir / "locks").iterdir()] == [NAMES_FILE]
     with contextlib.closing(sqlite3.connect(server.state_dir / "hashes.sqlite3")) as db:
-        paths = {row[0] for row in db.execute("SELECT path FROM digests_v2")}
+        paths = {row[0] for row in db.execute("SELECT path FROM digests_v3")}
     assert not any(path.endswith("gone.txt") for path in paths)
     assert any(path.endswith("kept.txt") for path in paths)
 
