@@ -26,8 +26,11 @@ def frame_bytes(body: bytes) -> bytes:
 
 
 class RawConnection:
-    def __init__(self, port: int, timeout: float = 5.0) -> None:
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    def __init__(self, port: int, timeout: float = 5.0, source: str | None = None) -> None:
+        """Connect to 127.0.0.1:``port``, from loopback address ``source`` if given."""
+        self.sock = socket.create_connection(
+            ("127.0.0.1", port), timeout=timeout,
+            source_address=None if source is None else (source, 0))
         self.decoder = FrameDecoder()
         self.errors: list[dict[str, Any]] = []
         """Every error object the server sent on this connection."""

@@ -35,17 +35,27 @@ def run_login(channel: Channel, security: SessionSecurity, start: AuthStart, add
     account, verifier = security.verifier_for(first.user)
     exchange = ScramServer(first, verifier)
     channel.send(AuthChallenge(exchange.server_first).to_dict())
-    final = parse_request(channel.receive(deadline=time.monotonic() + timeout))
-    if not isinstance(final, AuthFinal):
-        raise ProtocolError("expected 'auth_final'")
-    accepted, server_final = exchange.finish(final.message)
+    try:
+        final = parse_request(channel.receive(deadline=time.monotonic() + timeout))
+        if not isinstance(final, AuthFinal):
+            raise ProtocolError("expected 'auth_final'")
+        accepted, server_final = exchange.finish(final.message)
+    except ProtocolError as exc:
+        # A malformed proof tests no password, but it is counted, logged and delayed as a
+        # failure all the same: nothing about a login attempt is free.
+        _fail(security, address, first.user, f"malformed auth_final ({exc})")
+        raise
     if not accepted or account is None:
-        delay = security.throttle.record_failure(address)
-        log.warning("%s: failed login as %r; answering in %.1f s", address, first.user[:64],
-                    delay)
-        time.sleep(delay)
+        _fail(security, address, first.user, "failed login")
         raise AuthFailed(FAILED)
-    security.throttle.forget(address)
+    security.throttle.forget(address, account.name)
     log.info("%s: logged in as %r (%s)", address, account.name, account.access)
     return Grant(account.access, account.name, account.home), AuthDone(server_final,
                                                                        account.access)
+
+
+def _fail(security: SessionSecurity, address: str, user: str, what: str) -> None:
+    """Count a failed attempt for ``address`` and ``user``, log it, and wait its delay."""
+    delay = security.throttle.record_failure(address, user)
+    log.warning("%s: %s as %r; answering in %.1f s", address, what, user[:64], delay)
+    time.sleep(delay)

@@ -80,21 +80,35 @@ class SessionSecurity:
         self.throttle = FailureThrottle(Path(config.state_dir) / "auth-failures",
                                         config.limits.auth_failure_delay)
         self._secret = _server_secret(Path(config.state_dir))
-        iterations = [account.verifier.iterations for account in config.users]
-        self._decoy_iterations = (max(set(iterations), key=iterations.count)
-                                  if iterations else DEFAULT_ITERATIONS)
+        self._iterations = sorted(account.verifier.iterations for account in config.users) \
+            or [DEFAULT_ITERATIONS]
+        if len(set(self._iterations)) > 1:
+            log.warning("users' verifiers use %d different iteration counts: a login's "
+                        "challenge can hint which names exist; make them all the same "
+                        "(ftserver passwd --iterations)", len(set(self._iterations)))
 
     def verifier_for(self, name: str) -> tuple[UserAccount | None, Verifier]:
-        """The user's account and verifier, or (None, a decoy that never matches)."""
-        account = self.users.get(name)
-        if account is not None:
-            return account, account.verifier
-        return None, Verifier(
-            self._decoy_iterations,
+        """The user's account and verifier, or (None, a decoy that never matches).
+
+        The decoy is derived for every name, known or not, so both cost the same
+        HMACs. Its iteration count is one of the configured users' counts, drawn by
+        the name's digest in proportion to how many users have it: an unusual count
+        in a challenge does not by itself say that the name exists.
+        """
+        decoy = Verifier(
+            self._decoy_iterations(name),
             self._derive(b"salt", name)[:16],
             self._derive(b"stored", name),
             self._derive(b"server", name),
         )
+        account = self.users.get(name)
+        if account is not None:
+            return account, account.verifier
+        return None, decoy
+
+    def _decoy_iterations(self, name: str) -> int:
+        pick = int.from_bytes(self._derive(b"iterations", name)[:8], "big")
+        return self._iterations[pick % len(self._iterations)]
 
     def _derive(self, purpose: bytes, name: str) -> bytes:
         return hmac.new(self._secret, purpose + b"\0" + name.encode(), hashlib.sha256).digest()
