@@ -11,6 +11,9 @@ at, so the answer is the same whether the link's target exists or not and tells
 nothing about paths outside the share. The final file is opened O_PATH, so
 merely looking at a FIFO or a device never opens it; a caller that wants its
 content reopens the checked inode through /proc/self/fd.
+
+Folders are created at most MAX_FOLDER_DEPTH levels deep: deeper trees cost a
+walk or a removal far more than they are worth (issue 18).
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ from common.protocol.errors import BadPath
 SWAPPED = "the path changed while it was being opened (a symlink leaving the share?)"
 SWAPPED_TO_LINK = ("is a symlink now, swapped in while the path was being opened; "
                    "it is not followed")
+MAX_FOLDER_DEPTH = 256
+"""How deep under the root a client may create folders (deeper ones made locally still work)."""
 _PATH_FLAGS = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
@@ -114,6 +119,9 @@ def make_dirs_beneath(root_real: str, real: str) -> None:
     fd = os.open(root_real, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         for index, part in enumerate(parts):
+            if index >= MAX_FOLDER_DEPTH and not _exists(fd, part):
+                raise BadPath(f"folders may be created at most {MAX_FOLDER_DEPTH} levels deep; "
+                              f"this one would be {len(parts)}")
             try:
                 os.mkdir(part, 0o777, dir_fd=fd)
                 fsync_dir(fd_path(fd))
@@ -124,3 +132,11 @@ def make_dirs_beneath(root_real: str, real: str) -> None:
             fd = child
     finally:
         os.close(fd)
+
+
+def _exists(folder_fd: int, name: str) -> bool:
+    try:
+        os.stat(name, dir_fd=folder_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    return True

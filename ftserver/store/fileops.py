@@ -4,17 +4,19 @@ Every name goes through the path rules and is confined under the root like any
 other request. Move and remove act on the entry itself, never on what a symlink
 points at (only the parent folders are resolved), so a link that leads out of
 the share can be removed but is never followed. The root itself can be neither
-moved nor removed (nor have its mtime set), and the server's own state (partials, locks, hash cache)
-lives outside the share, out of reach. A file being uploaded cannot be moved or
+moved nor removed (nor have its mtime set); the server's partials live in
+reserved ``.ft-partials`` folders that no client name can reach, and its other
+state (locks, hash cache) outside the share. A file being uploaded cannot be moved or
 removed (its name lock is held), nor have a folder made in its place; a folder
 is moved or removed only while no upload or mkdir runs at all (treelock.py).
 
 Names are checked by path, but every action is taken relative to a folder
 descriptor opened through confine.py (one component at a time from the root,
-never following a symlink): mkdirat, renameat, unlinkat, utimensat, rmdir and a recursive
-remove by descriptors, and a walk that enters each folder the same way. A folder
-swapped for a symlink between the check and the action is refused (or, for a
-walk, not entered); it never leads the server outside the share.
+never following a symlink): mkdirat, renameat, unlinkat, utimensat, rmdir and a
+remove of whole trees by descriptors (removetree.py), and a walk that enters each
+folder the same way. A folder swapped for a symlink between the check and the
+action is refused (or, for a walk, not entered); it never leads the server
+outside the share.
 """
 
 from __future__ import annotations
@@ -22,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import shutil
 import stat
 from collections.abc import Iterator
 
@@ -44,6 +45,7 @@ from ftserver.store.core import LocalCore
 from ftserver.store.diskerrors import storage_error
 from ftserver.store.locks import NameLock
 from ftserver.store.names import Entry
+from ftserver.store.removetree import remove_tree
 
 
 def _lstat_in(folder_fd: int, entry: Entry) -> os.stat_result | None:
@@ -230,16 +232,13 @@ def _remove_folder(folder_fd: int, entry: Entry, recursive: bool) -> None:
     if not recursive:
         raise NotEmpty(f"the folder {entry.name!r} is not empty (remove it recursively, "
                        "with -r)")
-    failures: list[OSError] = []
-    # By file descriptors (shutil.rmtree.avoids_symlink_attacks on Linux), starting from
-    # the checked parent folder: symlinks inside are removed as links, and one swapped in
-    # for the folder itself or anything below it is never followed.
-    shutil.rmtree(entry.base, dir_fd=folder_fd,
-                  onerror=lambda _func, _path, info: failures.append(info[1]))
-    if failures:
-        if failures[0].errno is None:  # "Cannot call rmtree on a symbolic link"
-            raise BadPath(SWAPPED)
-        raise storage_error(failures[0], f"removing {entry.name!r} (part of it was removed)")
+    # By file descriptors from the checked parent folder, in a loop (removetree.py):
+    # symlinks inside are removed as links, one swapped in for a folder is never
+    # followed, and no depth is too deep.
+    try:
+        remove_tree(folder_fd, entry.base)
+    except OSError as exc:
+        raise storage_error(exc, f"removing {entry.name!r} (part of it was removed)") from None
 
 
 def set_mtime(storage: LocalCore, request: SetMtime) -> None:

@@ -180,6 +180,7 @@ def test_folder_locks_cost_an_upload_one_descriptor_however_deep_its_path(share,
     client.list("")  # the server is up and idle
     before = usage(share.proc.pid)[0]
     deep = "/".join(["d"] * 300)
+    (share.root / deep).mkdir(parents=True)  # deeper than clients may create: made here
     data = b"deep" * 1000
     with RawConnection(share.port) as raw:
         raw.hello()
