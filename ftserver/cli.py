@@ -1,5 +1,10 @@
 """``ftserver`` command line: read the config, start the listener, stop cleanly on SIGTERM/SIGINT.
 
+SIGHUP does what daemons' SIGHUP does for logs: the log file is reopened (so a
+rotation by hand or by logrotate without ``copytruncate`` takes effect at once)
+and the server keeps serving; settings are read only at start, as the log
+line says. A terminal hang-up therefore does not stop a server run in it.
+
 Configuration problems end the program with one line on stderr and exit code 2,
 never a traceback.
 """
@@ -13,7 +18,7 @@ import sys
 
 from ftserver import __version__, admin
 from ftserver.config import EXECUTORS, ConfigError, load_config, prepare_directories
-from ftserver.logsetup import LogFileError, setup_logging
+from ftserver.logsetup import LogFileError, reopen_log_file, setup_logging
 
 EXIT_CONFIG = 2
 
@@ -91,8 +96,15 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger("ftserver").info("received %s", signal.Signals(signum).name)
         server.request_shutdown()
 
+    def on_hangup(_signum: int, _frame: object) -> None:
+        reopen_log_file()
+        logging.getLogger("ftserver").info(
+            "received SIGHUP: log file reopened; still serving (other settings change on "
+            "restart)")
+
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGHUP, on_hangup)
     server.serve_forever()
     return 0
 

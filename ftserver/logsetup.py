@@ -51,6 +51,17 @@ def setup_logging(level: str, log_file: str | os.PathLike[str] | None = None) ->
     root.setLevel(level.upper())
 
 
+_reopen_wanted = threading.Event()
+
+
+def reopen_log_file() -> None:
+    """Have the log file closed and opened again by name before its next line (SIGHUP).
+
+    Safe in a signal handler: it only sets a flag, which the handler acts on under its
+    own lock when it next writes. Lines to stderr are unaffected."""
+    _reopen_wanted.set()
+
+
 @contextlib.contextmanager
 def lines_held() -> Iterator[None]:
     """Within it, this thread's log lines are formatted as they come but written together
@@ -143,8 +154,25 @@ class _HeldLines(logging.StreamHandler):  # type: ignore[type-arg]
 
 
 class _FileLines(_HeldLines, logging.handlers.WatchedFileHandler):
+    def emit(self, record: logging.LogRecord) -> None:
+        if _reopen_wanted.is_set():
+            with self.lock:  # type: ignore[union-attr]
+                self._reopen_if_asked()
+        super().emit(record)
+
     def _before_write(self) -> None:
+        self._reopen_if_asked()
         self.reopenIfNeeded()
+
+    def _reopen_if_asked(self) -> None:
+        if not _reopen_wanted.is_set():
+            return
+        _reopen_wanted.clear()
+        if self.stream is not None:
+            self.stream.flush()
+            self.stream.close()
+        self.stream = self._open()
+        self._statstream()
 
 
 def _whole_lines_within(lines: list[str], limit: int) -> Iterator[str]:

@@ -186,6 +186,7 @@ def worker_main(config: ServerConfig, conn: Connection,
     """Entry point of a worker process: receive sockets, run their sessions, drain on stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the listener decides when to stop
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # a terminal's hang-up reaches the group
     setup_logging(config.log_level, config.log_file)
     sessions_lock = hold_sessions_lock(str(config.state_dir))  # noqa: F841 - held till exit
     host = SessionHost(make_storage(config), config.limits, config.name,

@@ -9,6 +9,7 @@ reopened on the next line.
 from __future__ import annotations
 
 import re
+import signal
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -139,3 +140,21 @@ def test_a_broken_upload_logs_the_bytes_that_arrived(
         raw.send_bytes(b"x" * (1 << 20))
     line = wait_for_line(log_file, BROKEN_LINE.format(path="cut.bin"))
     assert int(line.group(1)) == 1 << 20
+
+
+def test_sighup_reopens_the_log_file_and_the_server_keeps_serving(
+        logging_server: tuple[ServerProcess, Path], connect: Callable, make_file: Callable
+) -> None:
+    """As daemons do (issue 18): before, SIGHUP killed the server at once, unlogged."""
+    server, log_file = logging_server
+    assert server.proc is not None
+    rotated = log_file.with_name("ftserver.log.1")
+    log_file.rename(rotated)  # as logrotate does, without copytruncate
+    server.proc.send_signal(signal.SIGHUP)
+    wait_for_line(log_file, r"received SIGHUP: log file reopened; still serving")
+    client = connect(server)  # still serving, in either executor
+    client.put(make_file("after-hup.bin", 1000), "after-hup.bin")
+    wait_for_line(log_file, OK_LINE.format(op="put", path="after-hup.bin", size=1000))
+    assert server.proc.poll() is None
+    assert "after-hup.bin" not in rotated.read_text()
+    assert server.terminate(timeout=20) == 0
