@@ -10,6 +10,7 @@ ConnectionLost or Timeout so callers see ft errors only.
 from __future__ import annotations
 
 import contextlib
+import select
 import socket
 import time
 from collections.abc import Callable, Iterator
@@ -54,6 +55,12 @@ class Channel:
 
     def send(self, obj: dict[str, Any]) -> None:
         self.send_raw(encode_frame(obj, self.max_frame))
+
+    def peer_hung_up(self) -> bool:
+        """Whether the other side has closed or reset the connection (without reading)."""
+        poller = select.poll()
+        poller.register(self.sock.fileno(), select.POLLRDHUP | select.POLLHUP | select.POLLERR)
+        return bool(poller.poll(0))
 
     def receive(self, deadline: float | None = None) -> dict[str, Any]:
         """Return the next dict header; a closed connection raises ConnectionLost."""

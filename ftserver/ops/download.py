@@ -20,6 +20,7 @@ only speak their protocol around it (ft's ``get``, HTTP's GET and Range).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import replace
 
 from common.io.channel import Channel
@@ -32,8 +33,12 @@ from ftserver.store.base import ReadFile, SentCallback, Share
 class Download:
     """An open file of the share to send; use as a context manager."""
 
-    def __init__(self, storage: Share, name: str) -> None:
+    def __init__(self, storage: Share, name: str,
+                 still_wanted: Callable[[], bool] | None = None) -> None:
+        """``still_wanted``: asked while a long hash runs; once it says no (the receiver
+        hung up), the work stops with ConnectionLost."""
         self.file: ReadFile = storage.open_read(name)
+        self.still_wanted = still_wanted
         self.digest: str | None = self.file.digest
         """The whole file's SHA-256 when known before any byte goes out (the cache's)."""
         self._hasher: hashlib._Hash | None = None
@@ -53,7 +58,7 @@ class Download:
             return 0
         if offset == self.size and self.digest is not None:
             return offset if self.digest == prefix_sha256 else 0  # no read needed
-        hasher = self.file.prefix_hasher(offset)
+        hasher = self.file.prefix_hasher(offset, self.still_wanted)
         if offset == self.size:
             # The prefix is the whole file: its digest, once read, need not be read again.
             self.digest = hasher.hexdigest()
@@ -93,13 +98,14 @@ class Download:
         self.close()
 
 
-def stat_with_digest(storage: Share, name: str) -> EntryInfo:
+def stat_with_digest(storage: Share, name: str,
+                     still_wanted: Callable[[], bool] | None = None) -> EntryInfo:
     """``stat`` of a file with its SHA-256, computed (and cached) if not known yet."""
     entry = storage.stat(name)
     if entry.type != "file" or entry.sha256 is not None:
         return entry
-    with Download(storage, name) as download:
-        digest = download.file.prefix_hasher(download.size).hexdigest()
+    with Download(storage, name, still_wanted) as download:
+        digest = download.file.prefix_hasher(download.size, still_wanted).hexdigest()
         if not download.file.unchanged():
             return entry  # written to meanwhile: no digest describes it
         download.file.remember(digest)

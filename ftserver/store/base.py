@@ -80,7 +80,10 @@ class ReadFile(Protocol):
     mtime: float
     digest: str | None
 
-    def prefix_hasher(self, length: int) -> hashlib._Hash: ...
+    def prefix_hasher(self, length: int,
+                      still_wanted: Callable[[], bool] | None = None) -> hashlib._Hash:
+        """SHA-256 of the first ``length`` bytes; ConnectionLost once ``still_wanted``
+        says no one waits for it."""
     def send(self, channel: Channel, offset: int, hasher: hashlib._Hash | None,
              timeout: float, throttle: Throttle, on_sent: SentCallback | None) -> None: ...
     def unchanged(self) -> bool: ...

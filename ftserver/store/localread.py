@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 
 from common.io.channel import Channel
 from common.io.filesend import send_file, send_file_hashed
@@ -31,9 +32,10 @@ class LocalReadFile:
         self.mtime = self.before.st_mtime
         self.digest: str | None = storage.digests.known(self.target.real, self.before)
 
-    def prefix_hasher(self, length: int) -> hashlib._Hash:
+    def prefix_hasher(self, length: int,
+                      still_wanted: Callable[[], bool] | None = None) -> hashlib._Hash:
         try:
-            return hash_prefix(self.fd, length)
+            return hash_prefix(self.fd, length, still_wanted)
         except OSError as exc:
             raise storage_error(exc, f"reading {self.name!r}") from None
 
