@@ -164,7 +164,7 @@ class FrameDecoder:
     def _check_length(self) -> int:
         if len(self._buffer) < HEADER.size:
             return -1
-        (length,) = HEADER.unpack_from(self._buffer)
+        length: int = HEADER.unpack_from(self._buffer)[0]
         if length == 0 or length > self.max_frame:
             self._error = FrameError(
                 f"frame length {length} is outside 1..{self.max_frame} bytes"
