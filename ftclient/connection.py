@@ -19,8 +19,8 @@ from typing import Self, TypeVar
 from common.io.channel import Channel
 from common.io.hashing import HASH_RATE_FLOOR
 from common.io.ratelimit import Throttle, TokenBucket, parse_rate
-from common.protocol.errors import Busy, ConnectionLost, ProtocolError, Timeout
-from common.protocol.replies import HelloReply
+from common.protocol.errors import CLOSING_CODES, Busy, ConnectionLost, ProtocolError, Timeout
+from common.protocol.replies import HelloReply, carried_error
 from common.protocol.requests import PROTOCOL_VERSION, Hello
 from ftclient.retry import (
     DEFAULT_RETRIES,
@@ -178,15 +178,27 @@ class Connection:
 
     def reply(self, cls: type, channel: Channel,  # noqa: ANN202 - returns an instance of cls
                deadline: float | None = None):
-        """Receive and parse one reply; ``deadline`` (monotonic) bounds the whole frame."""
+        """Receive and parse one reply; ``deadline`` (monotonic) bounds the whole frame.
+
+        An error reply is raised as its FtError. The connection stays for the next
+        request, as the protocol says, unless the code is one after which the server
+        hangs up (CLOSING_CODES). A cut, a deadline passed or a reply that is not ft
+        protocol drops it: the byte stream can no longer be trusted.
+        """
         try:
-            return cls.from_dict(channel.receive(deadline))
+            frame = channel.receive(deadline)
+            error = carried_error(frame)
+            if error is None:
+                return cls.from_dict(frame)
         except (ConnectionLost, Timeout, ProtocolError):
             self.drop()
             raise
         finally:
             if deadline is not None and self._channel is channel:
                 channel.sock.settimeout(self.timeout)  # receive(deadline) left its own
+        if error.code in CLOSING_CODES:
+            self.drop()
+        raise error
 
     def deadline_after(self, work: int) -> float:
         """When to give up on a reply the server sends after reading or flushing ``work`` bytes."""

@@ -42,10 +42,9 @@ from common.protocol.errors import (
     ProtocolError,
     SourceChanged,
 )
-from common.protocol.fastpath import decode_reply, encode_put_end, encode_streamed_put
 from common.protocol.frames import encode_frame
 from common.protocol.replies import GetEnd, GetReady, PutDone, check_reply
-from common.protocol.requests import GetRequest
+from common.protocol.requests import GetRequest, PutEnd, PutRequest
 from ftclient.localfiles import local_error, lock_partial, partial_path_for, publish
 
 WINDOW = 128
@@ -156,11 +155,10 @@ def _take_replies(channel: Channel, waiting: deque[tuple[int, _Sent]],
         frame = None
         if sent.digest is not None:  # announced: it has a reply coming
             if wait:
-                frame = channel.receive_decoded(decode_reply,
-                                                deadline=time.monotonic() + timeout)
+                frame = channel.receive(deadline=time.monotonic() + timeout)
                 wait = False
             else:
-                frame = channel.decoder.next_decoded(decode_reply)
+                frame = channel.receive_buffered()
                 if frame is None:
                     return
         waiting.popleft()
@@ -207,7 +205,7 @@ def _stream_one(outbox: _Outbox, fd: int, item: PipedFile, throttle: Throttle) -
     if not stat.S_ISREG(before.st_mode):
         return _Sent(item, 0, None, PermissionDenied(f"{item.local!r} is not a regular file"))
     size = before.st_size
-    outbox.raw(encode_streamed_put(item.remote, size, before.st_mtime, outbox.channel.max_frame))
+    outbox.frame(PutRequest(item.remote, size, before.st_mtime, stream=True).to_dict())
     hasher = hashlib.sha256()
     problem: FtError | None = None
     step = throttle.chunk_size(CHUNK)
@@ -232,7 +230,7 @@ def _stream_one(outbox: _Outbox, fd: int, item: PipedFile, throttle: Throttle) -
         problem = SourceChanged(f"{item.local!r} changed while it was sent; "
                                 "nothing was published")
     digest = hasher.hexdigest()
-    outbox.raw(encode_put_end(ABANDONED_SHA256 if problem else digest))
+    outbox.frame(PutEnd(ABANDONED_SHA256 if problem else digest).to_dict())
     outbox.files += 1
     return _Sent(item, size, digest, problem)
 

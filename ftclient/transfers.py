@@ -114,6 +114,10 @@ def _put_fd(
     except ConnectionLost:
         raise ConnectionLost(f"{remote!r}: the connection dropped before the server "
                              f"confirmed the upload, {unknown}") from None
+    except ProtocolError:
+        # put_data refused: raw bytes were on their way, so the server hung up after it.
+        conn.drop()
+        raise
     if done.sha256 != digest or done.size != size:
         raise IntegrityError(f"{remote!r}: the server confirmed different content")
     return PutResult(remote, size, done.sha256, offset)

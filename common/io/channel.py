@@ -17,10 +17,9 @@ from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from common.protocol.errors import ConnectionLost, Timeout
-from common.protocol.frames import MAX_FRAME, FrameDecoder, decode_json_object, encode_frame
+from common.protocol.frames import MAX_FRAME, FrameDecoder, encode_frame
 
 RECV_SIZE = 256 * 1024
-_Decoded = TypeVar("_Decoded")
 _Read = TypeVar("_Read")
 Watcher = Callable[[float], None]
 """Called with the seconds since the last byte arrived, while a read waits; may raise."""
@@ -29,11 +28,9 @@ Watcher = Callable[[float], None]
 class Channel:
     """Frames and raw bytes over one socket-like object (plain or TLS)."""
 
-    def __init__(self, sock: socket.socket, max_frame: int = MAX_FRAME,
-                 decode: Callable[[bytes], dict[str, Any]] = decode_json_object) -> None:
-        """``decode``: the FrameDecoder's (see there)."""
+    def __init__(self, sock: socket.socket, max_frame: int = MAX_FRAME) -> None:
         self.sock = sock
-        self.decoder = FrameDecoder(max_frame, decode)
+        self.decoder = FrameDecoder(max_frame)
         self.max_frame = max_frame
         self._watcher: Watcher | None = None
         self._watch_every = 1.0
@@ -80,23 +77,10 @@ class Channel:
         read, so a peer trickling one byte at a time cannot stretch it; the socket's
         timeout is set to what is left before every read.
         """
-        return self._receive_next(self.decoder.decode, deadline)
-
-    def receive_decoded(self, decode: Callable[[bytes], _Decoded],
-                        deadline: float | None = None) -> _Decoded:
-        """``receive``, with the frame's body handed to ``decode`` (see
-        FrameDecoder.next_decoded); a closed connection raises ConnectionLost."""
-        decoded = self._receive_next(decode, deadline)
-        if decoded is None:
-            raise ConnectionLost("the connection was closed by the other side")
-        return decoded
-
-    def _receive_next(self, decode: Callable[[bytes], _Decoded],
-                      deadline: float | None) -> _Decoded | None:
         while True:
-            decoded = self.decoder.next_decoded(decode)
-            if decoded is not None:
-                return decoded
+            frame = self.decoder.next_frame()
+            if frame is not None:
+                return frame
             if deadline is not None:
                 left = deadline - time.monotonic()
                 if left <= 0:

@@ -96,6 +96,8 @@ class TokenBucket:
         self.burst = float(burst if burst is not None else chunk_for_rate(rate))
         if state is None:
             state = (threading.Lock(), [0.0, 0.0])
+        self._lock: AbstractContextManager[Any]
+        self._state: MutableSequence[float]
         self._lock, self._state = state
         with self._lock:
             if self._state[1] == 0.0:  # fresh state: start full

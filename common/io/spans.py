@@ -60,7 +60,8 @@ class Span:
         """Start a new span when ``position`` is a whole span past the last start."""
         if self.timeout is not None and position - self.start >= DEADLINE_SPAN:
             self.start, self.deadline = position, time.monotonic() + self.timeout
-            if self.armed != self.original and self.armed < self.timeout / 2:
+            armed = self.armed
+            if armed is not None and armed != self.original and armed < self.timeout / 2:
                 # The last span ended close to its deadline and left the socket's
                 # timeout short: a healthy pause in this span must not trip it.
                 self._set(self.timeout * 0.9)

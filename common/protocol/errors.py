@@ -159,6 +159,11 @@ _BY_CODE: dict[str, type[FtError]] = {
 
 WIRE_CODES: frozenset[str] = frozenset(_BY_CODE)
 
+CLOSING_CODES: frozenset[str] = frozenset({FrameError.code, Timeout.code, Busy.code})
+"""Codes of the error replies after which the server closes the connection (a frame it
+could not decode, a deadline passed, busy: at its limits or shutting down). After any
+other error reply the connection stays usable for the next request (docs/protocol.md)."""
+
 
 def error_from_wire(code: str, message: str) -> FtError:
     """Build the exception for an error reply; unknown codes become a plain FtError."""

@@ -19,13 +19,11 @@ from __future__ import annotations
 import json
 import math
 import struct
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from common.protocol.errors import FrameError
 
 HEADER = struct.Struct(">I")
-_Decoded = TypeVar("_Decoded")
 MAX_FRAME = 64 * 1024
 """Largest dict header we send or accept, in bytes of JSON."""
 
@@ -55,42 +53,16 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 _DECODER = json.JSONDecoder(object_pairs_hook=_unique_keys, parse_constant=_reject_constant,
                             parse_float=_finite_float)
-_SCAN = _DECODER.scan_once
-_JSON_SPACE = " \t\n\r"
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 """Built once: ``json.loads``/``json.dumps`` with options build a new one per call, which
 was a measurable share of the work per small file. Both hold no state between calls."""
-
-
-def _one_shot_encoder() -> Callable[[Any], str]:
-    """``_ENCODER.encode`` without its Python layers: the C encoder that ``encode`` builds
-    anew on every call (as JSONEncoder.iterencode does), built once with the same
-    settings. It keeps no markers for circular references (a frame is a tree of our
-    own making; a cycle would still end in RecursionError, never in a wrong frame):
-    shared markers could be left dirty by a failed call. Where the C encoder is
-    missing, ``_ENCODER.encode`` itself."""
-    make = getattr(json.encoder, "c_make_encoder", None)
-    if make is None:
-        return _ENCODER.encode
-    chunks = make(None, _ENCODER.default, json.encoder.encode_basestring, None,
-                  _ENCODER.key_separator, _ENCODER.item_separator, False, False, False)
-
-    def encode(obj: Any) -> str:
-        return "".join(chunks(obj, 0))
-    return encode
-
-
-_ENCODE = _one_shot_encoder()
-encode_json_string: Callable[[str], str] = json.encoder.encode_basestring  # type: ignore[attr-defined]
-"""A str as encode_frame writes it (ensure_ascii off): quoted, with only what JSON must
-escape escaped. The very function the encoder calls for every str."""
 
 
 def decode_json_object(payload: bytes) -> dict[str, Any]:
     """Parse one frame body; raise FrameError unless it is a JSON object."""
     try:
         text = payload.decode("utf-8")
-        obj = _decode_json(text)
+        obj = _DECODER.decode(text)
     except RecursionError:
         raise FrameError("frame is nested too deeply") from None
     except (UnicodeDecodeError, ValueError) as exc:
@@ -108,25 +80,9 @@ def decode_json_object(payload: bytes) -> dict[str, Any]:
     return obj
 
 
-def _decode_json(text: str) -> Any:
-    """``_DECODER.decode(text)``, calling its scanner directly (the same checks: one value,
-    with nothing but JSON whitespace around it); its Python wrapper cost as much again
-    as the scan of a small frame."""
-    start = len(text) - len(text.lstrip(_JSON_SPACE)) if text[:1] in _JSON_SPACE else 0
-    try:
-        obj, end = _SCAN(text, start)
-    except StopIteration as exc:
-        raise json.JSONDecodeError("Expecting value", text, exc.value) from None
-    if end != len(text):
-        end = len(text) - len(text[end:].lstrip(_JSON_SPACE))
-        if end != len(text):
-            raise json.JSONDecodeError("Extra data", text, end)
-    return obj
-
-
 def encode_frame(obj: dict[str, Any], max_frame: int = MAX_FRAME) -> bytes:
     """Serialise one dict header with its length prefix."""
-    body = _ENCODE(obj).encode()
+    body = _ENCODER.encode(obj).encode()
     if len(body) > max_frame:
         raise ValueError(f"frame of {len(body)} bytes exceeds the {max_frame}-byte cap")
     return HEADER.pack(len(body)) + body
@@ -135,13 +91,8 @@ def encode_frame(obj: dict[str, Any], max_frame: int = MAX_FRAME) -> bytes:
 class FrameDecoder:
     """Incremental decoder for a stream of frames (and the raw bytes between them)."""
 
-    def __init__(self, max_frame: int = MAX_FRAME,
-                 decode: Callable[[bytes], dict[str, Any]] = decode_json_object) -> None:
-        """``decode``: what turns a frame's body into its dict header for ``next_frame``:
-        decode_json_object, or one that gives the same dict or FrameError for every body
-        (such as messages.decode_request, which knows one form of frame at sight)."""
+    def __init__(self, max_frame: int = MAX_FRAME) -> None:
         self.max_frame = max_frame
-        self.decode = decode
         self._buffer = bytearray()
         self._error: FrameError | None = None
         self._raw_pending = 0
@@ -172,12 +123,6 @@ class FrameDecoder:
 
     def next_frame(self) -> dict[str, Any] | None:
         """Return the next complete dict header, or None if more bytes are needed."""
-        return self.next_decoded(self.decode)
-
-    def next_decoded(self, decode: Callable[[bytes], _Decoded]) -> _Decoded | None:
-        """``next_frame`` with the body handed to ``decode`` instead of decode_json_object
-        (one that recognises a frame's exact bytes before it parses JSON, such as
-        messages.parse_put_end); a FrameError from it is the decoder's error state too."""
         self._check_error()
         if self._raw_pending:
             raise RuntimeError("next_frame called while raw bytes are still pending")
@@ -190,7 +135,7 @@ class FrameDecoder:
         payload = bytes(self._buffer[HEADER.size:end])
         del self._buffer[:end]
         try:
-            return decode(payload)
+            return decode_json_object(payload)
         except FrameError as exc:
             self._error = exc
             raise
@@ -219,7 +164,7 @@ class FrameDecoder:
     def _check_length(self) -> int:
         if len(self._buffer) < HEADER.size:
             return -1
-        (length,) = HEADER.unpack_from(self._buffer)
+        length: int = HEADER.unpack_from(self._buffer)[0]
         if length == 0 or length > self.max_frame:
             self._error = FrameError(
                 f"frame length {length} is outside 1..{self.max_frame} bytes"

@@ -33,11 +33,15 @@ def error_reply(error: FtError) -> dict[str, Any]:
     return {"ok": False, "error": {"code": error.code, "message": error.message[:MAX_TEXT]}}
 
 
-def check_reply(obj: dict[str, Any]) -> dict[str, Any]:
-    """Return ``obj`` if it is a success reply; raise the matching FtError if it is an error."""
+def carried_error(obj: dict[str, Any]) -> FtError | None:
+    """The FtError a well-formed error reply carries, or None for a success reply.
+
+    Raises ProtocolError for a frame that is neither (no boolean ``ok``, or an error
+    reply without a proper error object): then the peer, not the request, is at fault.
+    """
     ok = obj.get("ok")
     if ok is True:
-        return obj
+        return None
     if ok is not False:
         raise ProtocolError("reply has no boolean 'ok' field")
     error = obj.get("error")
@@ -45,7 +49,15 @@ def check_reply(obj: dict[str, Any]) -> dict[str, Any]:
         raise ProtocolError("error reply has no 'error' object")
     code = read_text(error, "code") or "internal"
     message = read_text(error, "message") or "unknown error"
-    raise error_from_wire(code, message)
+    return error_from_wire(code, message)
+
+
+def check_reply(obj: dict[str, Any]) -> dict[str, Any]:
+    """Return ``obj`` if it is a success reply; raise the matching FtError if it is an error."""
+    error = carried_error(obj)
+    if error is not None:
+        raise error
+    return obj
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ turns a decoded frame into the request its ``op`` names. See docs/protocol.md.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from common.protocol.errors import ProtocolError, UnknownOp
 from common.protocol.fields import (
@@ -275,10 +275,19 @@ Request = (Hello | ListDir | Stat | PutRequest | PutData | PutEnd | GetRequest |
            | AuthFinal | MakeDir | Move | Remove | Walk | SetMtime)
 
 
-_REQUESTS: dict[str, Any] = {
-    cls.OP: cls for cls in (Hello, ListDir, Stat, PutRequest, PutData, PutEnd, GetRequest,
-                            AuthStart, AuthFinal, MakeDir, Move, Remove, Walk, SetMtime)
-}
+class _RequestType(Protocol):
+    """What parse_request needs of each request class: its op and its reader."""
+
+    @property
+    def OP(self) -> str: ...  # noqa: N802 - the class attribute it reads
+
+    def from_dict(self, obj: dict[str, Any], /) -> Request: ...
+
+
+_REQUEST_TYPES: tuple[_RequestType, ...] = (
+    Hello, ListDir, Stat, PutRequest, PutData, PutEnd, GetRequest, AuthStart, AuthFinal,
+    MakeDir, Move, Remove, Walk, SetMtime)
+_REQUESTS: dict[str, _RequestType] = {cls.OP: cls for cls in _REQUEST_TYPES}
 
 
 # Operations that change the share. Access control refuses them to read-only users;

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from common.protocol.errors import FtError
-from common.protocol.fastpath import encode_put_done
 from common.protocol.frames import encode_frame
 from common.protocol.replies import PutDone, error_reply
 from ftserver.ops.outcome import TransferResult
@@ -123,7 +122,7 @@ def settle(entries: list[Entry], failed: dict[str, FtError]
             reply = encode_frame(error_reply(outcome))
         else:
             outcome = TransferResult(item.place.name, item.size, 0, item.size)
-            reply = encode_put_done(PutDone(item.size, item.sha256))
+            reply = encode_frame(PutDone(item.size, item.sha256).to_dict())
         replies.append(reply)
         answers.append(Answered(frame, outcome, started))
     return answers, replies

@@ -28,7 +28,6 @@ from common.protocol.errors import (
     ProtocolError,
     Timeout,
 )
-from common.protocol.fastpath import decode_request
 from common.protocol.frames import encode_frame
 from common.protocol.replies import Done, HelloReply, ListReply, StatReply, WalkReply, error_reply
 from common.protocol.requests import (
@@ -89,7 +88,7 @@ class Session:
         self.storage = storage
         self.limits = limits
         self.server_name = server_name
-        self.channel = Channel(sock, decode=decode_request)
+        self.channel = Channel(sock)
         self.throttles: ConnectionThrottles = (rates or ServerRates(limits)).for_connection()
         self.security = security
         self.grant = security.anonymous
@@ -103,7 +102,7 @@ class Session:
             deadline = time.monotonic() + self.limits.handshake_timeout
             if self.security.tls_context is not None:
                 self.sock = accept_tls(self.sock, self.security.tls_context, deadline)
-                self.channel = Channel(self.sock, decode=decode_request)
+                self.channel = Channel(self.sock)
             self._greet(deadline)
             while True:
                 frame = self._next_streamed_put() if self.burst.pending else None

@@ -23,9 +23,8 @@ from common.io.channel import Channel
 from common.io.filereceive import drain_raw
 from common.io.ratelimit import UNLIMITED, Throttle
 from common.protocol.errors import FtError, ProtocolError
-from common.protocol.fastpath import parse_put_end
 from common.protocol.fields import read_int
-from common.protocol.requests import PutEnd, PutRequest
+from common.protocol.requests import PutEnd, PutRequest, parse_request
 from ftserver.ops.upload import Upload, UploadPlan
 from ftserver.session.ftburst import ReplyBurst
 from ftserver.session.streambroken import StreamBroken
@@ -90,7 +89,7 @@ def refuse_streamed_put(
 
 
 def _expect_end(channel: Channel, timeout: float) -> PutEnd:
-    request = channel.receive_decoded(parse_put_end, deadline=time.monotonic() + timeout)
+    request = parse_request(channel.receive(deadline=time.monotonic() + timeout))
     if not isinstance(request, PutEnd):
         raise ProtocolError(f"expected 'put_end' after a streamed put, got {type(request).OP!r}")
     return request
