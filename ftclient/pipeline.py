@@ -5,7 +5,9 @@ Uploads use streamed puts (``put`` with ``stream: true``): request, raw bytes an
 in order, keeping at most WINDOW files unanswered. Downloads send up to WINDOW
 ``get`` requests ahead of the replies; the server answers them in order. A
 refused file costs only its own reply: the stream stays in step, because the
-server consumes a refused streamed put's bytes before it answers.
+server consumes a refused streamed put's bytes before it answers. Each run feeds
+the conversation's table (common/protocol/conversation.py) what it queues and reads:
+it holds the order, and counts each file's raw bytes against the size announced.
 
 Each file's result goes to the caller's ``answered`` callback the moment its reply
 is in, with the file's position, so that when the connection is cut (the call
@@ -33,9 +35,21 @@ from common.io.durable import pwrite_all
 from common.io.filereceive import receive_file_hashed
 from common.io.hashing import unchanged_while_open
 from common.io.ratelimit import UNLIMITED, Throttle
+from common.protocol.conversation import (
+    CLIENT,
+    ERROR,
+    GET,
+    GET_END,
+    GET_READY,
+    PUT_DONE,
+    PUT_END,
+    STREAM_PUT,
+    Conversation,
+)
 from common.protocol.errors import (
     FtError,
     IntegrityError,
+    InternalError,
     Locked,
     NotFound,
     PermissionDenied,
@@ -127,7 +141,7 @@ def put_pipelined(
             outbox.flush()  # the server may be waiting for the rest of a file
             # One reply, then every reply already here: the server answers in bursts,
             # and the files that take their places then go out together.
-            _take_replies(channel, waiting, answered, timeout)
+            _take_replies(outbox, waiting, answered, timeout)
         try:
             fd = os.open(item.local, os.O_RDONLY | os.O_CLOEXEC)
         except OSError as exc:
@@ -142,13 +156,15 @@ def put_pipelined(
             outbox.flush()  # let the server start on these while we read the next ones
     outbox.flush()
     while waiting:
-        _take_replies(channel, waiting, answered, timeout)
+        _take_replies(outbox, waiting, answered, timeout)
+    outbox.settled()
 
 
-def _take_replies(channel: Channel, waiting: deque[tuple[int, _Sent]],
+def _take_replies(outbox: _Outbox, waiting: deque[tuple[int, _Sent]],
                   answered: AnsweredCallback, timeout: float) -> None:
     """Match replies to the oldest files sent: wait for one, then take every one that has
     already arrived whole."""
+    channel, talk = outbox.channel, outbox.talk
     wait = True
     while waiting:
         index, sent = waiting[0]
@@ -161,6 +177,7 @@ def _take_replies(channel: Channel, waiting: deque[tuple[int, _Sent]],
                 frame = channel.receive_buffered()
                 if frame is None:
                     return
+            talk.reply(ERROR if frame.get("ok") is False else PUT_DONE)
         waiting.popleft()
         answered(index, _put_outcome(sent, frame))
 
@@ -170,6 +187,8 @@ class _Outbox:
 
     def __init__(self, channel: Channel) -> None:
         self.channel = channel
+        self.talk = Conversation(CLIENT, greeted=True)  # a run starts on a settled connection
+        """The run's conversation, fed each frame as it is queued and each reply read."""
         self.pending = bytearray()
         self.files = 0
         """Streamed puts queued since the last send."""
@@ -192,6 +211,12 @@ class _Outbox:
             self.pending = bytearray()
         self.files = 0
 
+    def settled(self) -> None:
+        """Check that the run left nothing unsent or unanswered: the connection is back
+        between requests, so the next request may use it."""
+        if self.pending or not self.talk.settled:
+            raise InternalError("a pipelined run ended with answers still owed")
+
 
 def _unreadable(item: PipedFile, exc: OSError) -> FtError:
     if isinstance(exc, FileNotFoundError):
@@ -205,6 +230,8 @@ def _stream_one(outbox: _Outbox, fd: int, item: PipedFile, throttle: Throttle) -
     if not stat.S_ISREG(before.st_mode):
         return _Sent(item, 0, None, PermissionDenied(f"{item.local!r} is not a regular file"))
     size = before.st_size
+    talk = outbox.talk
+    talk.request(STREAM_PUT, size)
     outbox.frame(PutRequest(item.remote, size, before.st_mtime, stream=True).to_dict())
     hasher = hashlib.sha256()
     problem: FtError | None = None
@@ -223,6 +250,7 @@ def _stream_one(outbox: _Outbox, fd: int, item: PipedFile, throttle: Throttle) -
         if problem is not None:  # the announced bytes must still go out
             chunk = bytes(want)
         hasher.update(chunk)
+        talk.client_raw(len(chunk))
         outbox.raw(chunk)
         throttle.wait(len(chunk))
         position += len(chunk)
@@ -230,6 +258,7 @@ def _stream_one(outbox: _Outbox, fd: int, item: PipedFile, throttle: Throttle) -
         problem = SourceChanged(f"{item.local!r} changed while it was sent; "
                                 "nothing was published")
     digest = hasher.hexdigest()
+    talk.request(PUT_END)
     outbox.frame(PutEnd(ABANDONED_SHA256 if problem else digest).to_dict())
     outbox.files += 1
     return _Sent(item, size, digest, problem)
@@ -271,32 +300,38 @@ def get_pipelined(
     outbox = _Outbox(channel)
     for index, item in enumerate(files):
         while asked < len(files) and asked - index < WINDOW:
+            outbox.talk.request(GET)
             outbox.frame(GetRequest(files[asked].remote).to_dict())
             asked += 1
         outbox.flush()
-        answered(index, _receive_one(channel, item, timeout, throttle))
+        answered(index, _receive_one(channel, outbox.talk, item, timeout, throttle))
+    outbox.settled()
 
 
 def _receive_one(
-    channel: Channel, item: PipedFile, timeout: float, throttle: Throttle,
+    channel: Channel, talk: Conversation, item: PipedFile, timeout: float, throttle: Throttle,
 ) -> PipedResult:
     frame = channel.receive(deadline=time.monotonic() + timeout)
     error = _reply_error(frame)
     if error is not None:
+        talk.reply(ERROR)
         return PipedResult(item.local, item.remote, 0, None, error)
     ready = GetReady.from_dict(frame)
     if ready.offset != 0:
         raise ProtocolError(f"server offered offset {ready.offset} for a fresh download")
+    talk.reply(GET_READY, ready.size)
     partial = partial_path_for(item.local)
     fd, problem = _open_partial(partial, item.local)
     try:
         sink = _DiscardAfterFailure(fd, item.local, problem)
         digest = receive_file_hashed(channel, 0, ready.size, hashlib.sha256(), sink.write,
                                      timeout, None, throttle)
+        talk.server_raw(ready.size)
         problem = sink.problem
         frame = channel.receive(deadline=time.monotonic() + timeout)
         error = _reply_error(frame)
         end = None if error is not None else GetEnd.from_dict(frame)
+        talk.reply(GET_END if end is not None else ERROR)
         if error is None and problem is None and end is not None and (
                 digest != end.sha256 or (ready.sha256 is not None and digest != ready.sha256)):
             error = IntegrityError(f"{item.remote!r} arrived with a different SHA-256 than "

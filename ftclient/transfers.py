@@ -3,6 +3,8 @@
 ``put_once`` and ``get_once`` each make one attempt; ``Client.put`` and
 ``Client.get`` run them under the retry policy. A download waits in a hidden
 partial beside its destination and is published only once its SHA-256 matches.
+The order of each exchange is the conversation's table's
+(common/protocol/conversation.py): each attempt feeds it what it sends and reads.
 """
 
 from __future__ import annotations
@@ -19,6 +21,18 @@ from common.io.durable import pwrite_all
 from common.io.filereceive import receive_file_hashed
 from common.io.filesend import send_file_hashed
 from common.io.hashing import hash_prefix, unchanged_while_open
+from common.protocol.conversation import (
+    CLIENT,
+    GET,
+    GET_END,
+    GET_READY,
+    PUT,
+    PUT_DATA,
+    PUT_DONE,
+    PUT_END,
+    PUT_READY,
+    Conversation,
+)
 from common.protocol.errors import (
     ConnectionLost,
     IntegrityError,
@@ -80,22 +94,28 @@ def _put_fd(
 ) -> PutResult:
     size = before.st_size
     channel = conn.channel()
+    talk = Conversation(CLIENT, greeted=True)  # a request starts on a settled connection
+    talk.request(PUT, size)
     channel.send(PutRequest(remote, size, before.st_mtime).to_dict())
     # The server hashes what it holds of this upload (at most about size bytes) first.
     ready = conn.reply(PutReady, channel, conn.deadline_after(size))
     try:  # from here until put_end, only a closed connection tells the server to stop
+        talk.reply(PUT_READY, ready.offset)
         offset, hasher = 0, hashlib.sha256()
         if 0 < ready.offset <= size:
             prefix = hash_prefix(fd, ready.offset)
             if prefix.hexdigest() == ready.prefix_sha256:
                 offset, hasher = ready.offset, prefix
+        talk.request(PUT_DATA, offset)
         channel.send(PutData(offset).to_dict())
         digest = _send_file(conn, channel, fd, remote, offset, size, hasher, progress)
+        talk.client_raw(size - offset)
         after = os.fstat(fd)
         if not unchanged_while_open(before, after):
             # without a closing header the server publishes nothing
             raise SourceChanged(f"{remote!r}: the local file changed while it was sent; "
                                 "nothing was published")
+        talk.request(PUT_END)
         channel.send(PutEnd(digest).to_dict())
         # The server's answer can only come once our last bytes have reached it: on
         # a slow link the kernel may still hold megabytes of them.
@@ -118,6 +138,7 @@ def _put_fd(
         # put_data refused: raw bytes were on their way, so the server hung up after it.
         conn.drop()
         raise
+    talk.reply(PUT_DONE)
     if done.sha256 != digest or done.size != size:
         raise IntegrityError(f"{remote!r}: the server confirmed different content")
     return PutResult(remote, size, done.sha256, offset)
@@ -184,22 +205,27 @@ def _get_into(
         hasher = hash_prefix(fd, held)
         prefix_digest = hasher.hexdigest()
     channel = conn.channel()
+    talk = Conversation(CLIENT, greeted=True)  # a request starts on a settled connection
+    talk.request(GET)
     channel.send(GetRequest(remote, held, prefix_digest).to_dict())
     # The server hashes its own first ``held`` bytes before it answers.
     ready = conn.reply(GetReady, channel, conn.deadline_after(held))
     try:  # raw bytes are on their way: any failure leaves the stream unusable
         if ready.offset not in (0, held):
             raise ProtocolError(f"server offered offset {ready.offset}, not 0 or {held}")
+        talk.reply(GET_READY, ready.size - ready.offset)
         if ready.offset == 0:
             hasher = hashlib.sha256()
         os.ftruncate(fd, ready.offset)
         digest = _receive_file(conn, channel, fd, remote, ready, hasher, progress)
+        talk.server_raw(ready.size - ready.offset)
     except BaseException:
         conn.drop()
         with contextlib.suppress(OSError):  # the first error is the one to report
             os.fsync(fd)  # keep what arrived for the next attempt
         raise
     end = conn.reply(GetEnd, channel)
+    talk.reply(GET_END)
     if digest != end.sha256 or (ready.sha256 is not None and digest != ready.sha256):
         os.unlink(partial)
         raise IntegrityError(f"{remote!r} arrived with a different SHA-256 than the server "

@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from common.io.channel import Channel
+from common.protocol.conversation import BATCH, ERROR, OK, PUT_DONE, SERVER, Conversation
 from common.protocol.errors import (
     Busy,
     ConnectionLost,
@@ -95,6 +96,8 @@ class Session:
         self.base_storage = storage
         self.burst = ReplyBurst()
         """Replies of pipelined streamed puts held back until their folders' fsync."""
+        self.talk = Conversation(SERVER)
+        """The order of the conversation (common/protocol/conversation.py), fed every frame."""
 
     def run(self) -> None:
         """Serve the connection until it ends; never raises."""
@@ -167,6 +170,8 @@ class Session:
     def _finish_burst(self) -> None:
         """Make a burst's files durable, log them, then send their replies together."""
         answers, replies = self.burst.finish()
+        for answered in answers:
+            self.talk.reply(ERROR if isinstance(answered.outcome, FtError) else PUT_DONE)
         with lines_held():  # a line per file, one write for them all
             log_text(transfer_log, logging.INFO, *[
                 self._failure_line(answered.frame, answered.outcome, answered.started)
@@ -181,19 +186,24 @@ class Session:
         # client trickling a byte at a time must not hold a connection open past it.
         request = parse_request(self.channel.receive(deadline=deadline))
         self.sock.settimeout(self.limits.handshake_timeout)  # for the reply
-        if not isinstance(request, Hello):
-            raise FrameError("the first request must be 'hello'")
+        self.talk.receive(request)  # anything but hello: FrameError
+        assert isinstance(request, Hello)
         if request.version != PROTOCOL_VERSION:
             raise FrameError(f"protocol version {request.version} is not supported "
                              f"(this server speaks {PROTOCOL_VERSION})")
         reply = HelloReply(PROTOCOL_VERSION, f"ftserver/{__version__}", self.server_name)
         self.channel.send(reply.to_dict())
+        self.talk.reply(OK)
 
     def _handle(self, frame: dict) -> None:
         started = time.monotonic()
+        talk = self.talk
+        heard = False
         try:
             request = parse_request(frame)
             self.security.check_access(type(request).OP, self.grant)
+            heard = True
+            talk.receive(request)  # a put_end, put_data, auth_final or hello here: refused
             if isinstance(request, AuthStart):
                 self._login(request)
             elif isinstance(request, ListDir):
@@ -202,16 +212,17 @@ class Session:
                 entry = (stat_with_digest(self.storage, request.path, self._peer_waits)
                          if request.digest else self.storage.stat(request.path))
                 self.channel.send(StatReply(entry).to_dict())
+                talk.reply(OK)
             elif isinstance(request, PutRequest) and request.stream:
-                serve_streamed_put(self.channel, self.storage, request, self.owner,
+                serve_streamed_put(self.channel, talk, self.storage, request, self.owner,
                                    self.limits.transfer_timeout, self.burst, frame, started,
                                    self.throttles.upload)
             elif isinstance(request, PutRequest):
                 self._log_transfer("put", serve_put(
-                    self.channel, self.storage, request, self.owner,
+                    self.channel, talk, self.storage, request, self.owner,
                     self.limits.transfer_timeout, self.throttles.upload), started)
             elif isinstance(request, GetRequest):
-                self._log_transfer("get", serve_get(self.channel, self.storage, request,
+                self._log_transfer("get", serve_get(self.channel, talk, self.storage, request,
                                                     self.limits.transfer_timeout,
                                                     self.throttles.download),
                                    started)
@@ -219,8 +230,8 @@ class Session:
                 self._file_op(request)
             elif isinstance(request, Walk):
                 self._send_batches(self.storage.walk(request.path), WalkReply)
-            else:
-                raise ProtocolError(f"{type(request).OP!r} is not valid here")
+            else:  # the table refuses every other request here
+                raise InternalError(f"{type(request).OP!r} got past the conversation's table")
         except StreamBroken as exc:
             self._log_failure(frame, exc.cause, started, exc.moved)
             raise
@@ -228,12 +239,15 @@ class Session:
             raise
         except FtError as exc:
             if is_streamed_put(frame):  # its bytes are on their way: consume them first
-                refuse_streamed_put(self.channel, frame, exc, self.limits.transfer_timeout,
-                                    self.burst, started)  # answered (and logged) with it
+                refuse_streamed_put(self.channel, talk, frame, exc, self.limits.transfer_timeout,
+                                    self.burst, started, heard)  # answered (and logged) with it
                 return
+            if not heard:  # unreadable, or not allowed: answered with its error
+                talk.refused()
             if isinstance(frame.get("op"), str) and frame["op"] in ("put", "get"):
                 self._log_failure(frame, exc, started)
             self.channel.send(error_reply(exc))
+            talk.reply(ERROR)
 
     @property
     def owner(self) -> str:
@@ -244,13 +258,14 @@ class Session:
         if self.grant.user is not None:
             raise ProtocolError("this connection is already logged in")
         address = self.peer.rsplit(":", 1)[0]
-        grant, reply = run_login(self.channel, self.security, request, address,
+        grant, reply = run_login(self.channel, self.talk, self.security, request, address,
                                  self.limits.transfer_timeout)
         # Confine first: if the home folder cannot be had, that error is the login's answer
         # and the session keeps its old rights.
         self.storage = self.base_storage.confined_to(grant.home)
         self.grant = grant
         self.channel.send(reply.to_dict())
+        self.talk.reply(OK)
 
     def _list(self, request: ListDir) -> None:
         self._send_batches(self.storage.list_folder(request.path), ListReply)
@@ -266,6 +281,7 @@ class Session:
             self.storage.remove(request.path, request.recursive)
         file_log.info("%s peer=%s %s result=ok", request.OP, self.peer, request.to_dict())
         self.channel.send(Done().to_dict())
+        self.talk.reply(OK)
 
     def _send_batches(self, entries: Iterable[Any], reply: type) -> None:
         """Send ``entries`` as ``reply`` batches under LIST_BATCH_BYTES; an error ends them."""
@@ -275,10 +291,12 @@ class Session:
             size = len(encode_frame(entry.to_dict()))
             if batch and batch_bytes + size > LIST_BATCH_BYTES:
                 self.channel.send(reply(tuple(batch), False).to_dict())
+                self.talk.reply(BATCH)
                 batch, batch_bytes = [], 0
             batch.append(entry)
             batch_bytes += size
         self.channel.send(reply(tuple(batch), True).to_dict())
+        self.talk.reply(OK)
 
     def _log_transfer(self, op: str, result: TransferResult, started: float) -> None:
         log_text(transfer_log, logging.INFO, self._transfer_line(op, result, started))

@@ -7,7 +7,8 @@ frame for every streamed put, whatever happens to it, before it answers, or the
 stream would fall out of step. A refused streamed put (bad name, locked, no
 permission, no space) is therefore drained and then answered with its error.
 Only a streamed put whose ``size`` cannot be read leaves the stream unknowable:
-its connection is closed.
+its connection is closed. The order (request, ``size`` raw bytes, ``put_end``) is
+the conversation's table's (common/protocol/conversation.py), fed as it goes.
 
 A streamed upload never resumes: it is the one upload (ops/upload.py) with a
 partial of its own, in the session's batch (the store's ``Batch``); its answer is
@@ -22,6 +23,7 @@ from typing import Any
 from common.io.channel import Channel
 from common.io.filereceive import drain_raw
 from common.io.ratelimit import UNLIMITED, Throttle
+from common.protocol.conversation import PUT_END, STREAM_PUT, Conversation
 from common.protocol.errors import FtError, ProtocolError
 from common.protocol.fields import read_int
 from common.protocol.requests import PutEnd, PutRequest, parse_request
@@ -37,7 +39,8 @@ def is_streamed_put(frame: dict[str, Any]) -> bool:
 
 
 def serve_streamed_put(
-    channel: Channel, storage: Share, request: PutRequest, owner: str, timeout: float,
+    channel: Channel, talk: Conversation, storage: Share, request: PutRequest, owner: str,
+    timeout: float,
     burst: ReplyBurst, frame: dict[str, Any], started: float,
     throttle: Throttle = UNLIMITED,
 ) -> None:
@@ -54,7 +57,8 @@ def serve_streamed_put(
         upload.start(0)
         try:
             digest = upload.receive(channel, timeout, throttle)
-            end = _expect_end(channel, timeout)
+            talk.client_raw(request.size)
+            end = _expect_end(channel, talk, timeout)
         except FtError as exc:
             raise StreamBroken(exc) from None
         try:
@@ -66,10 +70,11 @@ def serve_streamed_put(
 
 
 def refuse_streamed_put(
-    channel: Channel, frame: dict[str, Any], error: FtError, timeout: float,
-    burst: ReplyBurst, started: float,
+    channel: Channel, talk: Conversation, frame: dict[str, Any], error: FtError,
+    timeout: float, burst: ReplyBurst, started: float, heard: bool,
 ) -> None:
     """Consume a refused streamed put's bytes and closing frame; its answer joins the burst.
+    ``heard``: ``talk`` was told of the request already (it was read, then refused).
 
     A streamed put whose size cannot be read breaks the stream: its answer still
     joins the burst (sent before the connection closes), then StreamBroken.
@@ -77,19 +82,30 @@ def refuse_streamed_put(
     try:
         size = read_int(frame, "size")
     except ProtocolError:
+        talk.refused()  # answered with its error, and then nothing more is read
+        talk.broken()
         burst.refused(frame, error, started)
         raise StreamBroken(ProtocolError("a streamed put without a valid size; closing")
                            ) from None
+    if not heard:
+        talk.request(STREAM_PUT, size)
     try:
         drain_raw(channel, size, timeout)
-        _expect_end(channel, timeout)
+        talk.client_raw(size)
+        _expect_end(channel, talk, timeout)
     except FtError as exc:
         raise StreamBroken(exc) from None
     burst.refused(frame, error, started)
 
 
-def _expect_end(channel: Channel, timeout: float) -> PutEnd:
-    request = parse_request(channel.receive(deadline=time.monotonic() + timeout))
-    if not isinstance(request, PutEnd):
-        raise ProtocolError(f"expected 'put_end' after a streamed put, got {type(request).OP!r}")
-    return request
+def _expect_end(channel: Channel, talk: Conversation, timeout: float) -> PutEnd:
+    try:
+        request = parse_request(channel.receive(deadline=time.monotonic() + timeout))
+    except ProtocolError:
+        talk.refused()
+        raise
+    if type(request) is PutEnd:  # what every streamed put ends with: no lookup
+        talk.request(PUT_END)
+        return request
+    talk.receive(request)  # anything else is refused, and breaks the stream
+    raise AssertionError("the conversation let a streamed put end without put_end")

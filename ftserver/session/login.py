@@ -12,6 +12,7 @@ import logging
 import time
 
 from common.io.channel import Channel
+from common.protocol.conversation import OK, Conversation
 from common.protocol.errors import AuthFailed, ProtocolError
 from common.protocol.replies import AuthChallenge, AuthDone
 from common.protocol.requests import AuthFinal, AuthStart, parse_request
@@ -23,8 +24,8 @@ log = logging.getLogger("ftserver.login")
 FAILED = "login failed: unknown user or wrong password"
 
 
-def run_login(channel: Channel, security: SessionSecurity, start: AuthStart, address: str,
-              timeout: float) -> tuple[Grant, AuthDone]:
+def run_login(channel: Channel, talk: Conversation, security: SessionSecurity,
+              start: AuthStart, address: str, timeout: float) -> tuple[Grant, AuthDone]:
     """Answer ``start``, read the proof (within ``timeout``); return the grant and the reply.
 
     The caller sends the AuthDone reply once it has set the session up for the
@@ -35,10 +36,15 @@ def run_login(channel: Channel, security: SessionSecurity, start: AuthStart, add
     account, verifier = security.verifier_for(first.user)
     exchange = ScramServer(first, verifier)
     channel.send(AuthChallenge(exchange.server_first).to_dict())
+    talk.reply(OK)
     try:
-        final = parse_request(channel.receive(deadline=time.monotonic() + timeout))
-        if not isinstance(final, AuthFinal):
-            raise ProtocolError("expected 'auth_final'")
+        try:
+            final = parse_request(channel.receive(deadline=time.monotonic() + timeout))
+        except ProtocolError:
+            talk.refused()
+            raise
+        talk.receive(final)  # anything but auth_final is refused
+        assert isinstance(final, AuthFinal)
         accepted, server_final = exchange.finish(final.message)
     except ProtocolError as exc:
         # A malformed proof tests no password, but it is counted, logged and delayed as a
