@@ -10,10 +10,12 @@ server consumes a refused streamed put's bytes before it answers.
 Each file's result goes to the caller's ``answered`` callback the moment its reply
 is in, with the file's position, so that when the connection is cut (the call
 raises) the caller knows which files were answered and which must be sent
-again. This module works on a Channel that ``Client`` hands it and never opens
-or closes one; on ConnectionLost, Timeout or a malformed reply the caller drops
-the connection and decides whether to retry (``Client._pipelined``). Like the
-rest of the library it prints nothing.
+again. A send that finds the connection lost ends the sending, not the reading:
+the replies that arrived before the loss are still read and answered, and only
+then does the call raise. This module works on a Channel that ``Client`` hands
+it and never opens or closes one; on ConnectionLost, Timeout or a malformed
+reply the caller drops the connection and decides whether to retry
+(``Client._pipelined``). Like the rest of the library it prints nothing.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from common.io.filereceive import receive_file_hashed
 from common.io.hashing import unchanged_while_open
 from common.io.ratelimit import UNLIMITED, Throttle
 from common.protocol.errors import (
+    ConnectionLost,
     FtError,
     IntegrityError,
     Locked,
@@ -124,6 +127,8 @@ def put_pipelined(
     waiting: deque[tuple[int, _Sent]] = deque()
     outbox = _Outbox(channel)
     for index, item in enumerate(files):
+        if outbox.lost is not None:
+            break  # the files from here on were never sent: the caller sends them again
         if len(waiting) >= WINDOW:
             outbox.flush()  # the server may be waiting for the rest of a file
             # One reply, then every reply already here: the server answers in bursts,
@@ -142,8 +147,10 @@ def put_pipelined(
         if outbox.files >= FLUSH_FILES:
             outbox.flush()  # let the server start on these while we read the next ones
     outbox.flush()
-    while waiting:
+    while waiting:  # after a lost send, up to the first file whose reply never came
         _take_replies(channel, waiting, answered, timeout)
+    if outbox.lost is not None:
+        raise outbox.lost
 
 
 def _take_replies(channel: Channel, waiting: deque[tuple[int, _Sent]],
@@ -168,21 +175,30 @@ def _take_replies(channel: Channel, waiting: deque[tuple[int, _Sent]],
 
 
 class _Outbox:
-    """Gathers frames and raw bytes of several small files into few large sends."""
+    """Gathers frames and raw bytes of several small files into few large sends.
+
+    A send that finds the connection lost is kept in ``lost`` instead of raised, and
+    whatever is queued after it is dropped: the replies that arrived before the loss
+    (the other side may have reset the connection long after sending them, while we
+    were still reading) can then still be read.
+    """
 
     def __init__(self, channel: Channel) -> None:
         self.channel = channel
         self.pending = bytearray()
         self.files = 0
         """Streamed puts queued since the last send."""
+        self.lost: ConnectionLost | None = None
 
     def frame(self, obj: dict[str, Any]) -> None:
-        self.pending += encode_frame(obj, self.channel.max_frame)
-        self._maybe_flush()
+        if self.lost is None:
+            self.pending += encode_frame(obj, self.channel.max_frame)
+            self._maybe_flush()
 
     def raw(self, data: bytes | memoryview) -> None:
-        self.pending += data
-        self._maybe_flush()
+        if self.lost is None:
+            self.pending += data
+            self._maybe_flush()
 
     def _maybe_flush(self) -> None:
         if len(self.pending) >= CHUNK:
@@ -190,7 +206,10 @@ class _Outbox:
 
     def flush(self) -> None:
         if self.pending:
-            self.channel.send_raw(self.pending)
+            try:
+                self.channel.send_raw(self.pending)
+            except ConnectionLost as exc:
+                self.lost = exc
             self.pending = bytearray()
         self.files = 0
 
@@ -212,7 +231,7 @@ def _stream_one(outbox: _Outbox, fd: int, item: PipedFile, throttle: Throttle) -
     problem: FtError | None = None
     step = throttle.chunk_size(CHUNK)
     position = 0
-    while position < size:
+    while position < size and outbox.lost is None:  # once lost, no byte more goes out
         want = min(size - position, step)
         chunk = b""
         if problem is None:
@@ -272,10 +291,12 @@ def get_pipelined(
     asked = 0
     outbox = _Outbox(channel)
     for index, item in enumerate(files):
-        while asked < len(files) and asked - index < WINDOW:
+        while outbox.lost is None and asked < len(files) and asked - index < WINDOW:
             outbox.frame(GetRequest(files[asked].remote).to_dict())
             asked += 1
         outbox.flush()
+        if outbox.lost is not None and index >= asked:
+            raise outbox.lost  # never asked: the caller asks again
         answered(index, _receive_one(channel, item, timeout, throttle))
 
 

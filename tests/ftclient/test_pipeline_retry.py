@@ -176,6 +176,40 @@ def test_get_many_cut_mid_stream_fetches_the_rest_again(shared_server, connect, 
     assert set(tally.calls.values()) == {1}
 
 
+def test_replies_that_arrived_before_a_reset_are_kept_though_the_next_request_fails(
+        shared_server, connect, tmp_path) -> None:
+    """A client slower than the link: the proxy forwards 100 KiB of replies and resets the
+    connection while the client is still on the first file. The next get request it sends
+    fails, but the replies already in its socket buffer are read and kept, not fetched
+    again (once a loaded machine lost all but a few files of each attempt that way)."""
+    contents = small_files(shared_server.root / "slow")  # more than WINDOW: asked as answered
+    local = tmp_path / "slow"
+    local.mkdir()
+    files = [PipedFile(str(local / name), f"slow/{name}") for name in contents]
+    notes: list[RetryNote] = []
+    before_retry: list[int] = []
+    budget = 100 * KiB
+    with cutting_proxy(shared_server.port, cut_after=budget, direction="s2c",
+                       cut_first=1) as proxy:
+
+        def moved(name: str, size: int) -> None:
+            if not notes:
+                before_retry.append(size)
+            if len(before_retry) == 1:  # the reset comes before we ask for more
+                assert proxy.cut.wait(30)
+
+        client = connect(shared_server, port=proxy.port, retries=1, retry_delay=0.05)
+        results = client.get_many(files, moved, on_retry=notes.append)
+        assert proxy.cuts == 1
+    assert [result.error for result in results] == [None] * len(files)
+    assert [(note.attempt, note.reason) for note in notes] == [(1, "connection lost")]
+    # all the files whose replies came whole before the reset (each reply is its file's
+    # bytes and about 300 bytes of headers), not just the one being read
+    assert budget // 2 < sum(before_retry) < budget, before_retry
+    for name, data in contents.items():
+        assert (local / name).read_bytes() == data
+
+
 def test_retries_0_fails_the_unanswered_files_and_keeps_the_answered(
         shared_server, connect, tmp_path) -> None:
     contents = small_files(shared_server.root / "once")
