@@ -12,10 +12,12 @@ it holds the order, and counts each file's raw bytes against the size announced.
 Each file's result goes to the caller's ``answered`` callback the moment its reply
 is in, with the file's position, so that when the connection is cut (the call
 raises) the caller knows which files were answered and which must be sent
-again. This module works on a Channel that ``Client`` hands it and never opens
-or closes one; on ConnectionLost, Timeout or a malformed reply the caller drops
-the connection and decides whether to retry (``Client._pipelined``). Like the
-rest of the library it prints nothing.
+again. A send that finds the connection lost ends the sending, not the reading:
+the replies that arrived before the loss are still read and answered, and only
+then does the call raise. This module works on a Channel that ``Client`` hands
+it and never opens or closes one; on ConnectionLost, Timeout or a malformed
+reply the caller drops the connection and decides whether to retry
+(``Client._pipelined``). Like the rest of the library it prints nothing.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ from common.protocol.conversation import (
     Conversation,
 )
 from common.protocol.errors import (
+    ConnectionLost,
     FtError,
     IntegrityError,
     InternalError,
@@ -137,6 +140,8 @@ def put_pipelined(
     waiting: deque[tuple[int, _Sent]] = deque()
     outbox = _Outbox(channel)
     for index, item in enumerate(files):
+        if outbox.lost is not None:
+            break  # the files from here on were never sent: the caller sends them again
         if len(waiting) >= WINDOW:
             outbox.flush()  # the server may be waiting for the rest of a file
             # One reply, then every reply already here: the server answers in bursts,
@@ -155,8 +160,10 @@ def put_pipelined(
         if outbox.files >= FLUSH_FILES:
             outbox.flush()  # let the server start on these while we read the next ones
     outbox.flush()
-    while waiting:
+    while waiting:  # after a lost send, up to the first file whose reply never came
         _take_replies(outbox, waiting, answered, timeout)
+    if outbox.lost is not None:
+        raise outbox.lost
     outbox.settled()
 
 
@@ -183,7 +190,13 @@ def _take_replies(outbox: _Outbox, waiting: deque[tuple[int, _Sent]],
 
 
 class _Outbox:
-    """Gathers frames and raw bytes of several small files into few large sends."""
+    """Gathers frames and raw bytes of several small files into few large sends.
+
+    A send that finds the connection lost is kept in ``lost`` instead of raised, and
+    whatever is queued after it is dropped: the replies that arrived before the loss
+    (the other side may have reset the connection long after sending them, while we
+    were still reading) can then still be read.
+    """
 
     def __init__(self, channel: Channel) -> None:
         self.channel = channel
@@ -192,14 +205,17 @@ class _Outbox:
         self.pending = bytearray()
         self.files = 0
         """Streamed puts queued since the last send."""
+        self.lost: ConnectionLost | None = None
 
     def frame(self, obj: dict[str, Any]) -> None:
-        self.pending += encode_frame(obj, self.channel.max_frame)
-        self._maybe_flush()
+        if self.lost is None:
+            self.pending += encode_frame(obj, self.channel.max_frame)
+            self._maybe_flush()
 
     def raw(self, data: bytes | memoryview) -> None:
-        self.pending += data
-        self._maybe_flush()
+        if self.lost is None:
+            self.pending += data
+            self._maybe_flush()
 
     def _maybe_flush(self) -> None:
         if len(self.pending) >= CHUNK:
@@ -207,7 +223,10 @@ class _Outbox:
 
     def flush(self) -> None:
         if self.pending:
-            self.channel.send_raw(self.pending)
+            try:
+                self.channel.send_raw(self.pending)
+            except ConnectionLost as exc:
+                self.lost = exc
             self.pending = bytearray()
         self.files = 0
 
@@ -237,7 +256,7 @@ def _stream_one(outbox: _Outbox, fd: int, item: PipedFile, throttle: Throttle) -
     problem: FtError | None = None
     step = throttle.chunk_size(CHUNK)
     position = 0
-    while position < size:
+    while position < size and outbox.lost is None:  # once lost, no byte more goes out
         want = min(size - position, step)
         chunk = b""
         if problem is None:
@@ -258,6 +277,8 @@ def _stream_one(outbox: _Outbox, fd: int, item: PipedFile, throttle: Throttle) -
         problem = SourceChanged(f"{item.local!r} changed while it was sent; "
                                 "nothing was published")
     digest = hasher.hexdigest()
+    if outbox.lost is not None:  # nothing more goes out; its reply will never come
+        return _Sent(item, size, digest, problem)
     talk.request(PUT_END)
     outbox.frame(PutEnd(ABANDONED_SHA256 if problem else digest).to_dict())
     outbox.files += 1
@@ -299,11 +320,13 @@ def get_pipelined(
     asked = 0
     outbox = _Outbox(channel)
     for index, item in enumerate(files):
-        while asked < len(files) and asked - index < WINDOW:
+        while outbox.lost is None and asked < len(files) and asked - index < WINDOW:
             outbox.talk.request(GET)
             outbox.frame(GetRequest(files[asked].remote).to_dict())
             asked += 1
         outbox.flush()
+        if outbox.lost is not None and index >= asked:
+            raise outbox.lost  # never asked: the caller asks again
         answered(index, _receive_one(channel, outbox.talk, item, timeout, throttle))
     outbox.settled()
 

@@ -84,3 +84,19 @@ def settle(pid: int, baseline: tuple[int, int], timeout: float = 15.0) -> tuple[
         time.sleep(0.1)
         now = usage(pid)
     return now
+
+
+def quiet_usage(pid: int, calm: float = 1.0, timeout: float = 15.0) -> tuple[int, int]:
+    """``usage(pid)`` once it has not changed for ``calm`` seconds (or when ``timeout`` runs
+    out): a baseline taken while the threads and sockets of connections just closed are
+    still winding down would count them, and the server, truly idle later, would never
+    return to it."""
+    deadline = time.monotonic() + timeout
+    now = usage(pid)
+    since = time.monotonic()
+    while time.monotonic() < deadline and time.monotonic() - since < calm:
+        time.sleep(0.1)
+        sample = usage(pid)
+        if sample != now:
+            now, since = sample, time.monotonic()
+    return now

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import random
 import re
+import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +25,7 @@ from ftclient.pipeline import PipedFile
 from ftclient.retry import RetryNote
 from ftclient.tree import TreeProgress, get_tree, put_tree
 from tests.ftclient.cli.test_cli_client import ftclient
+from tests.procinfo import quiet_usage, usage
 from tests.proxy import cutting_proxy
 from tests.rawwire import RawConnection
 from tests.serverproc import ServerProcess
@@ -77,6 +79,32 @@ class Tally:
         self.calls[name] += 1
 
 
+class AfterTheCutSessionEnds:
+    """An ``on_retry`` that keeps each note and, after a lost connection, waits (up to
+    30 s) until the server has ended the session that was cut.
+
+    The server still reads what reached it before the reset, and a burst of streamed
+    puts holds its names until it is settled: a retry that comes sooner finds them
+    locked (it is retried, but with a retry delay of 0.05 s a loaded machine can use up
+    every retry that way). Make one before the transfer: it counts the server's threads
+    then, with no session of ours.
+    """
+
+    def __init__(self, server: ServerProcess) -> None:
+        assert server.proc is not None
+        self.pid = server.proc.pid
+        self.threads = quiet_usage(self.pid)[1]
+        self.notes: list[RetryNote] = []
+
+    def __call__(self, note: RetryNote) -> None:
+        self.notes.append(note)
+        if note.reason == "connection lost":
+            deadline = time.monotonic() + 30
+            while usage(self.pid)[1] > self.threads and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert usage(self.pid)[1] <= self.threads, "the cut session never ended"
+
+
 def assert_each_once(results, files: list[PipedFile]) -> None:  # noqa: ANN001
     assert [(result.local, result.remote) for result in results] == [
         (item.local, item.remote) for item in files]
@@ -86,11 +114,12 @@ def test_put_many_cut_mid_stream_sends_the_rest_again(shared_server, connect, tm
                                                       ) -> None:
     contents = small_files(tmp_path / "up")
     files = [PipedFile(str(tmp_path / "up" / name), f"up/{name}") for name in contents]
-    notes: list[RetryNote] = []
     tally = Tally()
+    after_cut = AfterTheCutSessionEnds(shared_server)
+    notes = after_cut.notes
     with cutting_proxy(shared_server.port, cut_after=300 * KiB, cut_first=1) as proxy:
         client = connect(shared_server, port=proxy.port, retries=3, retry_delay=0.05)
-        results = client.put_many(files, tally, on_retry=notes.append)
+        results = client.put_many(files, tally, on_retry=after_cut)
         assert proxy.cuts == 1
     assert_each_once(results, files)
     assert [result.error for result in results] == [None] * FILES
@@ -129,18 +158,20 @@ def test_put_many_whose_replies_are_cut_reports_each_republished_file_once(
 def test_a_name_locked_after_the_cut_is_sent_again_until_the_retries_run_out(
         shared_server, connect, tmp_path) -> None:
     """After our own cut, "locked" may be our cut session still holding the name: that
-    file goes out again (and here, held by another upload all along, fails at the end
-    with its own error and the count of retries)."""
+    file goes out again. Here the retries wait for the cut session to end, so the one
+    name locked is held by another upload all along: it fails at the end with its own
+    error and the count of retries, and every other file is sent."""
     contents = small_files(tmp_path / "held", 40)
     files = [PipedFile(str(tmp_path / "held" / name), f"held/{name}") for name in contents]
     files.append(PipedFile(files[0].local, "held/taken.bin"))
-    notes: list[RetryNote] = []
     with RawConnection(shared_server.port) as holder:  # an upload in progress holds it
         holder.hello()
         holder.start_put("held/taken.bin", 100)
+        after_cut = AfterTheCutSessionEnds(shared_server)  # counts the holder's session
+        notes = after_cut.notes
         with cutting_proxy(shared_server.port, cut_after=60 * KiB, cut_first=1) as proxy:
             client = connect(shared_server, port=proxy.port, retries=2, retry_delay=0.05)
-            results = client.put_many(files, on_retry=notes.append)
+            results = client.put_many(files, on_retry=after_cut)
             assert proxy.cuts == 1
     assert_each_once(results, files)
     assert [result.error for result in results[:-1]] == [None] * len(contents)
@@ -174,6 +205,40 @@ def test_get_many_cut_mid_stream_fetches_the_rest_again(shared_server, connect, 
         assert (local / name).read_bytes() == data
         assert tally.bytes[f"down/{name}"] == len(data)
     assert set(tally.calls.values()) == {1}
+
+
+def test_replies_that_arrived_before_a_reset_are_kept_though_the_next_request_fails(
+        shared_server, connect, tmp_path) -> None:
+    """A client slower than the link: the proxy forwards 100 KiB of replies and resets the
+    connection while the client is still on the first file. The next get request it sends
+    fails, but the replies already in its socket buffer are read and kept, not fetched
+    again (once a loaded machine lost all but a few files of each attempt that way)."""
+    contents = small_files(shared_server.root / "slow")  # more than WINDOW: asked as answered
+    local = tmp_path / "slow"
+    local.mkdir()
+    files = [PipedFile(str(local / name), f"slow/{name}") for name in contents]
+    notes: list[RetryNote] = []
+    before_retry: list[int] = []
+    budget = 100 * KiB
+    with cutting_proxy(shared_server.port, cut_after=budget, direction="s2c",
+                       cut_first=1) as proxy:
+
+        def moved(name: str, size: int) -> None:
+            if not notes:
+                before_retry.append(size)
+            if len(before_retry) == 1:  # the reset comes before we ask for more
+                assert proxy.cut.wait(30)
+
+        client = connect(shared_server, port=proxy.port, retries=1, retry_delay=0.05)
+        results = client.get_many(files, moved, on_retry=notes.append)
+        assert proxy.cuts == 1
+    assert [result.error for result in results] == [None] * len(files)
+    assert [(note.attempt, note.reason) for note in notes] == [(1, "connection lost")]
+    # all the files whose replies came whole before the reset (each reply is its file's
+    # bytes and about 300 bytes of headers), not just the one being read
+    assert budget // 2 < sum(before_retry) < budget, before_retry
+    for name, data in contents.items():
+        assert (local / name).read_bytes() == data
 
 
 def test_retries_0_fails_the_unanswered_files_and_keeps_the_answered(
@@ -230,11 +295,12 @@ def test_put_tree_cut_once_reports_each_file_once_and_its_meter_never_overshoots
     large = os.urandom(3 << 19)
     (tmp_path / "meter" / "large.bin").write_bytes(large)
     seen: list[TreeProgress] = []
-    notes: list[RetryNote] = []
+    after_cut = AfterTheCutSessionEnds(shared_server)
+    notes = after_cut.notes
     with cutting_proxy(shared_server.port, cut_after=300 * KiB, cut_first=1) as proxy:
         client = connect(shared_server, port=proxy.port, retries=2, retry_delay=0.05)
         report = put_tree(client, str(tmp_path / "meter"), "meter", progress=seen.append,
-                          on_retry=notes.append)
+                          on_retry=after_cut)
         assert proxy.cuts == 1
     assert report.failed == []
     assert sorted(report.sent) == sorted([f"meter/sub/{name}" for name in contents]

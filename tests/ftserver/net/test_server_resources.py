@@ -17,7 +17,7 @@ import pytest
 
 from common.protocol.errors import ConnectionLost
 from ftclient import Client
-from tests.procinfo import open_files, settle, usage
+from tests.procinfo import open_files, quiet_usage, settle
 from tests.proxy import cutting_proxy
 from tests.serverproc import ServerProcess
 
@@ -41,7 +41,7 @@ def test_descriptors_and_threads_return_to_baseline(
     for client in clients:
         client.close()
     assert server.proc is not None
-    baseline = settle(server.proc.pid, usage(server.proc.pid), timeout=2.0)
+    baseline = quiet_usage(server.proc.pid)
     files_before = open_files(server.proc.pid)
 
     errors: list[BaseException] = []

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from ftclient import Client
-from tests.procinfo import children_of, settle, usage
+from tests.procinfo import children_of, quiet_usage, settle
 from tests.proxy import cutting_proxy
 from tests.serverproc import ServerProcess
 
@@ -86,7 +86,7 @@ def test_sixteen_clients_through_a_resetting_link_all_complete_exactly(
             client.get(f"warm/{index}.bin", downloads / f"warm{index}.bin")
 
     assert run_clients(warm_up) == []
-    baseline = settle(server.proc.pid, usage(server.proc.pid), timeout=2.0)
+    baseline = quiet_usage(server.proc.pid)
     rss_before = rss(server.proc.pid)
 
     retries = [0] * CLIENTS

@@ -180,25 +180,31 @@ def test_shared_holders_and_exclusive_takers_never_overlap(
         tmp_path: Path) -> None:
     """Three threads take one byte shared (as folder locks are), two exclusively, each
     through its own open, as fast as they can: an exclusive holder is never beside
-    anyone, shared ones may be several."""
+    anyone, shared ones may be several.
+
+    OFD locks are not fair: while shared holders overlap one another, an exclusive
+    taker may never find the byte free. So no turn is promised during the race; once
+    the shared threads have done their rounds and stopped, every taker must get the
+    byte before a deadline (a lock that is never let go fails there).
+    """
     shared_holders = 0
     exclusive_holders = 0
     broken = 0
-    many_shared = 0
     taken = {True: 0, False: 0}
     count_lock = threading.Lock()
+    shared_done = threading.Event()
+    deadline = time.monotonic() + 60
+    turns_after_sharing = 0  # exclusive takers that got it once sharing stopped
 
-    def contend(shared: bool) -> None:
-        nonlocal shared_holders, exclusive_holders, broken, many_shared
-        for _ in range(1200):
-            fd = open_names(str(tmp_path))
+    def hold(shared: bool) -> bool:
+        nonlocal shared_holders, exclusive_holders, broken
+        fd = open_names(str(tmp_path))
+        try:
             if not try_lock_byte(fd, key_byte("k"), shared=shared):
-                os.close(fd)
-                continue
+                return False
             with count_lock:
                 if shared:
                     shared_holders += 1
-                    many_shared = max(many_shared, shared_holders)
                 else:
                     exclusive_holders += 1
                 if exclusive_holders > 1 or (exclusive_holders and shared_holders):
@@ -210,16 +216,62 @@ def test_shared_holders_and_exclusive_takers_never_overlap(
                     shared_holders -= 1
                 else:
                     exclusive_holders -= 1
+            return True
+        finally:
             os.close(fd)  # lets go
 
-    threads = [threading.Thread(target=contend, args=(shared,))
-               for shared in (True, True, True, False, False)]
-    for thread in threads:
+    def share() -> None:
+        for _ in range(1200):
+            hold(shared=True)
+
+    def take() -> None:
+        nonlocal turns_after_sharing
+        for _ in range(1200):
+            hold(shared=False)
+        shared_done.wait(timeout=max(0.0, deadline - time.monotonic()))
+        while shared_done.is_set() and time.monotonic() < deadline:
+            if hold(shared=False):  # nobody holds it shared any more: it must come
+                with count_lock:
+                    turns_after_sharing += 1
+                return
+            time.sleep(0.001)
+
+    sharers = [threading.Thread(target=share) for _ in range(3)]
+    takers = [threading.Thread(target=take) for _ in range(2)]
+    for thread in sharers + takers:
         thread.start()
-    for thread in threads:
+    for thread in sharers:
         thread.join(timeout=60)
-    assert not any(thread.is_alive() for thread in threads)
-    assert taken[True] > 0 and taken[False] > 0
+    shared_done.set()
+    for thread in takers:
+        thread.join(timeout=70)
+    assert not any(thread.is_alive() for thread in sharers + takers)
+    assert taken[True] > 0
+    assert turns_after_sharing == len(takers)
     assert broken == 0
-    assert many_shared > 1  # shared holders do share
     assert [path.name for path in tmp_path.iterdir()] == [NAMES_FILE]
+
+
+def test_shared_holders_share_and_keep_exclusive_takers_out(tmp_path: Path) -> None:
+    """Two opens hold the byte shared at once; meanwhile an exclusive take is refused,
+    and once both let go it succeeds."""
+    first, second, third = (open_names(str(tmp_path)) for _ in range(3))
+    try:
+        byte = key_byte("k")
+        assert try_lock_byte(first, byte, shared=True)
+        assert try_lock_byte(second, byte, shared=True)
+        assert not try_lock_byte(third, byte, shared=False)
+        os.close(first)
+        assert not try_lock_byte(third, byte, shared=False)  # the second still shares it
+        os.close(second)
+        first = second = -1
+        assert try_lock_byte(third, byte, shared=False)
+        other = open_names(str(tmp_path))
+        try:
+            assert not try_lock_byte(other, byte, shared=True)  # exclusive keeps sharers out
+        finally:
+            os.close(other)
+    finally:
+        for fd in (first, second, third):
+            if fd >= 0:
+                os.close(fd)
