@@ -210,8 +210,9 @@ def placement_table(results: Results, size: int, count: int, kib: int) -> list[s
     lines = ["", "## Where the share and state_dir live (issue 14)", "",
              "The server on its defaults, its share and its state_dir each on tmpfs (mem) or "
              "on the system disk (disk, ext4); the client's files stay on tmpfs. Shapes take "
-             "turns in each round. \"÷ beside\" is the put's speed over that of the same "
-             "share with state_dir on the share's own filesystem: partials live in the "
+             "turns in each round, the order moved on by one a round. \"÷ beside\" is each "
+             "put's speed over that of the same share with state_dir on the share's own "
+             "filesystem: partials live in the "
              "share's `.ft-partials`, so it should be near 1.", "",
              f"| share, state_dir | {size / MiB:.0f} MiB put: s | put MB/s (min–max) | "
              f"÷ beside | get MB/s (min–max) | put -r {count} × {kib} KiB: s | "
@@ -352,6 +353,19 @@ HOW_TO_READ = [
     "syscalls (open, write, fsync, utimensat, rename, about 11 a file at the "
     "server) and the Python that issues them, on the same two cores as the "
     "client. pyftpdlib does none of the fsyncs, no hashing and keeps no cache.",
+    "- Where the share and state_dir live (issue 14): a partial waits in the share's "
+    "own `.ft-partials`, so an upload is written once, on the share's filesystem, "
+    "wherever state_dir is. The issue measured the code before that change, share on "
+    "tmpfs: a 1 GiB put took 3.6 s with state_dir beside the share and 10.5 s with it "
+    "on the system disk, 2000 small files 1.0 s and 6.9 s. state_dir now sees no "
+    "fsync per file: strace of a 300-file put -r and a 64 MiB put with state_dir on "
+    "ext4 found all 303 of the file fsyncs in the share's `.ft-partials` and none in "
+    "state_dir after start-up (the digest cache is SQLite in WAL mode, synchronous="
+    "NORMAL; locks are byte ranges of one file). On the disk, every put waits for "
+    "fsyncs of the virtual disk that the other jobs on this machine share, so the "
+    "small files on ext4 swing several-fold from round to round (see the spreads) "
+    "whichever filesystem state_dir is on; the get of a file just put reads it from "
+    "the page cache, not the disk.",
     "- rsync (daemon, --whole-file) and scp run when they are installed; both are "
     "C. rsync checks a whole-file checksum; scp leaves integrity to SSH's MAC and "
     "pays for encryption, so it compares with ft's TLS figures.",
