@@ -16,6 +16,9 @@ Runs each case for several rounds and reports medians (with the spread):
   small      2000 files of 4 KiB, files/s (ft and pyftpdlib)
   many       50 clients × 20 MiB at once, aggregate MB/s (ft thread and process, pyftpdlib)
   rss        ft server peak RSS (thread mode): one 3 GiB upload, and 40 uploads at once
+  placement  ft as deployed, on the server's defaults: the share and state_dir each on
+             tmpfs or on the disk (--disk-dir, ext4 under /var/tmp): big file put and get,
+             and the small files' put -r, for each of the four shapes in turn
 
 Every timed step also counts the CPU seconds that it cost both ends (this process
 and every process under it), per GiB moved. Writes docs/benchmarks.md (targets as
@@ -25,6 +28,7 @@ CI that writes to --out (default: a new temporary folder), never to docs/.
     python scripts/bench.py                        # everything, full size (several minutes)
     python scripts/bench.py --cases floor,ft,ftp --size-mib 1024 --rounds 5
     python scripts/bench.py --smoke --out /tmp/x   # seconds
+    python scripts/bench.py --cases placement --size-mib 512 --rounds 5 --out /tmp/x
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from benchkit import external, floors, ftcases, ftpcases  # noqa: E402
+from benchkit import external, floors, ftcases, ftpcases, placement  # noqa: E402
 from benchkit.figures import (  # noqa: E402
     MiB,
     Results,
@@ -55,7 +59,7 @@ from benchkit.figures import (  # noqa: E402
 from benchkit.report import CPU_UNIT, FILE_CPU_UNIT, chart, chart_missing, markdown  # noqa: E402
 
 CASES = ("floor", "tls-floor", "hashed", "ft", "ft-tls", "ftp", "rsync", "scp", "small", "many",
-         "rss")
+         "rss", "placement")
 SMOKE = {"size_mib": 4, "rounds": 1, "small_count": 20, "clients": 3, "client_mib": 1,
          "rss_mib": 8, "rss_clients": 3}
 
@@ -213,6 +217,28 @@ def rss_case(args: argparse.Namespace, work: Path, results: Results) -> None:
     small.unlink()
 
 
+def placement_case(args: argparse.Namespace, work: Path, results: Results) -> None:
+    print(f"share and state_dir placed: {args.size_mib} MiB, {args.small_count} × "
+          f"{args.small_kib} KiB, {args.rounds} rounds", flush=True)
+    disk = Path(tempfile.mkdtemp(prefix="ft-bench-", dir=args.disk_dir))
+    try:
+        big = make_file(work / "placed.bin", args.size_mib * MiB)
+        small = make_small_files(work / "placed-small", args.small_count, args.small_kib * 1024)
+        size = big.stat().st_size
+
+        def record(key: str, label: str, kind: str, took: Took) -> None:
+            if kind == "small":
+                add_files_took(results, key, label, len(small), took)
+            else:
+                add_took(results, key, label, size, took)
+        placement.run_rounds(placement.shapes(work, disk), args.rounds, big, small, work,
+                             record)
+        big.unlink()
+        shutil.rmtree(work / "placed-small")
+    finally:
+        shutil.rmtree(disk, ignore_errors=True)
+
+
 def _skipped(note: str | None, results: Results) -> bool:
     if note is not None and note not in results.skipped:
         results.skip(note)
@@ -233,6 +259,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rss-clients", type=int, default=40)
     parser.add_argument("--dir", default="/dev/shm" if os.path.isdir("/dev/shm") else None,
                         help="where data goes (default /dev/shm: tmpfs, so disk noise is out)")
+    parser.add_argument("--disk-dir", default="/var/tmp",
+                        help="the real disk for the placement case (default /var/tmp)")
     parser.add_argument("--out", help="folder for benchmarks.md and bench.png (default docs/)")
     parser.add_argument("--smoke", action="store_true",
                         help="a tiny run of every case, to check the harness works")
@@ -262,6 +290,7 @@ def main(argv: list[str] | None = None) -> int:
         ("small files", small_files_case, "small" in args.cases),
         ("many clients", many_clients_case, "many" in args.cases),
         ("RSS", rss_case, "rss" in args.cases),
+        ("placement", placement_case, "placement" in args.cases),
     ]
     failed = False
     try:
@@ -282,6 +311,8 @@ def main(argv: list[str] | None = None) -> int:
         "many clients": f"{args.clients} × {args.client_mib} MiB",
         "RSS cases": f"one {args.rss_mib} MiB upload; {args.rss_clients} × "
                      f"{args.client_mib} MiB at once (thread mode)",
+        "placement case": f"share and state_dir each on {args.dir} or on {args.disk_dir}; "
+                          "server defaults; big file and small files as above",
         "load average at the start (1, 5, 15 min)": load_at_start,
     }
     out = Path(args.out)
@@ -289,7 +320,8 @@ def main(argv: list[str] | None = None) -> int:
     no_chart = chart_missing()
     if no_chart:
         results.skip(no_chart)
-    page = markdown(results, settings, command, args.dir or tempfile.gettempdir())
+    page = markdown(results, settings, command, args.dir or tempfile.gettempdir(),
+                    (args.size_mib * MiB, args.small_count, args.small_kib))
     (out / "benchmarks.md").write_text(page)
     print(page)
     if no_chart:

@@ -6,6 +6,7 @@ The smoke run writes only where it is told (never docs/) and cleans its data up.
 from __future__ import annotations
 
 import importlib.util
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -14,10 +15,12 @@ BENCH = Path(__file__).resolve().parents[2] / "scripts" / "bench.py"
 
 
 def test_bench_smoke_run_writes_the_report(tmp_path: Path) -> None:
-    data, out = tmp_path / "data", tmp_path / "out"
+    data, disk, out = tmp_path / "data", tmp_path / "disk", tmp_path / "out"
     data.mkdir()
+    disk.mkdir()
     result = subprocess.run(
-        [sys.executable, str(BENCH), "--smoke", "--dir", str(data), "--out", str(out)],
+        [sys.executable, str(BENCH), "--smoke", "--dir", str(data), "--disk-dir", str(disk),
+         "--out", str(out)],
         capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
@@ -41,7 +44,14 @@ def test_bench_smoke_run_writes_the_report(tmp_path: Path) -> None:
         assert (out / "bench.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     else:  # CI installs only the test extra: the page says why there is no chart
         assert "matplotlib is not installed" in page and not (out / "bench.png").exists()
-    assert list(data.iterdir()) == []  # the run cleans up after itself
+    placed = page.split("## Where the share and state_dir live", 1)[1].split("\n## ", 1)[0]
+    for share, state in (("mem", "mem"), ("mem", "disk"), ("disk", "disk"), ("disk", "mem")):
+        assert re.search(rf"\| share on \S+ \({share}\), state_dir on \S+ \({state}\) \|",
+                         placed), placed
+    assert placed.count("\n| share on ") == 4, placed
+    assert "| put, state_dir on another filesystem ≥ 0.8× beside the share (issue 14) | " \
+        in page
+    assert list(data.iterdir()) == [] and list(disk.iterdir()) == []  # it cleans up
 
 
 def test_bench_refuses_an_unknown_case(tmp_path: Path) -> None:

@@ -4,14 +4,19 @@ Into a disk mounted inside the share, the partial waits in that disk's own
 ``.ft-partials``; with state_dir on another filesystem, no byte of an upload goes
 there. Either way nothing hidden is left beside the files, a cut upload resumes
 exactly, and a staged copy left by a crash of version 0.1 is gone after a start.
+The same holds without root, between the test's own folder and /dev/shm: the cut
+upload's bytes wait in the share, and its resume sends only the rest.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
+import shutil
 import sqlite3
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -85,6 +90,53 @@ def test_state_dir_on_another_filesystem_holds_no_byte_of_an_upload(
     assert (server.root / "g.bin").read_bytes() == source.read_bytes()
     assert hidden_files(server.root) == []
     assert partial_files(server.root) == []
+
+
+@pytest.fixture
+def elsewhere(tmp_path: Path) -> Iterator[Path]:
+    """A folder on another filesystem than tmp_path, with no mount (so no root): /dev/shm."""
+    shm = Path("/dev/shm")
+    if not shm.is_dir() or os.stat(shm).st_dev == os.stat(tmp_path).st_dev:
+        pytest.skip("needs /dev/shm on another filesystem than tmp_path")
+    folder = Path(tempfile.mkdtemp(prefix="ft-test-", dir=shm))
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def sha256_of(path: Path) -> str:
+    with open(path, "rb") as stream:
+        return hashlib.file_digest(stream, "sha256").hexdigest()
+
+
+@pytest.mark.parametrize("share_in", ["tmp_path", "dev_shm"])
+def test_a_cut_upload_waits_in_the_share_not_state_dir_and_resumes_with_only_the_rest(
+        share_in: str, elsewhere: Path, tmp_path: Path) -> None:
+    base, state = ((tmp_path, elsewhere) if share_in == "tmp_path" else (elsewhere, tmp_path))
+    server = ServerProcess(base / "srv", state_dir=str(state / "state")).start()
+    try:
+        size = 6 * MiB
+        source = tmp_path / "h.bin"
+        source.write_bytes(os.urandom(size))
+        cut_upload(server, source, "h.bin", 3 * MiB)
+        (kept,) = partial_files(server.root)
+        assert os.stat(kept).st_dev == os.stat(server.root).st_dev \
+            != os.stat(state / "state").st_dev
+        held = kept.stat().st_size
+        assert MiB < held < size
+        in_state = sum(path.stat().st_size for path in (state / "state").rglob("*")
+                       if path.is_file())
+        assert in_state < 256 * 1024, "upload bytes landed in state_dir"  # locks, cache only
+        with cutting_proxy(server.port) as counting:  # cuts nothing: counts what goes up
+            with Client(server.host, counting.port, retries=0) as client:
+                result = client.put(source, "h.bin")
+        assert result.resumed_from == held
+        rest = size - held
+        assert rest <= counting.forwarded["c2s"] < rest + 64 * 1024  # the rest, and frames
+        assert sha256_of(server.root / "h.bin") == sha256_of(source)
+        assert partial_files(server.root) == []
+        assert hidden_files(server.root) == []
+    finally:
+        server.terminate()
 
 
 def test_a_staged_copy_left_by_a_crash_is_removed_at_start(tmp_path: Path) -> None:
