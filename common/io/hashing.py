@@ -22,17 +22,17 @@ prefix) or makes N bytes durable allows N / HASH_RATE_FLOOR seconds on top of
 its usual timeout, so resuming a huge file does not time out."""
 
 
-STILL_WANTED_EVERY = 32 * HASH_CHUNK
-"""Bytes hashed between two asks of ``still_wanted`` (a tenth of a second or so)."""
+GIVEN_UP_EVERY = 32 * HASH_CHUNK
+"""Bytes hashed between two asks of ``given_up`` (a tenth of a second or so)."""
 
 
 def hash_prefix(fd: int, length: int,
-                still_wanted: Callable[[], bool] | None = None) -> hashlib._Hash:
+                given_up: Callable[[], bool] | None = None) -> hashlib._Hash:
     """Hash the first ``length`` bytes of the open file ``fd`` (by pread: its offset stays).
 
     Raises SourceChanged if the file ends early (it shrank meanwhile). With
-    ``still_wanted``, asks it every STILL_WANTED_EVERY bytes and raises ConnectionLost
-    once it says no (the one who asked hung up): no one waits for the rest.
+    ``given_up``, asks it every GIVEN_UP_EVERY bytes and raises ConnectionLost once it
+    says yes (the one who asked hung up): no one waits for the rest.
     """
     hasher = hashlib.sha256()
     buffer = bytearray(HASH_CHUNK)
@@ -45,8 +45,8 @@ def hash_prefix(fd: int, length: int,
                                 f"{length} expected; it changed meanwhile")
         hasher.update(view[:got])
         position += got
-        if (still_wanted is not None and position % STILL_WANTED_EVERY < got
-                and position < length and not still_wanted()):
+        if (given_up is not None and position % GIVEN_UP_EVERY < got
+                and position < length and given_up()):
             raise ConnectionLost("the other side hung up; hashing stopped")
     return hasher
 

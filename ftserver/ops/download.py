@@ -34,11 +34,11 @@ class Download:
     """An open file of the share to send; use as a context manager."""
 
     def __init__(self, storage: Share, name: str,
-                 still_wanted: Callable[[], bool] | None = None) -> None:
-        """``still_wanted``: asked while a long hash runs; once it says no (the receiver
+                 given_up: Callable[[], bool] | None = None) -> None:
+        """``given_up``: asked while a long hash runs; once it says yes (the receiver
         hung up), the work stops with ConnectionLost."""
         self.file: ReadFile = storage.open_read(name)
-        self.still_wanted = still_wanted
+        self.given_up = given_up
         self.digest: str | None = self.file.digest
         """The whole file's SHA-256 when known before any byte goes out (the cache's)."""
         self._hasher: hashlib._Hash | None = None
@@ -58,7 +58,7 @@ class Download:
             return 0
         if offset == self.size and self.digest is not None:
             return offset if self.digest == prefix_sha256 else 0  # no read needed
-        hasher = self.file.prefix_hasher(offset, self.still_wanted)
+        hasher = self.file.prefix_hasher(offset, self.given_up)
         if offset == self.size:
             # The prefix is the whole file: its digest, once read, need not be read again.
             self.digest = hasher.hexdigest()
@@ -99,13 +99,13 @@ class Download:
 
 
 def stat_with_digest(storage: Share, name: str,
-                     still_wanted: Callable[[], bool] | None = None) -> EntryInfo:
+                     given_up: Callable[[], bool] | None = None) -> EntryInfo:
     """``stat`` of a file with its SHA-256, computed (and cached) if not known yet."""
     entry = storage.stat(name)
     if entry.type != "file" or entry.sha256 is not None:
         return entry
-    with Download(storage, name, still_wanted) as download:
-        digest = download.file.prefix_hasher(download.size, still_wanted).hexdigest()
+    with Download(storage, name) as download:
+        digest = download.file.prefix_hasher(download.size, given_up).hexdigest()
         if not download.file.unchanged():
             return entry  # written to meanwhile: no digest describes it
         download.file.remember(digest)

@@ -25,7 +25,7 @@ from ftserver.store.diskerrors import storage_error
 def serve_get(channel: Channel, talk: Conversation, storage: Share, request: GetRequest,
               timeout: float, throttle: Throttle = UNLIMITED) -> TransferResult:
     """Serve one ``get``. ``timeout`` bounds the sending of each span of raw bytes."""
-    with Download(storage, request.path, lambda: not channel.peer_hung_up()) as download:
+    with Download(storage, request.path, channel.peer_hung_up) as download:
         offset = download.resume_from(request.offset, request.prefix_sha256)
         size = download.size
         channel.send(GetReady(size, download.mtime, offset, download.digest).to_dict())

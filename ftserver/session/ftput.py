@@ -12,21 +12,18 @@ offsets put_data may take, are the conversation's table's (common/protocol/conve
 
 from __future__ import annotations
 
-import time
-from typing import TypeVar
-
 from common.io.channel import Channel
 from common.io.ratelimit import UNLIMITED, Throttle
 from common.protocol.conversation import PUT_DONE, PUT_READY, Conversation
-from common.protocol.errors import FtError, ProtocolError
+from common.protocol.errors import FtError
 from common.protocol.replies import PutDone, PutReady, error_reply
-from common.protocol.requests import PutData, PutEnd, PutRequest, parse_request
+from common.protocol.requests import PutData, PutEnd, PutRequest
 from ftserver.ops.outcome import TransferResult
 from ftserver.ops.upload import Upload, UploadPlan
+from ftserver.session.expect import expect_next
 from ftserver.session.streambroken import StreamBroken
 from ftserver.store.base import Share, Sharing
 
-R = TypeVar("R", PutData, PutEnd)
 CLIENT_PREFIX_RATE_FLOOR = 1_000_000
 """Bytes/s a client is assumed to hash its resume prefix at, at worst (slow media)."""
 
@@ -53,7 +50,7 @@ def _serve_put(channel: Channel, talk: Conversation, storage: Share, request: Pu
             # Meanwhile the client hashes its first `held` bytes, perhaps from a slow USB
             # stick or network drive. Waiting costs us one descriptor, so be generous.
             with upload.watch_for_takeover(channel):
-                data = _expect(channel, talk, PutData,
+                data = expect_next(channel, talk, PutData,
                                timeout + upload.held / CLIENT_PREFIX_RATE_FLOOR)
         except FtError as exc:
             # Raw bytes may already be on their way: the stream cannot be trusted any more.
@@ -65,7 +62,7 @@ def _serve_put(channel: Channel, talk: Conversation, storage: Share, request: Pu
             talk.client_raw(request.size - data.offset)
         except FtError as exc:
             raise StreamBroken(exc, moved=upload.received()) from None
-        end = _expect(channel, talk, PutEnd, timeout)
+        end = expect_next(channel, talk, PutEnd, timeout)
         done = upload.finish(digest, end.sha256)
     finally:
         upload.close()
@@ -74,19 +71,6 @@ def _serve_put(channel: Channel, talk: Conversation, storage: Share, request: Pu
     channel.send(PutDone(done.size, done.sha256).to_dict())
     talk.reply(PUT_DONE)
     return TransferResult(request.path, request.size, done.offset, request.size - done.offset)
-
-
-def _expect(channel: Channel, talk: Conversation, cls: type[R], seconds: float) -> R:
-    """The next request, which the conversation's table must let come now (it says what a
-    refusal costs), within ``seconds`` for the whole frame."""
-    try:
-        request = parse_request(channel.receive(deadline=time.monotonic() + seconds))
-    except ProtocolError:
-        talk.refused()
-        raise
-    talk.receive(request)
-    assert isinstance(request, cls)
-    return request
 
 
 def _try_reply(channel: Channel, error: FtError) -> None:

@@ -153,10 +153,6 @@ class Session:
             except OSError:
                 pass
 
-    def _peer_waits(self) -> bool:
-        """False once the client has hung up: long work for it (hashing) stops."""
-        return not self.channel.peer_hung_up()
-
     def _next_streamed_put(self) -> dict | None:
         """The next request if it is already buffered whole and is a streamed put that the
         burst has room for; otherwise the burst must end first, and None."""
@@ -209,7 +205,8 @@ class Session:
             elif isinstance(request, ListDir):
                 self._list(request)
             elif isinstance(request, Stat):
-                entry = (stat_with_digest(self.storage, request.path, self._peer_waits)
+                entry = (stat_with_digest(self.storage, request.path,
+                                          self.channel.peer_hung_up)
                          if request.digest else self.storage.stat(request.path))
                 self.channel.send(StatReply(entry).to_dict())
                 talk.reply(OK)

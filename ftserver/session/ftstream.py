@@ -17,17 +17,17 @@ held in the session's burst (ftburst.py) until the batch's folders are durable.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from common.io.channel import Channel
 from common.io.filereceive import drain_raw
 from common.io.ratelimit import UNLIMITED, Throttle
-from common.protocol.conversation import PUT_END, STREAM_PUT, Conversation
+from common.protocol.conversation import STREAM_PUT, Conversation
 from common.protocol.errors import FtError, ProtocolError
 from common.protocol.fields import read_int
-from common.protocol.requests import PutEnd, PutRequest, parse_request
+from common.protocol.requests import PutEnd, PutRequest
 from ftserver.ops.upload import Upload, UploadPlan
+from ftserver.session.expect import expect_next
 from ftserver.session.ftburst import ReplyBurst
 from ftserver.session.streambroken import StreamBroken
 from ftserver.store.base import Share
@@ -58,7 +58,7 @@ def serve_streamed_put(
         try:
             digest = upload.receive(channel, timeout, throttle)
             talk.client_raw(request.size)
-            end = _expect_end(channel, talk, timeout)
+            end = expect_next(channel, talk, PutEnd, timeout)
         except FtError as exc:
             raise StreamBroken(exc) from None
         try:
@@ -92,20 +92,7 @@ def refuse_streamed_put(
     try:
         drain_raw(channel, size, timeout)
         talk.client_raw(size)
-        _expect_end(channel, talk, timeout)
+        expect_next(channel, talk, PutEnd, timeout)
     except FtError as exc:
         raise StreamBroken(exc) from None
     burst.refused(frame, error, started)
-
-
-def _expect_end(channel: Channel, talk: Conversation, timeout: float) -> PutEnd:
-    try:
-        request = parse_request(channel.receive(deadline=time.monotonic() + timeout))
-    except ProtocolError:
-        talk.refused()
-        raise
-    if type(request) is PutEnd:  # what every streamed put ends with: no lookup
-        talk.request(PUT_END)
-        return request
-    talk.receive(request)  # anything else is refused, and breaks the stream
-    raise AssertionError("the conversation let a streamed put end without put_end")

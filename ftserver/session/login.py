@@ -15,8 +15,9 @@ from common.io.channel import Channel
 from common.protocol.conversation import OK, Conversation
 from common.protocol.errors import AuthFailed, ProtocolError
 from common.protocol.replies import AuthChallenge, AuthDone
-from common.protocol.requests import AuthFinal, AuthStart, parse_request
+from common.protocol.requests import AuthFinal, AuthStart
 from common.protocol.scram import ScramServer, parse_client_first
+from ftserver.session.expect import expect_next
 from ftserver.session.security import Grant, SessionSecurity
 
 log = logging.getLogger("ftserver.login")
@@ -38,13 +39,7 @@ def run_login(channel: Channel, talk: Conversation, security: SessionSecurity,
     channel.send(AuthChallenge(exchange.server_first).to_dict())
     talk.reply(OK)
     try:
-        try:
-            final = parse_request(channel.receive(deadline=time.monotonic() + timeout))
-        except ProtocolError:
-            talk.refused()
-            raise
-        talk.receive(final)  # anything but auth_final is refused
-        assert isinstance(final, AuthFinal)
+        final = expect_next(channel, talk, AuthFinal, timeout)
         accepted, server_final = exchange.finish(final.message)
     except ProtocolError as exc:
         # A malformed proof tests no password, but it is counted, logged and delayed as a

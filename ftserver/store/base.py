@@ -81,9 +81,9 @@ class ReadFile(Protocol):
     digest: str | None
 
     def prefix_hasher(self, length: int,
-                      still_wanted: Callable[[], bool] | None = None) -> hashlib._Hash:
-        """SHA-256 of the first ``length`` bytes; ConnectionLost once ``still_wanted``
-        says no one waits for it."""
+                      given_up: Callable[[], bool] | None = None) -> hashlib._Hash:
+        """SHA-256 of the first ``length`` bytes; ConnectionLost once ``given_up`` says
+        no one waits for it any more."""
     def send(self, channel: Channel, offset: int, hasher: hashlib._Hash | None,
              timeout: float, throttle: Throttle, on_sent: SentCallback | None) -> None: ...
     def unchanged(self) -> bool: ...

@@ -33,9 +33,9 @@ class LocalReadFile:
         self.digest: str | None = storage.digests.known(self.target.real, self.before)
 
     def prefix_hasher(self, length: int,
-                      still_wanted: Callable[[], bool] | None = None) -> hashlib._Hash:
+                      given_up: Callable[[], bool] | None = None) -> hashlib._Hash:
         try:
-            return hash_prefix(self.fd, length, still_wanted)
+            return hash_prefix(self.fd, length, given_up)
         except OSError as exc:
             raise storage_error(exc, f"reading {self.name!r}") from None
 
