@@ -236,24 +236,30 @@ class Upload:
 
     def close(self) -> None:
         """End the upload: a cut resumable one keeps what arrived, durably, for its resume;
-        anything else leaves no partial. Lets go of the name."""
+        anything else leaves no partial. Lets go of the name, and only then makes the
+        partials kept fit the cap: while this upload held its name, its own partial counted
+        as running, and uploads cut at the same moment would each have spared the others."""
+        kept = False
         try:
             if self.partial is not None:
                 if not self.done:
-                    self._leave(self.partial)
+                    kept = self._leave(self.partial)
                 self.partial.close()
         finally:
             self.sharing.release(self.place)
+        if kept:
+            self.storage.after_cut()
 
-    def _leave(self, partial: PartialFile) -> None:
+    def _leave(self, partial: PartialFile) -> bool:
+        """Keep or discard what arrived; True if a partial was kept."""
         if not self.plan.resumable or partial.received(0) == 0:
             partial.discard()
-            return
+            return False
         # Every byte written went to the hasher too (the receive loop writes, then hashes),
         # so its digest now is that of what the partial holds: the next attempt need not
         # read it again to answer.
         partial.keep(self._hasher if self.error is None else None)
-        self.storage.after_cut()
+        return True
 
     def __enter__(self) -> Upload:
         return self

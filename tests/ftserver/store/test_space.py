@@ -153,3 +153,24 @@ def test_the_cap_holds_as_uploads_are_cut_not_only_when_they_start(
         assert time.monotonic() < deadline, "the cut uploads stayed over the cap"
         time.sleep(0.05)
     assert server.wait_for_log("evicted"), server.log
+
+
+def test_a_cut_upload_counts_against_the_cap_once_it_lets_go_of_its_name(
+        start_server: Callable[..., ServerProcess]) -> None:
+    # The cap was checked while the cut upload still held its name, so its own partial
+    # counted as running and was never weighed: uploads cut at the same moment each
+    # spared the others, and stayed over the cap until the hourly sweep. One upload
+    # bigger than the cap shows it without a race.
+    server = start_server(partial_max_bytes=5 * MiB)
+    with ExitStack() as stack:
+        raw, ready = start_upload(stack, server, "big.bin", 8 * MiB, 6 * MiB)
+        assert ready.get("ok") is True, ready  # an upload may be bigger than the cap
+        deadline = time.monotonic() + 30
+        while sum(p.stat().st_size for p in server.partials.glob("*.part")) < 6 * MiB:
+            assert time.monotonic() < deadline, "the upload never arrived"
+            time.sleep(0.02)
+    deadline = time.monotonic() + 15
+    while list(server.partials.glob("*.part")):
+        assert time.monotonic() < deadline, "a cut partial over the cap was kept"
+        time.sleep(0.05)
+    assert server.wait_for_log("evicted"), server.log
