@@ -28,9 +28,15 @@ Watcher = Callable[[float], None]
 class Channel:
     """Frames and raw bytes over one socket-like object (plain or TLS)."""
 
-    def __init__(self, sock: socket.socket, max_frame: int = MAX_FRAME) -> None:
+    def __init__(self, sock: socket.socket, max_frame: int = MAX_FRAME, *,
+                 already_read: bytes = b"", raw_only: bool = False) -> None:
+        """``already_read``: bytes of the stream read before this channel (the first byte
+        a server read to tell ft from HTTP); ``raw_only``: no frames of ours, only raw
+        bytes another framing announces (an HTTP body), see FrameDecoder."""
         self.sock = sock
-        self.decoder = FrameDecoder(max_frame)
+        self.decoder = FrameDecoder(max_frame, raw_only)
+        if already_read:
+            self.decoder.feed(already_read)
         self.max_frame = max_frame
         self._watcher: Watcher | None = None
         self._watch_every = 1.0
@@ -145,6 +151,10 @@ class Channel:
                     raise Timeout("the transfer is too slow")
                 self.sock.settimeout(left)
             filled += self.recv_raw_into(view[filled:])
+
+    def take_unread(self) -> bytes:
+        """Bytes read past the raw bytes taken (see FrameDecoder.take_unread)."""
+        return self.decoder.take_unread()
 
     def send_raw(self, data: bytes | memoryview) -> None:
         try:

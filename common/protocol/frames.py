@@ -91,8 +91,11 @@ def encode_frame(obj: dict[str, Any], max_frame: int = MAX_FRAME) -> bytes:
 class FrameDecoder:
     """Incremental decoder for a stream of frames (and the raw bytes between them)."""
 
-    def __init__(self, max_frame: int = MAX_FRAME) -> None:
+    def __init__(self, max_frame: int = MAX_FRAME, raw_only: bool = False) -> None:
+        """``raw_only``: the stream carries no frames of ours, only raw bytes announced by
+        someone else's framing (an HTTP body): nothing is ever read as a frame length."""
         self.max_frame = max_frame
+        self.raw_only = raw_only
         self._buffer = bytearray()
         self._error: FrameError | None = None
         self._raw_pending = 0
@@ -126,7 +129,7 @@ class FrameDecoder:
         self._check_error()
         if self._raw_pending:
             raise RuntimeError("next_frame called while raw bytes are still pending")
-        if len(self._buffer) < HEADER.size:
+        if len(self._buffer) < HEADER.size or self.raw_only:
             return None
         length = self._check_length()
         end = HEADER.size + length
@@ -151,6 +154,15 @@ class FrameDecoder:
             self._check_length()
         return chunk
 
+    def take_unread(self) -> bytes:
+        """Hand back every byte held that nothing announced (the next HTTP request, read
+        along with the end of a body); only between raw spans."""
+        if self._raw_pending:
+            raise RuntimeError("take_unread called while raw bytes are still pending")
+        data = bytes(self._buffer)
+        self._buffer.clear()
+        return data
+
     def skip_raw(self, count: int) -> None:
         """Record that ``count`` raw bytes were read by the caller without passing through here.
 
@@ -162,7 +174,7 @@ class FrameDecoder:
         self._raw_pending -= count
 
     def _check_length(self) -> int:
-        if len(self._buffer) < HEADER.size:
+        if len(self._buffer) < HEADER.size or self.raw_only:
             return -1
         length: int = HEADER.unpack_from(self._buffer)[0]
         if length == 0 or length > self.max_frame:

@@ -80,6 +80,16 @@ class Download:
         self.file.send(channel, offset, hasher, timeout, throttle, on_sent)
         return hasher.hexdigest()
 
+    def send_span(self, channel: Channel, start: int, count: int, timeout: float,
+                  throttle: Throttle = UNLIMITED, on_sent: SentCallback | None = None) -> None:
+        """Send ``count`` bytes from ``start`` as they are, unhashed (a byte range a
+        receiver asked for, or a whole file held back by its last byte)."""
+        self.file.send(channel, start, None, timeout, throttle, on_sent, count)
+
+    def unchanged(self) -> bool:
+        """Whether nothing was written into the file since it was opened."""
+        return self.file.unchanged()
+
     def finish(self, digest: str) -> None:
         """After the last byte: SourceChanged if the file was written to meanwhile; else a
         digest computed on the way is cached."""

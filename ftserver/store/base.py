@@ -85,7 +85,13 @@ class ReadFile(Protocol):
         """SHA-256 of the first ``length`` bytes; ConnectionLost once ``given_up`` says
         no one waits for it any more."""
     def send(self, channel: Channel, offset: int, hasher: hashlib._Hash | None,
-             timeout: float, throttle: Throttle, on_sent: SentCallback | None) -> None: ...
+             timeout: float, throttle: Throttle, on_sent: SentCallback | None,
+             count: int | None = None) -> None:
+        """``count`` bytes from ``offset`` (None: to the end), fed to ``hasher`` if given."""
+    @property
+    def version(self) -> str:
+        """Names this very version of the file: it changes whenever its bytes may have
+        (an HTTP ETag, an If-Range)."""
     def unchanged(self) -> bool: ...
     def remember(self, digest: str) -> None: ...
     def close(self) -> None: ...

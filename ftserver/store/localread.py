@@ -40,15 +40,23 @@ class LocalReadFile:
             raise storage_error(exc, f"reading {self.name!r}") from None
 
     def send(self, channel: Channel, offset: int, hasher: hashlib._Hash | None,
-             timeout: float, throttle: Throttle, on_sent: SentCallback | None) -> None:
-        """The bytes from ``offset`` to the end, fed to ``hasher`` too if given. OSError if
-        the disk fails, ft errors if the link does."""
-        count = self.size - offset
+             timeout: float, throttle: Throttle, on_sent: SentCallback | None,
+             count: int | None = None) -> None:
+        """``count`` bytes from ``offset`` (None: to the end), fed to ``hasher`` too if
+        given. OSError if the disk fails, ft errors if the link does."""
+        if count is None:
+            count = self.size - offset
         if hasher is None:
             send_file(channel, self.fd, offset, count, timeout, on_sent, throttle=throttle)
         else:
             send_file_hashed(channel, self.fd, offset, count, hasher, timeout, on_sent,
                              throttle=throttle)
+
+    @property
+    def version(self) -> str:
+        """The inode, size and mtime in ns: a new upload is a new inode, a write in place
+        a new mtime."""
+        return f"{self.before.st_ino:x}-{self.size:x}-{self.before.st_mtime_ns:x}"
 
     def unchanged(self) -> bool:
         return unchanged_while_open(self.before, os.fstat(self.fd))
