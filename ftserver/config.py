@@ -65,6 +65,13 @@ class Discovery:
     port: int = DEFAULT_DISCOVERY_PORT
 
 
+@dataclass(frozen=True)
+class HttpSettings:
+    """HTTP and HTTPS on ft's own port, for browsers, curl and wget (ftserver/http/)."""
+
+    enabled: bool = True
+
+
 def default_state_dir() -> Path:
     base = os.environ.get("XDG_STATE_HOME") or os.path.join(Path.home(), ".local", "state")
     return Path(base) / "ftserver"
@@ -92,6 +99,7 @@ class ServerConfig:
     shutdown_grace: float = 10.0
     limits: Limits = field(default_factory=Limits)
     discovery: Discovery = field(default_factory=Discovery)
+    http: HttpSettings = field(default_factory=HttpSettings)
     tls: TlsSettings = field(default_factory=TlsSettings)
     users: tuple[UserAccount, ...] = ()
     anonymous: str | None = None
@@ -150,14 +158,10 @@ def _build(cls: type, data: dict[str, Any], prefix: str) -> Any:
                 values[key] = parse_rate(value)
             except RateError as exc:
                 raise ConfigError(f"config key {full!r}: {exc}") from None
-        elif isinstance(default, Discovery):
+        elif isinstance(default, (Discovery, Limits, HttpSettings)):
             if not isinstance(value, dict):
                 raise ConfigError(f"config key {full!r}: expected a mapping")
-            values[key] = _build(Discovery, value, f"{full}.")
-        elif isinstance(default, Limits):
-            if not isinstance(value, dict):
-                raise ConfigError(f"config key {full!r}: expected a mapping")
-            values[key] = _build(Limits, value, f"{full}.")
+            values[key] = _build(type(default), value, f"{full}.")
         elif isinstance(default, float):
             _check_type(full, value, _NUMBER)
             values[key] = float(value)

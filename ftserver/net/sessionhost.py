@@ -15,8 +15,8 @@ import time
 from collections.abc import Callable
 
 from ftserver.config import Limits
+from ftserver.net.connection import Connection
 from ftserver.net.throttling import ServerRates
-from ftserver.session.ftsession import Session
 from ftserver.session.security import SessionSecurity
 from ftserver.store.base import Share
 
@@ -25,15 +25,17 @@ log = logging.getLogger("ftserver.host")
 
 class SessionHost:
     def __init__(self, storage: Share, limits: Limits, server_name: str,
-                 security: SessionSecurity, rates: ServerRates | None = None) -> None:
+                 security: SessionSecurity, rates: ServerRates | None = None, *,
+                 http_enabled: bool = True) -> None:
         self.security = security
+        self.http_enabled = http_enabled
         self.storage = storage
         self.rates = rates or ServerRates(limits)
         self.limits = limits
         self.server_name = server_name
         self.stopping = threading.Event()
         self._lock = threading.Condition()
-        self._live: dict[int, Session] = {}
+        self._live: dict[int, Connection] = {}
         self._threads: dict[int, threading.Thread] = {}
 
     @property
@@ -44,8 +46,8 @@ class SessionHost:
     def run_session(
         self, session_id: int, sock: socket.socket, peer: str, on_done: Callable[[int], None]
     ) -> None:
-        session = Session(sock, peer, self.storage, self.limits, self.server_name, self.stopping,
-                          self.security, self.rates)
+        session = Connection(sock, peer, self.storage, self.limits, self.server_name,
+                             self.stopping, self.security, self.rates, self.http_enabled)
         thread = threading.Thread(
             target=self._run, args=(session_id, session, on_done),
             name=f"session-{session_id}", daemon=True,
@@ -55,7 +57,7 @@ class SessionHost:
             self._threads[session_id] = thread
         thread.start()
 
-    def _run(self, session_id: int, session: Session, on_done: Callable[[int], None]) -> None:
+    def _run(self, session_id: int, session: Connection, on_done: Callable[[int], None]) -> None:
         try:
             session.run()
         finally:

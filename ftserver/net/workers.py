@@ -52,7 +52,7 @@ class ThreadExecutor:
 
     def __init__(self, config: ServerConfig, on_done: DoneCallback) -> None:
         self.host = SessionHost(make_storage(config), config.limits, config.name,
-                                SessionSecurity(config))
+                                SessionSecurity(config), http_enabled=config.http.enabled)
         self.on_done = on_done
         self.state_dir = str(config.state_dir)
         self._sessions_lock: int | None = None
@@ -190,7 +190,8 @@ def worker_main(config: ServerConfig, conn: Connection,
     setup_logging(config.log_level, config.log_file)
     sessions_lock = hold_sessions_lock(str(config.state_dir))  # noqa: F841 - held till exit
     host = SessionHost(make_storage(config), config.limits, config.name,
-                       SessionSecurity(config), ServerRates(config.limits, rate_states))
+                       SessionSecurity(config), ServerRates(config.limits, rate_states),
+                       http_enabled=config.http.enabled)
     send_lock = threading.Lock()
     conn.send(("ready", 0))
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import socket
-import ssl
 import threading
 import time
 from collections.abc import Iterable
@@ -50,7 +49,6 @@ from ftserver import __version__
 from ftserver.config import Limits
 from ftserver.logsetup import lines_held, log_text
 from ftserver.net.throttling import ConnectionThrottles, ServerRates
-from ftserver.net.tlsaccept import accept_tls
 from ftserver.ops.download import stat_with_digest
 from ftserver.ops.outcome import TransferResult
 from ftserver.session.ftburst import ReplyBurst
@@ -81,7 +79,13 @@ class Session:
         stopping: threading.Event,
         security: SessionSecurity,
         rates: ServerRates | None = None,
+        *,
+        already_read: bytes = b"",
+        greet_by: float | None = None,
     ) -> None:
+        """``sock`` is connected, over TLS already if the server has it (net/connection.py);
+        ``already_read``: its first bytes, read to tell ft from HTTP; ``greet_by``: the
+        deadline (monotonic) for the hello, the handshake's if it ran."""
         self.sock = sock
         self.stopping = stopping
         self.in_request = False
@@ -89,7 +93,8 @@ class Session:
         self.storage = storage
         self.limits = limits
         self.server_name = server_name
-        self.channel = Channel(sock)
+        self.channel = Channel(sock, already_read=already_read)
+        self.greet_by = greet_by
         self.throttles: ConnectionThrottles = (rates or ServerRates(limits)).for_connection()
         self.security = security
         self.grant = security.anonymous
@@ -102,10 +107,7 @@ class Session:
     def run(self) -> None:
         """Serve the connection until it ends; never raises."""
         try:
-            deadline = time.monotonic() + self.limits.handshake_timeout
-            if self.security.tls_context is not None:
-                self.sock = accept_tls(self.sock, self.security.tls_context, deadline)
-                self.channel = Channel(self.sock)
+            deadline = self.greet_by or time.monotonic() + self.limits.handshake_timeout
             self._greet(deadline)
             while True:
                 frame = self._next_streamed_put() if self.burst.pending else None
@@ -314,8 +316,6 @@ class Session:
 
     def _try_send(self, obj: dict | None) -> None:
         """Send ``obj`` (None: nothing) after the replies a burst holds; never raises."""
-        if self.security.tls_context is not None and not isinstance(self.sock, ssl.SSLSocket):
-            return  # no TLS yet: a plaintext frame would only garble the peer's handshake
         try:
             if self.burst.pending or obj is not None:
                 self.sock.settimeout(1.0)

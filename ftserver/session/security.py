@@ -75,6 +75,8 @@ class SessionSecurity:
         if config.tls.enabled:
             assert config.tls.cert is not None and config.tls.key is not None
             self.tls_context = server_context(str(config.tls.cert), str(config.tls.key))
+            if config.http.enabled:  # browsers, curl and wget say so: net/connection.py
+                self.tls_context.set_alpn_protocols(["http/1.1"])
         self.users = {account.name: account for account in config.users}
         self.anonymous = Grant(config.anonymous_access)
         self.throttle = FailureThrottle(Path(config.state_dir) / "auth-failures",
