@@ -76,6 +76,14 @@ def make_verifier(password: str, *, iterations: int = DEFAULT_ITERATIONS,
                     _hmac(salted, b"Server Key"))
 
 
+def password_matches(verifier: Verifier, password: str) -> bool:
+    """Whether ``password`` is the one ``verifier`` was made from (HTTP Basic over TLS,
+    where the client sends the password itself): StoredKey = H(HMAC(salted, "Client Key"))."""
+    salted = salted_password(password, verifier.salt, verifier.iterations)
+    stored = hashlib.sha256(_hmac(salted, b"Client Key")).digest()
+    return hmac.compare_digest(stored, verifier.stored_key)
+
+
 def parse_verifier(text: str) -> Verifier:
     """Parse PostgreSQL's verifier format; ValueError says what is wrong."""
     match = re.fullmatch(r"SCRAM-SHA-256\$(\d+):([A-Za-z0-9+/=]+)\$([A-Za-z0-9+/=]+):"

@@ -120,6 +120,8 @@ class HttpExchange:
         self._body_taken = not self.has_body
         self._leftover: bytes | None = None
         self.close_after = False
+        self.result = "ok"
+        """ft's error code when the answer is a refusal (for the log line)."""
 
     # ------------------------------------------------------------ the request
 

@@ -27,6 +27,7 @@ from common.protocol.errors import (
 from common.protocol.requests import GetRequest, ListDir, PutRequest, Remove
 from ftserver.config import Limits
 from ftserver.http.assets import serve_asset
+from ftserver.http.basiclogin import BasicLogins
 from ftserver.http.exchange import HeadError, HttpExchange, read_head
 from ftserver.http.fileget import serve_file
 from ftserver.http.fileput import serve_put
@@ -44,13 +45,16 @@ transfer_log = logging.getLogger("ftserver.transfer")
 KEEP_ALIVE_IDLE = 75.0
 """Seconds an idle keep-alive connection is kept (nginx's default), at most idle_timeout."""
 UNSAFE_METHODS = frozenset({"PUT", "POST", "PATCH", "DELETE"})
+OP_OF_METHOD = {"GET": "get", "HEAD": "get", "PUT": "put", "DELETE": "remove"}
+"""The log line's ``op=``, in ft's own words, beside HTTP's method and status."""
 
 
 class HttpSession:
     def __init__(self, sock: socket.socket, peer: str, storage: Share, limits: Limits,
                  stopping: threading.Event, security: SessionSecurity, rates: ServerRates,
-                 already_read: bytes) -> None:
+                 already_read: bytes, logins: BasicLogins) -> None:
         self.sock = sock
+        self.logins = logins
         self.peer = peer
         self.base_storage = storage
         self.limits = limits
@@ -101,7 +105,10 @@ class HttpSession:
             target = parse_target(exchange.target)
             name = target.name
             self._refuse_cross_site(exchange)
-            self._route(exchange, target, self._grant(exchange))
+            grant = self._grant(exchange)
+            storage = (self.base_storage.confined_to(grant.home) if grant.home
+                       else self.base_storage)
+            self._route(exchange, target, grant, storage)
         except (ConnectionLost, Timeout):
             raise
         except FtError as exc:
@@ -117,9 +124,15 @@ class HttpSession:
             self._log(exchange, name, started)
 
     def _grant(self, exchange: HttpExchange) -> Grant:
-        # Over plain HTTP nothing but anonymous: a password would cross the LAN in clear.
-        # Over HTTPS, logins come with HTTP Basic (not yet): anonymous until then.
-        return self.security.anonymous
+        """Over plain HTTP, anonymous and nothing else: a password would cross the LAN in
+        clear, so none is asked for or taken. Over HTTPS, an HTTP Basic login if sent."""
+        authorization = exchange.header("authorization")
+        if authorization is None:
+            return self.security.anonymous
+        if not self.tls:
+            raise PermissionDenied("passwords are not taken over plain HTTP, where anyone on "
+                                   "the network could read them: use https://")
+        return self.logins.grant_for(authorization, self.peer.rsplit(":", 1)[0])
 
     def _refuse_cross_site(self, exchange: HttpExchange) -> None:
         """A state-changing request sent by another site's page (CSRF): refused."""
@@ -135,9 +148,9 @@ class HttpSession:
         if origin != f"{scheme}://{host}":
             raise PermissionDenied("a request from another site may not change the share")
 
-    def _route(self, exchange: HttpExchange, target: Target, grant: Grant) -> None:
+    def _route(self, exchange: HttpExchange, target: Target, grant: Grant,
+               storage: Share) -> None:
         method = exchange.method
-        storage = self.base_storage
         if target.asset is not None:
             if method not in ("GET", "HEAD"):
                 raise _not_allowed(exchange, "GET, HEAD")
@@ -174,6 +187,7 @@ class HttpSession:
     def _refuse(self, exchange: HttpExchange, error: FtError) -> None:
         if exchange.status != 0:
             raise ConnectionLost(f"the answer broke off: {error.message}")
+        exchange.result = error.code
         status = getattr(error, "http_status", None) or status_of(error)
         headers = list(PAGE)
         if status == 503:
@@ -181,15 +195,21 @@ class HttpSession:
         if status == 405:
             headers.append(("Allow", getattr(error, "allow", "GET, HEAD")))
         message = error.message
-        if status == 403 and not self.tls and self.security.users:
+        logged_in = exchange.header("authorization") is not None
+        if self.tls and (status == 401 or (status == 403 and not logged_in
+                                           and self.security.users)):
+            status = 401  # a browser then asks for a name and password, over TLS only
+            headers.append(("WWW-Authenticate", 'Basic realm="ft", charset="UTF-8"'))
+        elif status == 403 and not self.tls and self.security.users and not logged_in:
             message += "; to log in, use https://"
         exchange.respond(status, headers, f"{message}\n".encode())
 
     def _log(self, exchange: HttpExchange, name: str, started: float) -> None:
         seconds = time.monotonic() - started
-        transfer_log.info("op=http peer=%s method=%s path=%r status=%d bytes=%d "
-                          "seconds=%.3f", self.peer, exchange.method[:16], name[:200],
-                          exchange.status, exchange.sent, seconds)
+        op = OP_OF_METHOD.get(exchange.method, "http")
+        transfer_log.info("op=%s peer=%s method=%s path=%r status=%d bytes=%d seconds=%.3f "
+                          "result=%s", op, self.peer, exchange.method[:16], name[:200],
+                          exchange.status, exchange.sent, seconds, exchange.result)
 
 
 def _not_allowed(exchange: HttpExchange, allow: str) -> FtError:

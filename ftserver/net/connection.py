@@ -23,6 +23,7 @@ import time
 from common.io.tls import TLS_RECORD_HANDSHAKE
 from common.protocol.errors import ConnectionLost, FrameError, FtError, Timeout
 from ftserver.config import Limits
+from ftserver.http.basiclogin import BasicLogins
 from ftserver.http.plainrefusal import tell_http_client_to_use_https
 from ftserver.http.session import HttpSession
 from ftserver.net.throttling import ServerRates
@@ -46,8 +47,9 @@ class Connection:
 
     def __init__(self, sock: socket.socket, peer: str, storage: Share, limits: Limits,
                  server_name: str, stopping: threading.Event, security: SessionSecurity,
-                 rates: ServerRates, http_enabled: bool) -> None:
+                 rates: ServerRates, http_enabled: bool, http_logins: BasicLogins) -> None:
         self.sock = sock
+        self.http_logins = http_logins
         self.peer = peer
         self.storage = storage
         self.limits = limits
@@ -79,7 +81,8 @@ class Connection:
             return
         if http:
             self._served = HttpSession(self.sock, self.peer, self.storage, self.limits,
-                                       self.stopping, self.security, self.rates, already_read)
+                                       self.stopping, self.security, self.rates, already_read,
+                                       self.http_logins)
         else:
             self._served = Session(self.sock, self.peer, self.storage, self.limits,
                                    self.server_name, self.stopping, self.security, self.rates,

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 
 from ftserver.config import Limits
+from ftserver.http.basiclogin import BasicLogins
 from ftserver.net.connection import Connection
 from ftserver.net.throttling import ServerRates
 from ftserver.session.security import SessionSecurity
@@ -29,6 +30,8 @@ class SessionHost:
                  http_enabled: bool = True) -> None:
         self.security = security
         self.http_enabled = http_enabled
+        self.http_logins = BasicLogins(security)
+        """HTTPS logins this process checked lately (browsers send one with each request)."""
         self.storage = storage
         self.rates = rates or ServerRates(limits)
         self.limits = limits
@@ -47,7 +50,8 @@ class SessionHost:
         self, session_id: int, sock: socket.socket, peer: str, on_done: Callable[[int], None]
     ) -> None:
         session = Connection(sock, peer, self.storage, self.limits, self.server_name,
-                             self.stopping, self.security, self.rates, self.http_enabled)
+                             self.stopping, self.security, self.rates, self.http_enabled,
+                             self.http_logins)
         thread = threading.Thread(
             target=self._run, args=(session_id, session, on_done),
             name=f"session-{session_id}", daemon=True,

@@ -112,6 +112,10 @@ class SessionSecurity:
         pick = int.from_bytes(self._derive(b"iterations", name)[:8], "big")
         return self._iterations[pick % len(self._iterations)]
 
+    def key_for(self, purpose: str) -> bytes:
+        """A key of this server's own for ``purpose``, derived from its secret."""
+        return self._derive(b"key", purpose)
+
     def _derive(self, purpose: bytes, name: str) -> bytes:
         return hmac.new(self._secret, purpose + b"\0" + name.encode(), hashlib.sha256).digest()
 
