@@ -1,4 +1,4 @@
-"""The page's own static files (its stylesheet), served from the package under /.ft-assets/.
+"""The page's own static files (stylesheet, upload script), from the package, at /.ft-assets/.
 
 No CDN, no framework: the page works offline on a LAN. Only the files listed here
 are served; any other name under /.ft-assets/ is not found.
@@ -12,7 +12,8 @@ from common.protocol.errors import NotFound
 from ftserver.http.exchange import HttpExchange
 from ftserver.http.headers import PAGE
 
-ASSET_TYPES = {"page.css": "text/css; charset=utf-8"}
+ASSET_TYPES = {"page.css": "text/css; charset=utf-8",
+               "upload.js": "text/javascript; charset=utf-8"}
 
 
 def serve_asset(exchange: HttpExchange, name: str) -> None:

@@ -45,6 +45,21 @@ def serve_folder(exchange: HttpExchange, storage: Share, target: Target) -> None
                      "text/html; charset=utf-8")
 
 
+UPLOAD_PANEL = "\n".join([
+    # Shown by upload.js (without JavaScript the page is for browsing and downloading).
+    '<section id="upload" hidden>',
+    "<h2>Upload here</h2>",
+    "<p>Drop files or a folder anywhere on this page, or choose them:",
+    ' <label>files <input type="file" id="pick-files" multiple></label>',
+    ' <label>a folder <input type="file" id="pick-folder" webkitdirectory></label></p>',
+    '<p class="total"><progress id="total-bar" value="0" max="1"></progress>',
+    ' <span id="total-text"></span></p>',
+    '<ul id="uploads"></ul>',
+    '<p id="refresh" hidden><a href="">Show the folder as it is now</a></p>',
+    "</section>",
+])
+
+
 def render_page(folder: str, entries: list[EntryInfo], sort: str, descending: bool) -> str:
     ordered = sorted(entries, key=SORT_KEYS[sort], reverse=descending)
     ordered.sort(key=lambda entry: entry.type != "dir")  # stable: folders first, in order
@@ -58,6 +73,7 @@ def render_page(folder: str, entries: list[EntryInfo], sort: str, descending: bo
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>{html.escape(title)} - ft</title>",
         f'<link rel="stylesheet" href="/{ASSETS}/page.css">',
+        f'<script src="/{ASSETS}/upload.js" defer></script>',
         "</head><body>",
         f'<nav class="crumbs">{_breadcrumbs(folder)}</nav>',
         '<table><thead><tr>',
@@ -67,6 +83,7 @@ def render_page(folder: str, entries: list[EntryInfo], sort: str, descending: bo
         "</tr></thead><tbody>",
         *rows,
         "</tbody></table>",
+        UPLOAD_PANEL,
         "</body></html>",
         "",
     ])
