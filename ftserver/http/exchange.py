@@ -195,6 +195,11 @@ class HttpExchange:
                                 reason=REASONS.get(status, "").encode())
         self._write(self.conn.send(response))
 
+    def send_body(self, data: bytes) -> None:
+        """A piece of a body whose length was not said (chunked, written by h11)."""
+        self._write(self.conn.send(h11.Data(data=data)))
+        self.sent += len(data)
+
     def counted(self, count: int) -> None:
         """``count`` body bytes went out around h11 (sendfile): let it count them."""
         self.conn.send_with_data_passthrough(h11.Data(data=_Length(count)))  # type: ignore[arg-type]

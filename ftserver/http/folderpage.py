@@ -17,6 +17,7 @@ import time
 from common.protocol.replies import EntryInfo
 from common.sizes import human_size
 from ftserver.http.exchange import HttpExchange
+from ftserver.http.folderzip import serve_zip
 from ftserver.http.headers import PAGE
 from ftserver.http.target import ASSETS, Target, url_path
 from ftserver.store.base import Share
@@ -29,6 +30,9 @@ SORT_KEYS = {
 
 
 def serve_folder(exchange: HttpExchange, storage: Share, target: Target) -> None:
+    if target.query.get("format") == "zip":
+        serve_zip(exchange, storage, target.name)
+        return
     entries = storage.list_folder(target.name)
     if target.query.get("format") == "json":
         body = json.dumps([entry.to_dict() for entry in entries], ensure_ascii=False,
@@ -75,7 +79,8 @@ def render_page(folder: str, entries: list[EntryInfo], sort: str, descending: bo
         f'<link rel="stylesheet" href="/{ASSETS}/page.css">',
         f'<script src="/{ASSETS}/upload.js" defer></script>',
         "</head><body>",
-        f'<nav class="crumbs">{_breadcrumbs(folder)}</nav>',
+        f'<nav class="crumbs">{_breadcrumbs(folder)}'
+        ' <a class="zip" href="?format=zip">download all as ZIP</a></nav>',
         '<table><thead><tr>',
         _heading("name", "Name", sort, descending),
         _heading("size", "Size", sort, descending),

@@ -88,6 +88,8 @@ class ReadFile(Protocol):
              timeout: float, throttle: Throttle, on_sent: SentCallback | None,
              count: int | None = None) -> None:
         """``count`` bytes from ``offset`` (None: to the end), fed to ``hasher`` if given."""
+    def read(self, offset: int, size: int) -> bytes:
+        """Up to ``size`` bytes from ``offset`` (b"" at the end); OSError if the disk fails."""
     @property
     def version(self) -> str:
         """Names this very version of the file: it changes whenever its bytes may have

@@ -52,6 +52,9 @@ class LocalReadFile:
             send_file_hashed(channel, self.fd, offset, count, hasher, timeout, on_sent,
                              throttle=throttle)
 
+    def read(self, offset: int, size: int) -> bytes:
+        return os.pread(self.fd, size, offset)
+
     @property
     def version(self) -> str:
         """The inode, size and mtime in ns: a new upload is a new inode, a write in place
