@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import socket
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import h11
@@ -24,6 +25,8 @@ from ftserver.http.statuses import REASONS
 MAX_HEAD_BYTES = 16 * 1024
 """Request line and headers together; more is refused with 431 (h11's own check)."""
 RECV_SIZE = 64 * 1024
+CHUNKED_SPAN = 1 << 20
+"""A chunked body must bring this many bytes within each transfer_timeout."""
 
 
 class HeadError(Exception):
@@ -145,10 +148,54 @@ class HttpExchange:
         ``body_read``."""
         if self.content_length is None:
             raise ProtocolError("this request has no Content-Length")
+        self._continue_if_asked()
+        return Channel(self.sock, already_read=self.conn.trailing_data[0], raw_only=True)
+
+    @property
+    def chunked(self) -> bool:
+        return "chunked" in self.headers.get("transfer-encoding", "").lower()
+
+    def body_chunks(self, timeout: float) -> Iterator[bytes]:
+        """The pieces of a chunked body, decoded by h11, as they arrive. Each MiB must
+        come within ``timeout`` seconds, however it trickles."""
+        self._continue_if_asked()
+        deadline = time.monotonic() + timeout
+        counted = 0
+        while True:
+            try:
+                event = self.conn.next_event()
+            except h11.RemoteProtocolError as exc:
+                raise ProtocolError(f"the chunked body is not valid HTTP: {exc}") from None
+            if isinstance(event, h11.Data):
+                counted += len(event.data)
+                if counted >= CHUNKED_SPAN:
+                    counted, deadline = 0, time.monotonic() + timeout
+                yield bytes(event.data)
+            elif isinstance(event, h11.EndOfMessage):
+                self._body_taken = True
+                self._leftover = self.conn.trailing_data[0]
+                return
+            elif event is h11.NEED_DATA:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise Timeout("the body is too slow")
+                self.sock.settimeout(left)
+                try:
+                    data = self.sock.recv(RECV_SIZE)
+                except TimeoutError:
+                    raise Timeout("the body is too slow") from None
+                except OSError as exc:
+                    raise ConnectionLost(f"the connection dropped: {exc}") from None
+                if not data:
+                    raise ConnectionLost("the connection was closed in the middle of a body")
+                self.conn.receive_data(data)
+            else:
+                raise ConnectionLost("the connection was closed in the middle of a body")
+
+    def _continue_if_asked(self) -> None:
         if self.conn.they_are_waiting_for_100_continue:
             self._write(self.conn.send(h11.InformationalResponse(
                 status_code=100, headers=[], reason=b"Continue")))
-        return Channel(self.sock, already_read=self.conn.trailing_data[0], raw_only=True)
 
     def body_read(self, channel: Channel) -> None:
         """The whole body was taken off ``channel``: what followed it is the next request."""

@@ -6,7 +6,9 @@ renamed over the name, so a cut PUT leaves the old version or nothing. Missing
 folders on the way are made. A ``Content-Digest`` or ``Repr-Digest`` header with a
 ``sha-256`` value (RFC 9530) is checked before anything is published; a mismatch
 publishes nothing and answers 400. The space is promised before ``100 Continue``
-invites the body, so a file that cannot fit costs no byte. The answer carries the
+invites the body, so a file that cannot fit costs no byte. A body in chunks
+(``curl -T -`` from a pipe) has no length to promise room for: it is taken as it
+comes, and a disk that fills fails it with 507, publishing nothing. The answer carries the
 file's SHA-256, as a header and as a ``sha256sum`` line.
 """
 
@@ -29,7 +31,7 @@ _SHA256_FIELD = re.compile(r"(?:^|,)\s*sha-256\s*=\s*:([A-Za-z0-9+/=]*):", re.IG
 
 
 class LengthRequired(ProtocolError):
-    """A PUT without Content-Length (chunked): not taken yet."""
+    """A PUT whose body has neither a length nor chunks."""
 
     http_status = 411
 
@@ -59,20 +61,23 @@ def serve_put(exchange: HttpExchange, storage: Share, target: Target, owner: str
     if target.folder or not target.name:
         raise BadPath("a PUT names the file: add its name after the folder's '/'")
     size = exchange.content_length
-    if size is None:
-        raise LengthRequired("send the file with a Content-Length (chunked bodies are "
-                             "not taken yet)")
+    if size is None and not exchange.chunked:
+        raise LengthRequired("send the file with a Content-Length, or in chunks")
     announced = announced_sha256(exchange)
     existed = _exists(storage, target.name)
-    plan = UploadPlan(target.name, size, time.time(), announced, owner, resumable=False)
+    # A body in chunks has no length to promise room for: planned as 0 (ops/upload.py).
+    plan = UploadPlan(target.name, size or 0, time.time(), announced, owner, resumable=False)
     with storage.folder_locks() as folder_locks:
         upload = Upload(storage, plan, storage.alone(folder_locks))
         try:
             upload.open()
             upload.start(0)
-            channel = exchange.body_channel()
-            digest = upload.receive(channel, timeout, throttle)
-            exchange.body_read(channel)
+            if size is None:
+                digest, _ = upload.receive_chunks(exchange.body_chunks(timeout))
+            else:
+                channel = exchange.body_channel()
+                digest = upload.receive(channel, timeout, throttle)
+                exchange.body_read(channel)
             done = upload.finish(digest, announced or digest)
         finally:
             upload.close()

@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from common.io.channel import Channel
@@ -171,6 +172,19 @@ class Upload:
         with channel.watching(self._give_way_if_asked, WATCH_EVERY):
             return receive_file_hashed(channel, self.offset, count, self._hasher, self.write,
                                        timeout, throttle=throttle)
+
+    def receive_chunks(self, chunks: Iterable[bytes]) -> tuple[str, int]:
+        """A body whose length nobody said (an HTTP PUT in chunks, ``curl -T -``), taken
+        as it comes: written and hashed; return its SHA-256 and its length. Only a new
+        upload that never resumes, planned with size 0: no room could be promised for it,
+        so a disk that fills fails it with ``no_space`` and publishes nothing."""
+        assert self._hasher is not None and not self.plan.resumable and self.offset == 0
+        position = 0
+        for data in chunks:
+            self.write(memoryview(data), position)
+            self._hasher.update(data)
+            position += len(data)
+        return self._hasher.hexdigest(), position
 
     def received(self) -> int:
         """Bytes of file data taken in since ``start`` (for a log line)."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -104,3 +105,33 @@ def test_read_only_anonymous_access_refuses_a_put(
     status, body = curl_status("-T", str(source), f"http://127.0.0.1:{server.port}/a.txt")
     assert status == 403 and b"read-only" in body
     assert not (server.root / "a.txt").exists()
+
+
+def curl_from_pipe(data: bytes, address: str) -> subprocess.CompletedProcess[bytes]:
+    """``curl -T -``: the body comes from a pipe, so curl sends it in chunks."""
+    return subprocess.run(["curl", "-sS", "--max-time", "30", "-T", "-", "-w", "\n%{http_code}",
+                           address], input=data, capture_output=True, timeout=40)
+
+
+def test_curl_T_dash_from_a_pipe_is_taken_in_chunks(server: ServerProcess) -> None:
+    data = os.urandom(3 * MiB + 5)
+    done = curl_from_pipe(data, f"http://127.0.0.1:{server.port}/piped/data.bin")
+    body, _, status = done.stdout.rpartition(b"\n")
+    assert status == b"201", done.stdout
+    assert body.split()[0].decode() == hashlib.sha256(data).hexdigest()
+    assert (server.root / "piped" / "data.bin").read_bytes() == data
+
+
+def test_a_chunked_put_that_fills_the_disk_publishes_nothing(
+        mount_tmpfs: Callable[..., Path], tmp_path: Path) -> None:
+    disk = mount_tmpfs(tmp_path / "disk", size="4m")
+    server = ServerProcess(disk, limits={"min_free_bytes": 0}).start()
+    try:
+        done = curl_from_pipe(os.urandom(6 * MiB), f"http://127.0.0.1:{server.port}/big.bin")
+        assert done.stdout.rpartition(b"\n")[2] == b"507", done.stdout
+        assert not (server.root / "big.bin").exists()
+        assert not list(server.partials.glob("*"))
+        status, _ = curl_status(f"http://127.0.0.1:{server.port}/")
+        assert status == 200
+    finally:
+        server.terminate()
