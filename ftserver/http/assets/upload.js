@@ -104,6 +104,7 @@
       localStorage.setItem(key, url);
     }
     grandDone += offset;
+    const resumedAt = offset;
     let digest = "";
     while (offset < file.size || (file.size === 0 && !digest)) {
       const chunk = file.slice(offset, Math.min(file.size, offset + CHUNK));
@@ -127,7 +128,8 @@
     }
     localStorage.removeItem(key);
     shown.item.classList.add("done");
-    shown.note.textContent = digest ? `SHA-256 ${digest}` : "done";
+    const resumed = resumedAt ? ` (resumed at ${resumedAt} bytes)` : "";
+    shown.note.textContent = (digest ? `SHA-256 ${digest}` : "done") + resumed;
   }
 
   async function uploadAll(entries) {
