@@ -1,7 +1,7 @@
 """Small helpers every ``ftclient`` command module shares: escaping, sizes, argument types,
 the retry notice.
 
-A leaf: of ours it imports only retry.py's RetryNote (and retry.py only common/),
+A leaf: of ours it imports only common/ and retry.py's RetryNote (retry.py only common/),
 so main.py, commands.py and discover.py can all import it at load time without
 a cycle. It owns no terminal state; the one thing it prints is a retry notice, on
 stderr, for the commands that draw no bar to carry it.
@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import argparse
 import math
-import re
 import sys
 from collections.abc import Callable
 
+from common.protocol.display import visible
 from ftclient.retry import RetryCallback, RetryNote
-
-_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 class UsageError(Exception):
@@ -25,8 +23,10 @@ class UsageError(Exception):
 
 
 def safe(text: str) -> str:
-    """Escape control characters so a hostile name cannot drive the terminal."""
-    return _UNPRINTABLE.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    """Escape control characters so a hostile name cannot drive the terminal, and the
+    characters that reorder or hide text so it cannot pass for another
+    (common/protocol/display.py)."""
+    return visible(text)
 
 
 def seconds_up_to(limit: float) -> Callable[[str], float]:

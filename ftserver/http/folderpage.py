@@ -14,6 +14,7 @@ import html
 import json
 import time
 
+from common.protocol.display import visible
 from common.protocol.replies import EntryInfo
 from common.sizes import human_size
 from ftserver.http.exchange import HttpExchange
@@ -67,7 +68,7 @@ UPLOAD_PANEL = "\n".join([
 def render_page(folder: str, entries: list[EntryInfo], sort: str, descending: bool) -> str:
     ordered = sorted(entries, key=SORT_KEYS[sort], reverse=descending)
     ordered.sort(key=lambda entry: entry.type != "dir")  # stable: folders first, in order
-    title = "/" + folder + ("/" if folder else "")
+    title = "/" + visible(folder) + ("/" if folder else "")
     rows = [_row(folder, entry) for entry in ordered]
     if not rows:
         rows.append('<tr><td colspan="3" class="empty">This folder is empty.</td></tr>')
@@ -99,7 +100,7 @@ def _breadcrumbs(folder: str) -> str:
     links = ['<a href="/">share</a>']
     for index, part in enumerate(parts):
         path = url_path("/".join(parts[: index + 1]), folder=True)
-        links.append(f'<a href="{html.escape(path)}">{html.escape(part)}</a>')
+        links.append(f'<a href="{html.escape(path)}">{html.escape(visible(part))}</a>')
     return " / ".join(links)
 
 
@@ -113,7 +114,7 @@ def _row(folder: str, entry: EntryInfo) -> str:
     name = f"{folder}/{entry.name}" if folder else entry.name
     is_dir = entry.type == "dir"
     href = html.escape(url_path(name, folder=is_dir))
-    shown = html.escape(entry.name + ("/" if is_dir else ""))
+    shown = html.escape(visible(entry.name) + ("/" if is_dir else ""))
     size = "" if is_dir else (f'<span title="{entry.size} bytes">'
                               f"{html.escape(human_size(entry.size))}</span>")
     when = _local(entry.mtime)

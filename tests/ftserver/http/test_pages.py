@@ -95,3 +95,10 @@ def test_the_page_stylesheet_comes_from_the_package(server: ServerProcess) -> No
     assert b"text/css" in done.stdout and b"font" in done.stdout
     status, _ = curl_status(f"http://127.0.0.1:{server.port}/.ft-assets/../share.txt")
     assert status in (400, 404)
+
+
+def test_a_name_that_reorders_text_is_shown_escaped(server: ServerProcess) -> None:
+    (server.root / "invoice\u202efdp.exe").write_bytes(b"x")
+    status, body = curl_status(f"http://127.0.0.1:{server.port}/")
+    assert status == 200
+    assert "invoice\\u202efdp.exe" in body.decode() and "\u202e" not in body.decode()
