@@ -32,6 +32,8 @@ from ftclient.transfers import get_once, put_once
 
 MAX_WALK_ENTRIES = 1_000_000
 """A server listing more entries than this in one walk is refused (memory stays bounded)."""
+MAX_LIST_ENTRIES = 1_000_000
+"""The same bound for one folder's listing (10 million entries once took 2.9 GB)."""
 
 
 class Client(Connection):
@@ -44,7 +46,7 @@ class Client(Connection):
         return self.retrying(lambda: self._list_once(name), name or "/", on_retry)
 
     def _list_once(self, name: str) -> list[EntryInfo]:
-        return self._batched(ListDir(name), ListReply)
+        return self._batched(ListDir(name), ListReply, limit=MAX_LIST_ENTRIES)
 
     def stat(self, path: str, *, digest: bool = False, on_retry: RetryCallback | None = None
              ) -> EntryInfo:
@@ -136,17 +138,21 @@ class Client(Connection):
         return self._batched(Walk(name), WalkReply, limit=MAX_WALK_ENTRIES)
 
     def _batched(self, request: ListDir | Walk, reply_type: type[ListReply] | type[WalkReply],
-                 limit: int | None = None) -> list[Any]:
+                 limit: int) -> list[Any]:
         """Send ``request`` and gather the entries of its replies until one says done.
 
-        With ``limit``, a server sending more entries than that is refused (memory
-        stays bounded).
+        A server sending more than ``limit`` entries is refused (memory stays bounded),
+        and so is an empty batch that is not the last (it could go on for ever); each
+        batch must arrive whole within the timeout.
         """
         channel = self.channel()
         channel.send(request.to_dict())
         entries: list[Any] = []
         while True:
             batch = self.reply(reply_type, channel)
+            if not batch.entries and not batch.done:
+                self.drop()
+                raise ProtocolError("the server sent an empty batch that was not the last")
             entries.extend(batch.entries)
             if limit is not None and len(entries) > limit:
                 self.drop()

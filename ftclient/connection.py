@@ -139,7 +139,7 @@ class Connection:
         self._channel = channel
         try:
             channel.send(Hello(PROTOCOL_VERSION, "ftclient/0.1.0").to_dict())
-            reply = HelloReply.from_dict(channel.receive())
+            reply = HelloReply.from_dict(channel.receive(time.monotonic() + self.timeout))
             if self.security.user is not None:
                 self.access = log_in(channel, self.security.user, self.security.password or "")
         except BaseException:
@@ -178,13 +178,17 @@ class Connection:
 
     def reply(self, cls: type, channel: Channel,  # noqa: ANN202 - returns an instance of cls
                deadline: float | None = None):
-        """Receive and parse one reply; ``deadline`` (monotonic) bounds the whole frame.
+        """Receive and parse one reply; ``deadline`` (monotonic, by default ``timeout``
+        from now) bounds the whole frame, so a server dripping a byte now and then
+        cannot hold the client past it.
 
         An error reply is raised as its FtError. The connection stays for the next
         request, as the protocol says, unless the code is one after which the server
         hangs up (CLOSING_CODES). A cut, a deadline passed or a reply that is not ft
         protocol drops it: the byte stream can no longer be trusted.
         """
+        if deadline is None:
+            deadline = time.monotonic() + self.timeout
         try:
             frame = channel.receive(deadline)
             error = carried_error(frame)
@@ -194,7 +198,7 @@ class Connection:
             self.drop()
             raise
         finally:
-            if deadline is not None and self._channel is channel:
+            if self._channel is channel:
                 channel.sock.settimeout(self.timeout)  # receive(deadline) left its own
         if error.code in CLOSING_CODES:
             self.drop()
