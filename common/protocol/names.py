@@ -22,6 +22,11 @@ MAX_PATH_BYTES = 4096
 MAX_COMPONENT_BYTES = 255
 
 
+MAX_FOLDER_DEPTH = 256
+"""How deep folders are made: by the server for a client (deeper ones made on its disk
+still work), and by the client for a ``get -r``."""
+
+
 RESERVED_PREFIX = ".ft-"
 """Names the server keeps for itself (temporary files); never listed or served."""
 

@@ -15,7 +15,7 @@ import stat
 from common.io.hashcache import HashCache
 from common.protocol.errors import FtError, NotFound
 from common.protocol.fields import mtime_ns
-from common.protocol.names import is_within, split_path
+from common.protocol.names import MAX_FOLDER_DEPTH, is_within, split_path
 from common.protocol.replies import WalkEntry
 from ftclient.client import Client
 from ftclient.digests import local_digest, remember
@@ -52,6 +52,9 @@ def get_tree(
     for entry in entries:
         parts = split_path(entry.path)  # Client.walk checked it; cheap to be sure
         local = os.path.join(root, *parts)
+        if len(parts) > MAX_FOLDER_DEPTH:  # os.makedirs recurses: a 2,000-deep one crashed
+            report.skipped.append((local, f"more than {MAX_FOLDER_DEPTH} folders deep"))
+            continue
         folder = os.path.dirname(local)
         if folder not in folder_inside:
             folder_inside[folder] = _inside(root, local)

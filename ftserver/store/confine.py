@@ -24,12 +24,11 @@ import stat
 
 from common.io.durable import fsync_dir
 from common.protocol.errors import BadPath
+from common.protocol.names import MAX_FOLDER_DEPTH
 
 SWAPPED = "the path changed while it was being opened (a symlink leaving the share?)"
 SWAPPED_TO_LINK = ("is a symlink now, swapped in while the path was being opened; "
                    "it is not followed")
-MAX_FOLDER_DEPTH = 256
-"""How deep under the root a client may create folders (deeper ones made locally still work)."""
 _PATH_FLAGS = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC
 
 

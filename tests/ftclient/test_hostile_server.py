@@ -90,3 +90,22 @@ def test_control_sequences_in_server_messages_are_escaped_by_the_cli(tmp_path: P
     output = result.stdout + result.stderr
     assert b"\x1b" not in output and b"\x07" not in output and "\u009b".encode() not in output
     assert b"\\x1b]0;pwned" in result.stderr and b"gotcha" in result.stderr
+
+
+def test_a_walk_entry_thousands_of_folders_deep_is_skipped_not_a_traceback(
+        tmp_path: Path) -> None:
+    deep = "/".join(["d"] * 1500)
+    entries = [{"path": deep, "type": "dir", "size": 0, "mtime": 1.0}]
+    server = OneAnswerServer({"ok": True, "entries": entries, "done": True}, connections=4)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FTCLIENT")}
+    env["XDG_CONFIG_HOME"] = str(tmp_path)
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "ftclient", "--server", f"127.0.0.1:{server.port}",
+             "--timeout", "5", "--retries", "0", "get", "-r", "tree", str(tmp_path / "out")],
+            env=env, stdin=subprocess.DEVNULL, capture_output=True, timeout=60)
+    finally:
+        server.close()
+    assert b"Traceback" not in result.stderr, result.stderr[-2000:]
+    assert b"folders deep" in result.stdout + result.stderr
+    assert not (tmp_path / "out" / "d").exists()
