@@ -27,6 +27,9 @@ DEFAULT_BROADCAST = "255.255.255.255"
 SENDS = 3
 """The query goes out this many times, spread over the first half of the wait (UDP may drop)."""
 MAX_SERVERS = 256
+MAX_PER_SENDER = 16
+"""Servers taken from one sending address: a host that answers first with hundreds of
+bogus servers cannot crowd out the others' answers."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,7 @@ def discover(
     """
     query = encode_query()
     found: dict[tuple[str, int], FoundServer] = {}
+    per_sender: dict[str, int] = {}
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock, \
             selectors.DefaultSelector() as selector:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
@@ -64,7 +68,7 @@ def discover(
                 _send(sock, query, broadcast, port)
             wake = min([deadline, *send_times[:1]])
             for _ in selector.select(max(0.0, wake - time.monotonic())):
-                _collect(sock, found)
+                _collect(sock, found, per_sender)
     return sorted(found.values(), key=lambda s: (s.name, s.host, s.port))
 
 
@@ -78,7 +82,8 @@ def _send(sock: socket.socket, query: bytes, broadcast: str, port: int) -> None:
                              f"{exc.strerror or exc}") from None
 
 
-def _collect(sock: socket.socket, found: dict[tuple[str, int], FoundServer]) -> None:
+def _collect(sock: socket.socket, found: dict[tuple[str, int], FoundServer],
+             per_sender: dict[str, int]) -> None:
     for _ in range(MAX_SERVERS):  # bounded: a flood of datagrams cannot hold us here
         try:
             data, source = sock.recvfrom(2048)
@@ -89,6 +94,11 @@ def _collect(sock: socket.socket, found: dict[tuple[str, int], FoundServer]) -> 
         with contextlib.suppress(DiscoveryError):
             reply = parse_reply(data)
             host = reply.host or source[0]
-            if len(found) < MAX_SERVERS:
-                found[(host, reply.port)] = FoundServer(reply.name, host, reply.port,
-                                                        reply.tls, reply.fingerprint)
+            key = (host, reply.port)
+            if key in found or len(found) >= MAX_SERVERS:
+                continue
+            if per_sender.get(source[0], 0) >= MAX_PER_SENDER:
+                continue
+            per_sender[source[0]] = per_sender.get(source[0], 0) + 1
+            found[key] = FoundServer(reply.name, host, reply.port, reply.tls,
+                                     reply.fingerprint)

@@ -11,13 +11,20 @@ import re
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from common.protocol.discovery import QUERY_SIZE, encode_query, parse_reply
+from common.protocol.discovery import (
+    QUERY_SIZE,
+    Announcement,
+    encode_query,
+    encode_reply,
+    parse_reply,
+)
 from ftclient.discovery import discover
 from ftserver.config import ConfigError, load_config
 from tests.cliutil import one_error_line
@@ -232,3 +239,29 @@ def test_query_goes_out_more_than_once_within_the_wait() -> None:
                 break
             seen += 1
         assert seen >= 2
+
+
+def test_one_host_answering_with_hundreds_of_servers_cannot_hide_the_others() -> None:
+    """Issue 18: a host answering first with 256 bogus servers hid the real one."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as flooder, \
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as honest:
+        flooder.bind(("127.0.0.1", 0))
+        honest.bind(("127.0.0.2", 0))
+        flooder.settimeout(5)
+
+        def answer() -> None:
+            _, client = flooder.recvfrom(4096)
+            for index in range(300):
+                bogus = Announcement(f"bogus {index}", f"127.1.{index // 250}.{index % 250 + 1}",
+                                     9021, False, None)
+                flooder.sendto(encode_reply(bogus, 512), client)
+            real = Announcement("Front office", "127.0.0.2", 9021, False, None)
+            honest.sendto(encode_reply(real, 512), client)
+
+        thread = threading.Thread(target=answer)
+        thread.start()
+        found = discover("127.0.0.1", flooder.getsockname()[1], timeout=1.0)
+        thread.join(10)
+    names = [server.name for server in found]
+    assert "Front office" in names
+    assert sum(name.startswith("bogus") for name in names) <= 16
