@@ -1,0 +1,78 @@
+"""The HTTP case's section of the page: its targets as ratios, and each step's speed with
+the CPU that it cost each side.
+
+The section's heading names the folder the data was in, so that ``--merge`` can put
+the run on tmpfs and the run on the disk side by side in one page, each replacing
+only its own earlier section (merge.py).
+"""
+
+from __future__ import annotations
+
+from benchkit.figures import Results
+from benchkit.report import (
+    Target,
+    check,
+    filesystem_of,
+)
+
+TARGETS = (
+    Target("curl GET from ft ≥ 0.8× nginx", "http-get-ft", "http-get-nginx", 0.8),
+    Target("curl GET from ft ≥ 1.0× copyparty", "http-get-ft", "http-get-copyparty", 1.0),
+    Target("curl -T into ft ≥ 1.0× copyparty's PUT", "http-put-ft", "http-put-copyparty", 1.0),
+    Target("curl -T into ft ≥ 0.8× ftclient put", "http-put-ft", "http-put-ftclient", 0.8),
+)
+STEPS = ("http-get-ft", "http-get-nginx", "http-get-copyparty", "http-put-ft",
+         "http-put-copyparty", "http-put-ftclient")
+NOTE_PREFIX = "http"
+"""Skip notes of this case begin so."""
+
+ABOUT = (
+    "curl downloads one file (`curl -o`) from ftserver's HTTP on its own port, from "
+    "nginx (Debian's nginx-light: sendfile on, one worker, no access log) and from "
+    "copyparty (PyPI, its defaults: sendfile); it uploads one (`curl -T`, an HTTP PUT) "
+    "into ftserver and into copyparty, beside `ftclient put` into ftserver. All on "
+    "127.0.0.1, one file hard-linked into each server's folder; the steps of a kind "
+    "take turns within a round. ftserver's PUT and ftclient put hash the body "
+    "(SHA-256), fsync and rename before answering; copyparty's PUT hashes it too "
+    "(SHA-512, its default `--put-ck`); nginx is only downloaded from. `ftclient put` "
+    "is the command, Python's start-up included. CPU is user and system seconds per "
+    "GiB: both ends, the server's process tree, and the rest (the client: curl or "
+    "ftclient)."
+)
+
+
+def heading(data_dir: str) -> str:
+    return f"## HTTP: curl beside nginx and copyparty (issue 15), data in {data_dir}"
+
+
+def section(results: Results, command: str, data_dir: str, when: str, size_mib: int,
+            rounds: int) -> list[str]:
+    """The section's lines; none if the HTTP case did not run."""
+    notes = [note for note in results.skipped if note.startswith(NOTE_PREFIX)]
+    if not notes and not any(key in results.figures for key in STEPS):
+        return []
+    lines = ["", heading(data_dir), "",
+             f"Command: `{command}`, run {when}: one file of {size_mib} MiB, "
+             f"{rounds} round{'' if rounds == 1 else 's'}, data in {data_dir}: "
+             f"{filesystem_of(data_dir)}.", "", ABOUT, "",
+             "### Targets", "",
+             "Ratios are of medians; beside each, the lowest and highest ratio of a single "
+             "round.", "", "| target | measured | result |", "|---|---|---|"]
+    for target in TARGETS:
+        shown, verdict = check(target, results)
+        lines.append(f"| {target.what} | {shown} | {verdict} |")
+    lines += ["", "### Steps", "",
+              "| step | MB/s | rounds (min–max) | CPU s/GiB, both ends | server | client |",
+              "|---|---|---|---|---|---|"]
+    for key in STEPS:
+        figure = results.figures.get(key)
+        if figure is None or not figure.values:
+            continue
+        cpu = [results.median(f"{key}-{side}") for side in ("cpu", "server-cpu", "client-cpu")]
+        shown = ["" if value is None else f"{value:.2f}" for value in cpu]
+        lines.append(f"| {figure.label} | {figure.median:.0f} | {figure.spread} | "
+                     + " | ".join(shown) + " |")
+    if notes:
+        lines += ["", *[f"- {note}" for note in notes]]
+    return lines
+
