@@ -371,7 +371,8 @@ def main(argv: list[str] | None = None) -> int:
     if no_chart:
         results.skip(no_chart)
     data_dir = args.dir or tempfile.gettempdir()
-    own = httpreport.section(results, command, data_dir, started, args.size_mib, args.rounds)
+    own = httpreport.section(results, command, data_dir, started, args.size_mib, args.rounds,
+                             load_at_start)
     if args.merge:
         merge_into(out / "benchmarks.md", [own] if own else [])
         print("\n".join(own))

@@ -8,6 +8,8 @@ only its own earlier section (merge.py).
 
 from __future__ import annotations
 
+import os
+
 from benchkit.figures import Results
 from benchkit.report import (
     Target,
@@ -32,12 +34,13 @@ ABOUT = (
     "copyparty (PyPI, its defaults: sendfile); it uploads one (`curl -T`, an HTTP PUT) "
     "into ftserver and into copyparty, beside `ftclient put` into ftserver. All on "
     "127.0.0.1, one file hard-linked into each server's folder; the steps of a kind "
-    "take turns within a round. ftserver's PUT and ftclient put hash the body "
-    "(SHA-256), fsync and rename before answering; copyparty's PUT hashes it too "
-    "(SHA-512, its default `--put-ck`); nginx is only downloaded from. `ftclient put` "
-    "is the command, Python's start-up included. CPU is user and system seconds per "
-    "GiB: both ends, the server's process tree, and the rest (the client: curl or "
-    "ftclient)."
+    "take turns within a round, the order moved on by one a round, with one untimed "
+    "download first and a sync after every step. ftserver's PUT and ftclient put hash "
+    "the body (SHA-256), fsync and rename before answering; copyparty's PUT hashes it "
+    "too (SHA-512, its default `--put-ck`) and does not fsync; nginx is only "
+    "downloaded from. `ftclient put` is the command, with Python's start-up (about "
+    "0.2 s of CPU here). CPU is user and system seconds per GiB: both ends, the "
+    "server's process tree, and the rest (the client: curl or ftclient)."
 )
 
 
@@ -46,15 +49,18 @@ def heading(data_dir: str) -> str:
 
 
 def section(results: Results, command: str, data_dir: str, when: str, size_mib: int,
-            rounds: int) -> list[str]:
-    """The section's lines; none if the HTTP case did not run."""
+            rounds: int, load_at_start: str) -> list[str]:
+    """The section's lines; none if the HTTP case did not run. ``load_at_start``: the
+    load average (1, 5, 15 min) when the run began, as text."""
     notes = [note for note in results.skipped if note.startswith(NOTE_PREFIX)]
     if not notes and not any(key in results.figures for key in STEPS):
         return []
     lines = ["", heading(data_dir), "",
              f"Command: `{command}`, run {when}: one file of {size_mib} MiB, "
              f"{rounds} round{'' if rounds == 1 else 's'}, data in {data_dir}: "
-             f"{filesystem_of(data_dir)}.", "", ABOUT, "",
+             f"{filesystem_of(data_dir)}; load average (1, 5, 15 min) {load_at_start} at "
+             "the start, " + " ".join(f"{load:.1f}" for load in os.getloadavg())
+             + " at the end (2 cores, shared with other jobs).", "", ABOUT, "",
              "### Targets", "",
              "Ratios are of medians; beside each, the lowest and highest ratio of a single "
              "round.", "", "| target | measured | result |", "|---|---|---|"]

@@ -12,7 +12,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 
 from benchkit.figures import Results  # noqa: E402
-from benchkit.merge import merge_section  # noqa: E402
+from benchkit.merge import merge_section, sections_of  # noqa: E402
 from benchkit.report import Target, check  # noqa: E402
 
 PUT = Target("put ≥ 0.5× floor", "ft-put", "floor", 0.5)
@@ -54,3 +54,10 @@ def test_a_merged_section_replaces_only_its_own_and_a_new_one_is_appended() -> N
     appended = merge_section(merged, ["## Three", "", "third"])
     assert appended == merged + "\n## Three\n\nthird\n"
     assert merge_section(appended, ["## Three", "", "again"]) == merged + "\n## Three\n\nagain\n"
+
+
+def test_the_own_sections_of_a_page_are_found_by_their_heading() -> None:
+    page = ("# B\n\n## HTTP: a, data in /x\n\nrows\n\n### sub\n\nmore\n\n## Figures\n\nno\n\n"
+            "## HTTP: a, data in /y\n\nother\n")
+    assert sections_of(page) == [["## HTTP: a, data in /x", "", "rows", "", "### sub", "",
+                                  "more"], ["## HTTP: a, data in /y", "", "other"]]
