@@ -40,7 +40,10 @@ ABOUT = (
     "too (SHA-512, its default `--put-ck`) and does not fsync; nginx is only "
     "downloaded from. `ftclient put` is the command, with Python's start-up (about "
     "0.2 s of CPU here). CPU is user and system seconds per GiB: both ends, the "
-    "server's process tree, and the rest (the client: curl or ftclient)."
+    "server's process tree, and the rest (the client: curl or ftclient). With the data "
+    "on a disk, the file served was just written and is read from the page cache; "
+    "what a step writes reaches the disk in the untimed sync after it, except what a "
+    "server fsyncs before it answers."
 )
 
 
@@ -78,7 +81,39 @@ def section(results: Results, command: str, data_dir: str, when: str, size_mib: 
         shown = ["" if value is None else f"{value:.2f}" for value in cpu]
         lines.append(f"| {figure.label} | {figure.median:.0f} | {figure.spread} | "
                      + " | ".join(shown) + " |")
+    lines += where_the_time_goes(results)
     if notes:
         lines += ["", *[f"- {note}" for note in notes]]
     return lines
+
+
+def where_the_time_goes(results: Results) -> list[str]:
+    """Sentences from this run's CPU medians: which side each kind of step spent on."""
+    def side(key: str, which: str) -> float | None:
+        return results.median(f"{key}-{which}-cpu")
+
+    def named(keys: tuple[str, ...], which: str) -> list[str]:
+        return [f"{results.figures[key].label.rsplit(' ', 1)[-1]} {value:.2f}"
+                for key in keys if (value := side(key, which)) is not None]
+
+    lines = []
+    gets = ("http-get-ft", "http-get-nginx", "http-get-copyparty")
+    servers = [v for key in gets if (v := side(key, "server")) is not None]
+    clients = [v for key in gets if (v := side(key, "client")) is not None]
+    if servers and clients:
+        most = (": most of a download's cost is curl writing the file, whichever server "
+                "sends it" if max(servers) < min(clients) / 2 else "")
+        lines.append(f"- Downloads, CPU s/GiB (medians): the server's "
+                     f"{', '.join(named(gets, 'server'))}; curl's "
+                     f"{min(clients):.2f}–{max(clients):.2f}{most}.")
+    puts = ("http-put-ft", "http-put-copyparty")
+    if all(side(key, "server") is not None for key in puts):
+        lines.append(f"- Uploads by curl -T, the server's CPU s/GiB (medians): "
+                     f"ft {side(puts[0], 'server'):.2f} (SHA-256, fsync), "
+                     f"copyparty {side(puts[1], 'server'):.2f} (SHA-512).")
+    ours, theirs = side("http-put-ftclient", "client"), side("http-put-ft", "client")
+    if ours is not None and theirs is not None:
+        lines.append(f"- Into ft, the client's CPU s/GiB (medians): ftclient put {ours:.2f} "
+                     f"(it hashes what it sends, and starts Python), curl -T {theirs:.2f}.")
+    return ["", "### Where the time goes", "", *lines] if lines else []
 
