@@ -16,6 +16,8 @@ Runs each case for several rounds and reports medians (with the spread):
   small      2000 files of 4 KiB, files/s (ft and pyftpdlib)
   many       50 clients × 20 MiB at once, aggregate MB/s (ft thread and process, pyftpdlib)
   rss        ft server peak RSS (thread mode): one 3 GiB upload, and 40 uploads at once
+  http       curl GET of one big file from ftserver's HTTP, nginx and copyparty; curl -T
+             into ftserver and into copyparty, beside ftclient put (each when installed)
   placement  ft as deployed, on the server's defaults: the share and state_dir each on
              tmpfs or on the disk (--disk-dir, ext4 under /var/tmp): big file put and get,
              and the small files' put -r, for each of the four shapes in turn
@@ -24,17 +26,22 @@ Every timed step also counts the CPU seconds that it cost both ends (this proces
 and every process under it), per GiB moved. Writes docs/benchmarks.md (targets as
 ratios, PASS/MISS, the machine) and docs/bench.png. ``--smoke`` is a tiny run for
 CI that writes to --out (default: a new temporary folder), never to docs/.
+``--merge`` keeps the page already in --out and puts in it only the sections of
+the cases that have their own (http), each replacing its own earlier one.
 
     python scripts/bench.py                        # everything, full size (several minutes)
     python scripts/bench.py --cases floor,ft,ftp --size-mib 1024 --rounds 5
     python scripts/bench.py --smoke --out /tmp/x   # seconds
     python scripts/bench.py --cases placement --size-mib 512 --rounds 5 --out /tmp/x
+    python scripts/bench.py --cases http --rounds 5 --out docs --merge
+    python scripts/bench.py --cases http --rounds 5 --dir /var/tmp --out docs --merge
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime
 import os
 import shlex
 import shutil
@@ -47,7 +54,15 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from benchkit import external, floors, ftcases, ftpcases, placement  # noqa: E402
+from benchkit import (  # noqa: E402
+    external,
+    floors,
+    ftcases,
+    ftpcases,
+    httpcases,
+    httpreport,
+    placement,
+)
 from benchkit.figures import (  # noqa: E402
     MiB,
     Results,
@@ -56,10 +71,19 @@ from benchkit.figures import (  # noqa: E402
     make_small_files,
     mb_per_s,
 )
-from benchkit.report import CPU_UNIT, FILE_CPU_UNIT, chart, chart_missing, markdown  # noqa: E402
+from benchkit.merge import merge_into  # noqa: E402
+from benchkit.report import (  # noqa: E402
+    CLIENT_CPU_UNIT,
+    CPU_UNIT,
+    FILE_CPU_UNIT,
+    SERVER_CPU_UNIT,
+    chart,
+    chart_missing,
+    markdown,
+)
 
 CASES = ("floor", "tls-floor", "hashed", "ft", "ft-tls", "ftp", "rsync", "scp", "small", "many",
-         "rss", "placement")
+         "rss", "http", "placement")
 SMOKE = {"size_mib": 4, "rounds": 1, "small_count": 20, "clients": 3, "client_mib": 1,
          "rss_mib": 8, "rss_clients": 3}
 
@@ -239,6 +263,27 @@ def placement_case(args: argparse.Namespace, work: Path, results: Results) -> No
         shutil.rmtree(disk, ignore_errors=True)
 
 
+def http_case(args: argparse.Namespace, work: Path, results: Results) -> None:
+    print(f"HTTP: one file of {args.size_mib} MiB by curl (and ftclient put), {args.rounds} "
+          "rounds", flush=True)
+    if _skipped(httpcases.curl_missing(), results):
+        return
+    size = args.size_mib * MiB
+    source = make_file(work / "http-source.bin", size)
+
+    def record(step: httpcases.Step, took: Took, server_cpu: float) -> None:
+        add_took(results, step.key, step.label, size, took)
+        per_gib = (1 << 30) / size
+        results.add(f"{step.key}-server-cpu", step.label, SERVER_CPU_UNIT, server_cpu * per_gib)
+        results.add(f"{step.key}-client-cpu", step.label, CLIENT_CPU_UNIT,
+                    (took.cpu - server_cpu) * per_gib)
+    try:
+        httpcases.run_rounds(work, source, args.rounds, record,
+                             lambda note: _skipped(note, results))
+    finally:
+        source.unlink()
+
+
 def _skipped(note: str | None, results: Results) -> bool:
     if note is not None and note not in results.skipped:
         results.skip(note)
@@ -262,6 +307,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--disk-dir", default="/var/tmp",
                         help="the real disk for the placement case (default /var/tmp)")
     parser.add_argument("--out", help="folder for benchmarks.md and bench.png (default docs/)")
+    parser.add_argument("--merge", action="store_true",
+                        help="keep --out's benchmarks.md and put in it only this run's own "
+                             "case sections (http), each replacing its earlier one; no chart")
     parser.add_argument("--smoke", action="store_true",
                         help="a tiny run of every case, to check the harness works")
     args = parser.parse_args(argv)
@@ -282,6 +330,7 @@ def main(argv: list[str] | None = None) -> int:
     command = "python scripts/bench.py " + shlex.join(sys.argv[1:] if argv is None else argv)
     results = Results()
     load_at_start = " ".join(f"{load:.1f}" for load in os.getloadavg())
+    started = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     work = Path(tempfile.mkdtemp(prefix="ft-bench-", dir=args.dir))
     groups = [
         ("big file", big_file_cases,
@@ -290,6 +339,7 @@ def main(argv: list[str] | None = None) -> int:
         ("small files", small_files_case, "small" in args.cases),
         ("many clients", many_clients_case, "many" in args.cases),
         ("RSS", rss_case, "rss" in args.cases),
+        ("HTTP", http_case, "http" in args.cases),
         ("placement", placement_case, "placement" in args.cases),
     ]
     failed = False
@@ -320,8 +370,16 @@ def main(argv: list[str] | None = None) -> int:
     no_chart = chart_missing()
     if no_chart:
         results.skip(no_chart)
-    page = markdown(results, settings, command, args.dir or tempfile.gettempdir(),
-                    (args.size_mib * MiB, args.small_count, args.small_kib))
+    data_dir = args.dir or tempfile.gettempdir()
+    own = httpreport.section(results, command, data_dir, started, args.size_mib, args.rounds,
+                             load_at_start)
+    if args.merge:
+        merge_into(out / "benchmarks.md", [own] if own else [])
+        print("\n".join(own))
+        print(f"merged this run's own sections into {out / 'benchmarks.md'} (no chart)")
+        return 1 if failed else 0
+    page = markdown(results, settings, command, data_dir,
+                    (args.size_mib * MiB, args.small_count, args.small_kib), own)
     (out / "benchmarks.md").write_text(page)
     print(page)
     if no_chart:

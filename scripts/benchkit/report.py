@@ -67,6 +67,12 @@ CPU_UNIT = "CPU s/GiB"
 """Unit of the big-file CPU figures: seconds of CPU, both ends together, per GiB moved."""
 FILE_CPU_UNIT = "CPU µs/file"
 """Unit of the small-files CPU figures: µs of CPU, both ends together, per file."""
+SERVER_CPU_UNIT = "server CPU s/GiB"
+"""The HTTP case's CPU of one side only: the server's process tree, per GiB moved."""
+CLIENT_CPU_UNIT = "client CPU s/GiB"
+"""The HTTP case's CPU of the other side: both ends less the server's, per GiB moved."""
+SIDE_CPU_UNITS = frozenset({SERVER_CPU_UNIT, CLIENT_CPU_UNIT})
+"""Shown only in their case's own section (httpreport.py), not in the general tables."""
 CPU_UNITS = {CPU_UNIT: ("s/GiB", "MB/s", (1 << 30) / 1e6, "{:.2f}"),
              FILE_CPU_UNIT: ("µs/file", "files/s", 1e6, "{:.0f}")}
 """For each CPU unit: how its value reads, the throughput it bounds, the throughput per
@@ -156,8 +162,10 @@ def machine(data_dir: str) -> dict[str, str]:
 
 
 def markdown(results: Results, settings: dict[str, str], command: str, data_dir: str,
-             placed: tuple[int, int, int] = (0, 0, 0)) -> str:
-    """The page; ``placed`` is the placement case's (big file bytes, small files, KiB each)."""
+             placed: tuple[int, int, int] = (0, 0, 0), sections: list[str] | None = None
+             ) -> str:
+    """The page; ``placed`` is the placement case's (big file bytes, small files, KiB each);
+    ``sections``, the lines of the cases' own sections (httpreport.py), after it."""
     lines = ["# Benchmarks", "",
              "Produced by `scripts/bench.py` (see README, \"Benchmark\"). Client and server run "
              "on one machine over loopback (127.0.0.1); all data is on tmpfs so that disk "
@@ -185,10 +193,11 @@ def markdown(results: Results, settings: dict[str, str], command: str, data_dir:
                   "| ratio | measured |", "|---|---|"]
         lines += [f"| {what} | {shown} |" for what, shown in references if shown]
     lines += placement_table(results, *placed)
+    lines += sections or []
     lines += ["", "## Figures", "", "| figure | median | unit | rounds (min–max) | n |",
               "|---|---|---|---|---|"]
     for figure in results.figures.values():
-        if figure.unit not in CPU_UNITS:
+        if figure.unit not in CPU_UNITS and figure.unit not in SIDE_CPU_UNITS:
             lines.append(f"| {figure.label} | {figure.median:.1f} | {figure.unit} | "
                          f"{figure.spread} | {len(figure.values)} |")
     lines += cpu_table(results)
@@ -378,6 +387,9 @@ CHART_GROUPS = (
                             "hashed-receiver", "ft-put", "ft-get", "ft-tls-put",
                             "ft-tls-get", "ftp-put", "ftp-get", "rsync-put", "rsync-get",
                             "scp-put", "scp-get")),
+    ("HTTP, one big file by curl (and ftclient put), MB/s",
+     ("http-get-ft", "http-get-nginx", "http-get-copyparty", "http-put-ft",
+      "http-put-copyparty", "http-put-ftclient")),
     ("Small files, files/s", ("ft-small", "ftp-small")),
     ("Many clients, aggregate MB/s", ("ft-many-put-thread", "ft-many-get-thread",
                                       "ft-many-put-process", "ft-many-get-process",

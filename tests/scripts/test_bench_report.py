@@ -12,6 +12,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 
 from benchkit.figures import Results  # noqa: E402
+from benchkit.merge import merge_section, sections_of  # noqa: E402
 from benchkit.report import Target, check  # noqa: E402
 
 PUT = Target("put ≥ 0.5× floor", "ft-put", "floor", 0.5)
@@ -44,3 +45,19 @@ def test_a_target_with_nothing_measured_says_so() -> None:
     assert check(PUT, results_of([50], [])) == ("", "not measured")
     assert check(Target("small ≥ 3000 files/s", "ft-small", None, 3000.0), Results()) == (
         "", "not measured")
+
+
+def test_a_merged_section_replaces_only_its_own_and_a_new_one_is_appended() -> None:
+    page = "# B\n\n## One\n\nold one\n\n### sub\n\nx\n\n## Two\n\nkept\n"
+    merged = merge_section(page, ["", "## One", "", "new one"])
+    assert merged == "# B\n\n## One\n\nnew one\n\n## Two\n\nkept\n"
+    appended = merge_section(merged, ["## Three", "", "third"])
+    assert appended == merged + "\n## Three\n\nthird\n"
+    assert merge_section(appended, ["## Three", "", "again"]) == merged + "\n## Three\n\nagain\n"
+
+
+def test_the_own_sections_of_a_page_are_found_by_their_heading() -> None:
+    page = ("# B\n\n## HTTP: a, data in /x\n\nrows\n\n### sub\n\nmore\n\n## Figures\n\nno\n\n"
+            "## HTTP: a, data in /y\n\nother\n")
+    assert sections_of(page) == [["## HTTP: a, data in /x", "", "rows", "", "### sub", "",
+                                  "more"], ["## HTTP: a, data in /y", "", "other"]]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -51,6 +52,23 @@ def test_bench_smoke_run_writes_the_report(tmp_path: Path) -> None:
     assert placed.count("\n| share on ") == 4, placed
     assert "| put, state_dir on another filesystem ≥ 0.8× beside the share (issue 14) | " \
         in page
+    http = page.split("## HTTP: curl beside nginx and copyparty", 1)[1].split("\n## ", 1)[0]
+    assert "| curl GET from ft ≥ 0.8× nginx |" in http, http
+    if shutil.which("curl") is None:
+        assert "http: not measured: curl not installed" in http, http
+    else:
+        has_nginx = shutil.which("nginx") is not None
+        has_copyparty = importlib.util.find_spec("copyparty") is not None
+        for row, expected in (("| curl GET from ft |", True), ("| curl -T into ft |", True),
+                              ("| ftclient put into ft |", True),
+                              ("| curl GET from nginx |", has_nginx),
+                              ("| curl GET from copyparty |", has_copyparty),
+                              ("| curl -T into copyparty (PUT) |", has_copyparty)):
+            assert (row in http) == expected, (row, http)
+        if not has_nginx:
+            assert "http, nginx: not measured: nginx not installed" in http, http
+        if not has_copyparty:
+            assert "http, copyparty: not measured: copyparty not installed" in http, http
     assert list(data.iterdir()) == [] and list(disk.iterdir()) == []  # it cleans up
 
 
