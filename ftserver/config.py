@@ -208,6 +208,19 @@ def _validate(config: ServerConfig) -> ServerConfig:
     return config
 
 
+def _where(exc: yaml.YAMLError) -> str:
+    """", line L column C" where the YAML parser stopped, if it says (1-based)."""
+    mark = getattr(exc, "problem_mark", None)
+    if mark is None:
+        return ""
+    return f", line {mark.line + 1} column {mark.column + 1}"
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    problem = getattr(exc, "problem", None)
+    return str(problem) if problem else str(exc).splitlines()[0]
+
+
 def load_config(path: str | os.PathLike[str] | None, **overrides: Any) -> ServerConfig:
     """Read YAML at ``path`` (None: built-in defaults), apply non-None overrides, validate."""
     data: dict[str, Any] = {}
@@ -219,8 +232,8 @@ def load_config(path: str | os.PathLike[str] | None, **overrides: Any) -> Server
             raise ConfigError(f"cannot read config file {os.fspath(path)!r}: "
                               f"{exc.strerror or exc}") from None
         except yaml.YAMLError as exc:
-            raise ConfigError(f"config file {os.fspath(path)!r} is not valid YAML: "
-                              f"{str(exc).splitlines()[0]}") from None
+            raise ConfigError(f"config file {os.fspath(path)!r} is not valid YAML"
+                              f"{_where(exc)}: {_yaml_problem(exc)}") from None
         if loaded is None:
             loaded = {}
         if not isinstance(loaded, dict):
@@ -248,14 +261,19 @@ def prepare_directories(config: ServerConfig) -> ServerConfig:
     if not root.is_dir():
         raise ConfigError(f"config key 'root': {str(root)!r} is not a folder")
     state_dir = config.state_dir.absolute()
+    _refuse_state_in_share(root, state_dir)  # before anything is made in the share
     try:
         state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     except OSError as exc:
         raise ConfigError(f"config key 'state_dir': cannot create {str(state_dir)!r}: "
                           f"{exc.strerror or exc}") from None
-    root_real = os.path.realpath(root)
-    state_real = os.path.realpath(state_dir)
-    if state_real == root_real or state_real.startswith(root_real + os.sep):
-        raise ConfigError("config key 'state_dir': must not be inside the shared folder")
+    _refuse_state_in_share(root, state_dir)  # as made (a symlink on the way may lead in)
     log_file = None if config.log_file is None else config.log_file.absolute()
     return replace(config, root=root, state_dir=state_dir, log_file=log_file)
+
+
+def _refuse_state_in_share(root: Path, state_dir: Path) -> None:
+    root_real = os.path.realpath(root)
+    state_real = os.path.realpath(state_dir)  # the part that does not exist yet as written
+    if state_real == root_real or state_real.startswith(root_real + os.sep):
+        raise ConfigError("config key 'state_dir': must not be inside the shared folder")

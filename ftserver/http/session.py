@@ -101,11 +101,13 @@ class HttpSession:
     def _serve(self, exchange: HttpExchange) -> None:
         started = time.monotonic()
         name = "?"
+        who = "-"
         try:
             target = parse_target(exchange.target)
             name = target.name
             self._refuse_cross_site(exchange)
             grant = self._grant(exchange)
+            who = grant.user or "-"
             storage = (self.base_storage.confined_to(grant.home) if grant.home
                        else self.base_storage)
             self._route(exchange, target, grant, storage)
@@ -121,7 +123,7 @@ class HttpSession:
             else:
                 raise ConnectionLost("the answer broke off") from None
         finally:
-            self._log(exchange, name, started)
+            self._log(exchange, name, who, started)
 
     def _grant(self, exchange: HttpExchange) -> Grant:
         """Over plain HTTP, anonymous and nothing else: a password would cross the LAN in
@@ -204,12 +206,12 @@ class HttpSession:
             message += "; to log in, use https://"
         exchange.respond(status, headers, f"{message}\n".encode())
 
-    def _log(self, exchange: HttpExchange, name: str, started: float) -> None:
+    def _log(self, exchange: HttpExchange, name: str, who: str, started: float) -> None:
         seconds = time.monotonic() - started
         op = OP_OF_METHOD.get(exchange.method, "http")
-        transfer_log.info("op=%s peer=%s method=%s path=%r status=%d bytes=%d seconds=%.3f "
-                          "result=%s", op, self.peer, exchange.method[:16], name[:200],
-                          exchange.status, exchange.sent, seconds, exchange.result)
+        transfer_log.info("op=%s peer=%s user=%s method=%s path=%r status=%d bytes=%d "
+                          "seconds=%.3f result=%s", op, self.peer, who, exchange.method[:16],
+                          name[:200], exchange.status, exchange.sent, seconds, exchange.result)
 
 
 def _not_allowed(exchange: HttpExchange, allow: str) -> FtError:

@@ -197,6 +197,7 @@ class Session:
         started = time.monotonic()
         talk = self.talk
         heard = False
+        request: Any = None
         try:
             request = parse_request(frame)
             self.security.check_access(type(request).OP, self.grant)
@@ -245,8 +246,16 @@ class Session:
                 talk.refused()
             if isinstance(frame.get("op"), str) and frame["op"] in ("put", "get"):
                 self._log_failure(frame, exc, started)
+            elif isinstance(request, (MakeDir, Move, Remove, SetMtime)):  # failed or denied
+                file_log.info("%s result=%s message=%r", self._file_op_text(request), exc.code,
+                              exc.message)
             self.channel.send(error_reply(exc))
             talk.reply(ERROR)
+
+    @property
+    def who(self) -> str:
+        """The user, for a log line: the name, or "-" before a login."""
+        return self.grant.user or "-"
 
     @property
     def owner(self) -> str:
@@ -256,8 +265,7 @@ class Session:
     def _login(self, request: AuthStart) -> None:
         if self.grant.user is not None:
             raise ProtocolError("this connection is already logged in")
-        address = self.peer.rsplit(":", 1)[0]
-        grant, reply = run_login(self.channel, self.talk, self.security, request, address,
+        grant, reply = run_login(self.channel, self.talk, self.security, request, self.peer,
                                  self.limits.transfer_timeout)
         # Confine first: if the home folder cannot be had, that error is the login's answer
         # and the session keeps its old rights.
@@ -278,9 +286,15 @@ class Session:
             self.storage.set_mtime(request.path, request.mtime)
         else:
             self.storage.remove(request.path, request.recursive)
-        file_log.info("%s peer=%s %s result=ok", request.OP, self.peer, request.to_dict())
+        file_log.info("%s result=ok", self._file_op_text(request))
         self.channel.send(Done().to_dict())
         self.talk.reply(OK)
+
+    def _file_op_text(self, request: MakeDir | Move | Remove | SetMtime) -> str:
+        """``op=mkdir peer=... user=... path='a/b' parents=True`` for a log line."""
+        fields = " ".join(f"{key}={value!r}" if isinstance(value, str) else f"{key}={value}"
+                          for key, value in request.to_dict().items() if key != "op")
+        return f"op={request.OP} peer={self.peer} user={self.who} {fields}"
 
     def _send_batches(self, entries: Iterable[Any], reply: type) -> None:
         """Send ``entries`` as ``reply`` batches under LIST_BATCH_BYTES; an error ends them."""
@@ -305,13 +319,15 @@ class Session:
 
     def _transfer_line(self, op: str, result: TransferResult, started: float) -> str:
         seconds = time.monotonic() - started
-        return (f"op={op} peer={self.peer} path={result.path!r} size={result.size} "
+        return (f"op={op} peer={self.peer} user={self.who} path={result.path!r} "
+                f"size={result.size} "
                 f"offset={result.offset} bytes={result.moved} seconds={seconds:.3f} result=ok")
 
     def _failure_line(self, frame: dict, error: FtError, started: float, moved: int = 0) -> str:
         seconds = time.monotonic() - started
         path = frame.get("path") if isinstance(frame.get("path"), str) else "?"
-        return (f"op={frame.get('op')} peer={self.peer} path={path[:200]!r} bytes={moved} "
+        return (f"op={frame.get('op')} peer={self.peer} user={self.who} path={path[:200]!r} "
+                f"bytes={moved} "
                 f"seconds={seconds:.3f} result={error.code} message={error.message!r}")
 
     def _try_send(self, obj: dict | None) -> None:

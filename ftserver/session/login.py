@@ -26,13 +26,15 @@ FAILED = "login failed: unknown user or wrong password"
 
 
 def run_login(channel: Channel, talk: Conversation, security: SessionSecurity,
-              start: AuthStart, address: str, timeout: float) -> tuple[Grant, AuthDone]:
+              start: AuthStart, peer: str, timeout: float) -> tuple[Grant, AuthDone]:
     """Answer ``start``, read the proof (within ``timeout``); return the grant and the reply.
 
     The caller sends the AuthDone reply once it has set the session up for the
     grant (its home folder), so a failure there is the login's only answer.
     Raises AuthFailed after the throttle's delay, or ProtocolError for a malformed exchange.
     """
+    address = peer.rsplit(":", 1)[0]  # throttled by address; logged with the port, which
+    # ties the login to the transfer lines of the same connection
     first = parse_client_first(start.message)
     account, verifier = security.verifier_for(first.user)
     exchange = ScramServer(first, verifier)
@@ -44,19 +46,19 @@ def run_login(channel: Channel, talk: Conversation, security: SessionSecurity,
     except ProtocolError as exc:
         # A malformed proof tests no password, but it is counted, logged and delayed as a
         # failure all the same: nothing about a login attempt is free.
-        _fail(security, address, first.user, f"malformed auth_final ({exc})")
+        _fail(security, address, peer, first.user, f"malformed auth_final ({exc})")
         raise
     if not accepted or account is None:
-        _fail(security, address, first.user, "failed login")
+        _fail(security, address, peer, first.user, "failed login")
         raise AuthFailed(FAILED)
     security.throttle.forget(address, account.name)
-    log.info("%s: logged in as %r (%s)", address, account.name, account.access)
+    log.info("%s: logged in as %r (%s)", peer, account.name, account.access)
     return Grant(account.access, account.name, account.home), AuthDone(server_final,
                                                                        account.access)
 
 
-def _fail(security: SessionSecurity, address: str, user: str, what: str) -> None:
+def _fail(security: SessionSecurity, address: str, peer: str, user: str, what: str) -> None:
     """Count a failed attempt for ``address`` and ``user``, log it, and wait its delay."""
     delay = security.throttle.record_failure(address, user)
-    log.warning("%s: %s as %r; answering in %.1f s", address, what, user[:64], delay)
+    log.warning("%s: %s as %r; answering in %.1f s", peer, what, user[:64], delay)
     time.sleep(delay)

@@ -33,7 +33,7 @@ def _local_port(client: Client) -> int:
 def _logged_peers(server: ServerProcess, path: str, result: str) -> list[str]:
     """The peers of the server's transfer log lines for ``path`` that ended in ``result``,
     once at least one has been logged (the log is read on a thread)."""
-    line = re.compile(rf" peer=(\S+) path={re.escape(repr(path))} .*result={result}\b")
+    line = re.compile(rf" peer=(\S+) user=\S+ path={re.escape(repr(path))} .*result={result}\b")
     deadline = time.monotonic() + WAIT
     while True:
         peers = line.findall(server.log)

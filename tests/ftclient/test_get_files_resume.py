@@ -32,7 +32,7 @@ CUT = 2 * MiB
 def _gets(server: ServerProcess, name: str, count: int) -> list[str]:
     """The server's first ``count`` transfer log lines for gets of ``name`` (one per get,
     served or failed), once it has logged that many (its log is read on a thread)."""
-    line = rf"op=get peer=\S+ path={re.escape(repr(name))} [^\n]*"
+    line = rf"op=get peer=\S+ user=\S+ path={re.escape(repr(name))} [^\n]*"
     assert server.wait_for_log(f"(?:{line}\n(?s:.*)){{{count}}}"), server.log
     return re.findall(line, server.log)[:count]
 

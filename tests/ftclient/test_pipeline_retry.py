@@ -150,7 +150,7 @@ def test_put_many_whose_replies_are_cut_reports_each_republished_file_once(
     assert len(notes) >= 1
     for name, data in contents.items():
         assert (shared_server.root / "again" / name).read_bytes() == data
-    published = Counter(re.findall(r"put peer=\S+ path='(again/[^']*)' size=",
+    published = Counter(re.findall(r"put peer=\S+ user=\S+ path='(again/[^']*)' size=",
                                    shared_server.log))
     assert max(published.values()) == 2, published  # published, unanswered, sent again
 

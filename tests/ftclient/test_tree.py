@@ -85,7 +85,7 @@ def assert_same_tree(a: Path, b: Path) -> None:
 
 
 LOGGED_PUT = re.compile(
-    r"put peer=\S+ path=('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\") size=\d+ offset=\d+ "
+    r"put peer=\S+ user=\S+ path=('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\") size=\d+ offset=\d+ "
     r"bytes=(\d+) .*result=ok")
 
 
@@ -253,7 +253,7 @@ def test_a_refused_file_mid_pipeline_costs_only_itself(start_server, connect, ma
     # The connection is still in step (a listing on it works), and it carried every put.
     assert [entry.name for entry in client.list("piped")] == sorted(p.name for p in files)
     puts_logged(server, client, "pipeline")
-    peers = set(re.findall(r"put peer=(\S+) path='piped/[^']*' size=", server.log))
+    peers = set(re.findall(r"put peer=(\S+) user=\S+ path='piped/[^']*' size=", server.log))
     assert len(peers) == 1
     assert not (server.root / "escape").exists()
 

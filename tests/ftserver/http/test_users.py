@@ -38,6 +38,7 @@ def test_a_login_over_https_reads_and_a_rw_user_writes(secure: ServerProcess,
                                                        tmp_path: Path) -> None:
     status, body = curl_status("-k", "-u", f"alice:{PASSWORDS['alice']}", https(secure, "/top.txt"))
     assert status == 200 and body == b"top secret\n"
+    assert secure.wait_for_log("user=alice method=GET path='top.txt' status=200")
     source = tmp_path / "new.txt"
     source.write_bytes(b"new\n")
     status, _ = curl_status("-k", "-u", f"alice:{PASSWORDS['alice']}", "-T", str(source),

@@ -138,7 +138,8 @@ def test_a_connection_cut_in_mid_burst_leaves_only_whole_files(start_server, con
         raw.hello()
         stream = pipelined([("cut/whole.bin", whole), ("cut/cut.bin", cut)])
         raw.send_bytes(stream[: len(stream) - 5000])  # the second file is cut short
-    assert server.wait_for_log(r"op=put peer=\S+ path='cut/whole.bin' size=6000 .*result=ok")
+    assert server.wait_for_log(
+        r"op=put peer=\S+ user=\S+ path='cut/whole.bin' size=6000 .*result=ok")
     client = connect(server)
     assert (server.root / "cut/whole.bin").read_bytes() == whole
     assert not (server.root / "cut/cut.bin").exists()

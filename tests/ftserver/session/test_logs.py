@@ -22,11 +22,11 @@ from tests.ftserver.test_cli_server import assert_config_error, run_server_expec
 from tests.rawwire import RawConnection
 from tests.serverproc import LISTENING, ServerProcess
 
-OK_LINE = (r"INFO ftserver\.transfer: op={op} peer=127\.0\.0\.1:\d+ path='{path}' "
+OK_LINE = (r"INFO ftserver\.transfer: op={op} peer=127\.0\.0\.1:\d+ user=- path='{path}' "
            r"size={size} offset=0 bytes={size} seconds=\d+\.\d{{3}} result=ok$")
-FAILED_LINE = (r"INFO ftserver\.transfer: op=get peer=127\.0\.0\.1:\d+ path='{path}' "
+FAILED_LINE = (r"INFO ftserver\.transfer: op=get peer=127\.0\.0\.1:\d+ user=- path='{path}' "
                r"bytes=0 seconds=\d+\.\d{{3}} result=not_found message=")
-BROKEN_LINE = (r"INFO ftserver\.transfer: op=put peer=127\.0\.0\.1:\d+ path='{path}' "
+BROKEN_LINE = (r"INFO ftserver\.transfer: op=put peer=127\.0\.0\.1:\d+ user=- path='{path}' "
                r"bytes=(\d+) seconds=\d+\.\d{{3}} result=connection message=")
 
 
@@ -92,7 +92,7 @@ def test_each_file_of_a_pipelined_burst_is_one_whole_line_in_the_log_file(
         wait_for_line(log_file, stamp + OK_LINE.format(
             op="put", path=f"burst/b{index:02d}\\.bin", size=100 + index))
     wait_for_line(log_file, stamp + r"INFO ftserver\.transfer: op=put peer=127\.0\.0\.1:\d+ "
-                  r"path='burst/\.ft-reserved' bytes=0 seconds=\d+\.\d{3} result=bad_path "
+                  r"user=- path='burst/\.ft-reserved' bytes=0 seconds=\d+\.\d{3} result=bad_path "
                   r"message=")
     burst_lines = [line for line in log_file.read_text().splitlines() if "path='burst/" in line]
     assert [re.search(r"path='burst/([^']+)'", line).group(1) for line in burst_lines] == [
