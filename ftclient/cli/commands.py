@@ -17,7 +17,7 @@ from contextlib import AbstractContextManager
 from typing import Protocol
 
 from common.io.hashcache import HashCache
-from common.protocol.errors import FtError, NotADirectory, NotFound
+from common.protocol.errors import ConnectionLost, FtError, NotADirectory, NotFound, Timeout
 from common.protocol.replies import EntryInfo
 from common.sizes import human_size
 from ftclient.cli.util import UsageError, retry_notice, safe
@@ -63,8 +63,10 @@ def add_file_commands(commands: argparse._SubParsersAction, quiet: argparse.Argu
         "rm", parents=[quiet], help="delete a file or folder", formatter_class=raw,
         description="Delete remote files or empty folders; -r also deletes what a folder holds.",
         epilog="examples:\n  ftclient rm old.txt\n  ftclient rm -r projects/2019")
-    rm.add_argument("-r", "--recursive", action="store_true",
+    rm.add_argument("-r", "-R", "--recursive", action="store_true",
                     help="delete folders with everything in them")
+    rm.add_argument("-f", "--force", action="store_true",
+                    help="a name that is not there is no error")
     rm.add_argument("paths", metavar="REMOTE", nargs="+")
 
 
@@ -78,9 +80,27 @@ def run_file_command(client: Client, args: argparse.Namespace, quiet: bool) -> i
         target = _move_target(client, args.src, args.dst, on_retry)
         client.move(args.src, target, on_retry=on_retry)
     elif args.command == "rm":
-        for path in args.paths:
-            client.remove(path, recursive=args.recursive, on_retry=on_retry)
+        return _remove_each(client, args.paths, args.recursive, args.force, on_retry)
     return EXIT_OK
+
+
+def _remove_each(client: Client, paths: list[str], recursive: bool, force: bool,
+                 on_retry: RetryCallback) -> int:
+    """As rm(1): remove all it can, say why for each it cannot, fail if any failed."""
+    failed = False
+    for path in paths:
+        try:
+            client.remove(path, recursive=recursive, on_retry=on_retry)
+        except NotFound as exc:
+            if not force:
+                failed = True
+                print(f"ftclient: rm {safe(path)}: {safe(exc.message)}", file=sys.stderr)
+        except (ConnectionLost, Timeout):
+            raise  # the connection is gone: the rest cannot be tried
+        except FtError as exc:
+            failed = True
+            print(f"ftclient: rm {safe(path)}: {safe(exc.message)}", file=sys.stderr)
+    return EXIT_FAILED if failed else EXIT_OK
 
 
 def _move_target(client: Client, src: str, dst: str, on_retry: RetryCallback) -> str:
@@ -160,9 +180,11 @@ def _by_error(failed: list[tuple[str, FtError]]) -> list[tuple[list[str], FtErro
     return list(groups.values())
 
 
-def print_long_listing(entries: list[EntryInfo]) -> None:
-    """``ls -l``: type, exact size in bytes, mtime to the second, name (folders end in /)."""
+def print_long_listing(entries: list[EntryInfo], human: bool = False) -> None:
+    """``ls -l``: type, exact size in bytes (``-h``: as 1.5 MiB), mtime to the second,
+    name (folders end in /)."""
     for entry in entries:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(entry.mtime))
         kind, suffix = ("d", "/") if entry.type == "dir" else ("-", "")
-        print(f"{kind} {entry.size:>14}  {when}  {safe(entry.name)}{suffix}")
+        size = human_size(entry.size) if human else str(entry.size)
+        print(f"{kind} {size:>14}  {when}  {safe(entry.name)}{suffix}")

@@ -173,10 +173,17 @@ def build_parser() -> argparse.ArgumentParser:
                      help="download a whole folder; files already here are skipped")
 
     ls = commands.add_parser(
-        "ls", parents=[quiet], help="list a folder",
+        "ls", parents=[quiet], help="list a folder", add_help=False,
         description="List a remote folder: size, modified time, name.",
-        epilog="examples:\n  ftclient ls\n  ftclient ls projects --json",
+        epilog="examples:\n  ftclient ls\n  ftclient ls -lh projects\n"
+               "  ftclient ls projects --json",
         formatter_class=argparse.RawDescriptionHelpFormatter)
+    # As ls(1): -h is human-readable sizes (so --help only), -a is accepted (nothing is
+    # hidden but the server's own .ft- names, which no one sees).
+    ls.add_argument("--help", action="help", help="show this help message and exit")
+    ls.add_argument("-h", "--human-readable", dest="human", action="store_true",
+                    help="with -l, sizes as 1.5 MiB instead of bytes")
+    ls.add_argument("-a", "--all", action="store_true", help=argparse.SUPPRESS)
     ls.add_argument("path", metavar="REMOTE_DIR", nargs="?", default="")
     ls.add_argument("--json", action="store_true", help="print a JSON list of objects with "
                     "name, type, size, mtime and (where known) sha256")
@@ -320,7 +327,7 @@ def run(args: argparse.Namespace) -> int:
                          f"{_retried(result.retries)}")
         elif args.command == "ls":
             print_listing(client.list(args.path, on_retry=retry_notice("ls", quiet)),
-                          args.json, args.long)
+                          args.json, args.long, args.human)
         elif args.command == "stat":
             print_stat(client.stat(args.path, digest=True,
                                    on_retry=retry_notice("stat", quiet)))
@@ -331,9 +338,10 @@ def _second(paths: list[str]) -> str | None:
     return paths[1] if len(paths) > 1 else None
 
 
-def print_listing(entries: list[EntryInfo], as_json: bool, long: bool = False) -> None:
+def print_listing(entries: list[EntryInfo], as_json: bool, long: bool = False,
+                  human: bool = False) -> None:
     if long and not as_json:
-        print_long_listing(entries)
+        print_long_listing(entries, human)
         return
     if as_json:
         text = json.dumps([entry.to_dict() for entry in entries], ensure_ascii=False, indent=1)
