@@ -74,11 +74,15 @@ def put_once(
     except FileNotFoundError:
         raise NotFound(f"local file {local!r} does not exist") from None
     except IsADirectoryError:
-        raise IsADirectory(f"{local!r} is a folder") from None
+        raise IsADirectory(f"{local!r} is a folder: use put -r to upload it with all it "
+                           "holds") from None
     except OSError as exc:
         raise PermissionDenied(f"cannot read {local!r}: {exc.strerror or exc}") from None
     try:
         before = os.fstat(fd)
+        if stat.S_ISDIR(before.st_mode):
+            raise IsADirectory(f"{local!r} is a folder: use put -r to upload it with all it "
+                               "holds")
         if not stat.S_ISREG(before.st_mode):
             raise PermissionDenied(f"{local!r} is not a regular file")
         return _put_fd(conn, fd, before, remote, progress)
@@ -209,7 +213,11 @@ def _get_into(
     talk.request(GET)
     channel.send(GetRequest(remote, held, prefix_digest).to_dict())
     # The server hashes its own first ``held`` bytes before it answers.
-    ready = conn.reply(GetReady, channel, conn.deadline_after(held))
+    try:
+        ready = conn.reply(GetReady, channel, conn.deadline_after(held))
+    except IsADirectory as exc:  # the remote name is a folder
+        raise IsADirectory(f"{exc.message}: use get -r to download it with all it "
+                           "holds") from None
     try:  # raw bytes are on their way: any failure leaves the stream unusable
         if ready.offset not in (0, held):
             raise ProtocolError(f"server offered offset {ready.offset}, not 0 or {held}")

@@ -9,6 +9,7 @@ error, 130 interrupted (a partial is left for the next run to resume).
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import os
 import re
@@ -16,6 +17,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
+from typing import NoReturn
 
 from tqdm import tqdm
 
@@ -119,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
                             f"shutting down; transfers resume each time, and rm, mv and "
                             f"mkdir without -p are retried only until sent "
                             f"(default {DEFAULT_RETRIES}; 0: fail at the first error)")
-    parser = argparse.ArgumentParser(
+    parser = SuggestingParser(
         prog="ftclient", parents=[quiet],
         description="Put, get and list files on an ft server: resumable, verified by SHA-256.",
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -198,6 +200,24 @@ def build_parser() -> argparse.ArgumentParser:
     add_file_commands(commands, quiet)
     add_discover_command(commands)
     return parser
+
+
+class SuggestingParser(argparse.ArgumentParser):
+    """argparse's parser, whose error for an unknown command suggests the closest one
+    (``ftclient pt``: did you mean 'put'?), through ``error``, the documented hook."""
+
+    def error(self, message: str) -> NoReturn:
+        match = _INVALID_COMMAND.search(message)
+        if match is not None:
+            commands = re.findall(r"'([^']*)'", match.group(2))
+            close = difflib.get_close_matches(match.group(1), commands, n=1, cutoff=0.5)
+            if close:
+                message = (f"unknown command {match.group(1)!r}; did you mean {close[0]!r}? "
+                           f"(commands: {', '.join(commands)})")
+        super().error(message)
+
+
+_INVALID_COMMAND = re.compile(r"argument COMMAND: invalid choice: '([^']*)' \(choose from (.*)\)")
 
 
 class TreeDisplay:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from tests.ftclient.cli.test_cli_client import ftclient
 from tests.serverproc import ServerProcess
 
@@ -31,3 +33,18 @@ def test_rm_rf_removes_all_it_can_and_says_why_for_the_rest(server: ServerProces
     assert "rm missing.txt:" in plain.stderr and "rm full:" in plain.stderr
     assert not (server.root / "b.txt").exists()  # it went on past the failures
     assert (server.root / "full" / "x").exists()
+
+
+def test_a_typo_gets_the_closest_command() -> None:
+    result = ftclient("pt", "x")
+    assert result.returncode == 2
+    assert "did you mean 'put'?" in result.stderr
+
+
+def test_a_folder_without_r_says_to_use_r(server: ServerProcess, tmp_path: Path) -> None:
+    (tmp_path / "photos").mkdir()
+    (server.root / "remote-photos").mkdir()
+    put = ftclient("put", str(tmp_path / "photos"), server=server)
+    assert put.returncode == 1 and "use put -r" in put.stderr
+    get = ftclient("get", "remote-photos", str(tmp_path / "here"), server=server)
+    assert get.returncode == 1 and "use get -r" in get.stderr
