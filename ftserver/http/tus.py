@@ -178,6 +178,7 @@ def _pass(exchange: HttpExchange, tus: TusContext, record: TusRecord, offset: in
         raise TooLarge(f"{offset + count} bytes is more than the {record.size} announced")
     storage = tus.storage
     published: str | None = None
+    started = False
     with storage.folder_locks() as folder_locks:
         upload = Upload(storage, record.plan(), storage.alone(folder_locks))
         try:
@@ -186,6 +187,7 @@ def _pass(exchange: HttpExchange, tus: TusContext, record: TusRecord, offset: in
                 raise OffsetConflict(f"the server holds {upload.held} bytes of this upload, "
                                      f"not {offset}: ask with HEAD and go on from there")
             upload.start(offset, KEPT.get(record.token))
+            started = True
             digest = _receive(exchange, tus, upload, count, check)
             if offset + count == record.size:
                 try:
@@ -194,7 +196,8 @@ def _pass(exchange: HttpExchange, tus: TusContext, record: TusRecord, offset: in
                     tus.records.remove(record)  # its partial is gone: so is the upload
                     raise
         finally:
-            KEPT.put(record.token, None if upload.done else upload.hasher())
+            if started:  # (a pass refused before it began leaves another's hasher be)
+                KEPT.put(record.token, None if upload.done else upload.hasher())
             upload.close()
     if published is not None:
         KEPT.drop(record.token)
