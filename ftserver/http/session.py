@@ -3,7 +3,8 @@
 Every request is confined to what its grant allows: over plain HTTP exactly what
 ``anonymous`` may do (no password ever crosses the LAN in clear, so none is asked
 for or accepted); the share's names, the one download and the one upload do the
-rest. A state-changing request from another site's page is refused (CSRF). Bad
+rest; tus's resumable uploads (POST to a folder, then /.ft-tus/TOKEN) are tus.py's.
+A state-changing request from another site's page is refused (CSRF). Bad
 input gets its status and a one-line reason, never a traceback; a broken head or
 body ends the connection, and only it.
 """

@@ -23,6 +23,12 @@ burst of pipelined small files, which on a local folder shares folder walks, loc
 one look at free space, one fsync per folder and one cache transaction. Everything
 here goes through the storage seam (store/base.py): no path, descriptor or cache of
 the share is touched directly. Front ends only speak their protocol around it.
+
+A resumable upload may also come in passes (tus's PATCHes, ftserver/http/tus.py):
+each pass is a whole Upload (open, start from what is held, ``receive`` a span of
+``count`` bytes, close, which keeps the partial), and the pass that brings the last
+byte finishes. A pass may hand the next its hasher (``hasher``, then ``start``), cut
+its own span back off (``rewind``), or give the upload up (``drop``).
 """
 
 from __future__ import annotations
