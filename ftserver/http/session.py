@@ -3,7 +3,8 @@
 Every request is confined to what its grant allows: over plain HTTP exactly what
 ``anonymous`` may do (no password ever crosses the LAN in clear, so none is asked
 for or accepted); the share's names, the one download and the one upload do the
-rest. A state-changing request from another site's page is refused (CSRF). Bad
+rest; tus's resumable uploads (POST to a folder, then /.ft-tus/TOKEN) are tus.py's.
+A state-changing request from another site's page is refused (CSRF). Bad
 input gets its status and a one-line reason, never a traceback; a broken head or
 body ends the connection, and only it.
 """
@@ -35,6 +36,16 @@ from ftserver.http.folderpage import serve_folder
 from ftserver.http.headers import PAGE
 from ftserver.http.statuses import RETRY_AFTER_SECONDS, status_of
 from ftserver.http.target import Target, parse_target, url_path
+from ftserver.http.tus import (
+    TusContext,
+    options_headers,
+    serve_creation,
+    serve_delete,
+    serve_head,
+    serve_patch,
+)
+from ftserver.http.tusheaders import VERSION as TUS_VERSION
+from ftserver.http.tusrecords import TusRecords
 from ftserver.net.throttling import ConnectionThrottles, ServerRates
 from ftserver.session.security import Grant, SessionSecurity
 from ftserver.store.base import Share
@@ -64,6 +75,7 @@ class HttpSession:
         self.already_read = already_read
         self.in_request = False
         self.tls = isinstance(sock, ssl.SSLSocket)
+        self.tus_records = TusRecords(security.state_dir, security.upload_ttl)
 
     def run(self) -> None:
         """Serve requests until the connection ends; never raises."""
@@ -158,6 +170,9 @@ class HttpSession:
                 raise _not_allowed(exchange, "GET, HEAD")
             serve_asset(exchange, target.asset)
             return
+        if target.upload is not None:
+            self._route_tus(exchange, target.upload, grant)
+            return
         if method in ("GET", "HEAD"):
             entry = storage.stat(target.name) if target.name else None
             is_folder = entry is None or entry.type == "dir"
@@ -177,14 +192,40 @@ class HttpSession:
             self.security.check_access(PutRequest.OP, grant)
             serve_put(exchange, storage, target, grant.user or "",
                       self.limits.transfer_timeout, self.throttles.upload)
+        elif method == "POST":
+            self.security.check_access(PutRequest.OP, grant)
+            serve_creation(exchange, self._tus(grant), target)
         elif method == "DELETE":
             self.security.check_access(Remove.OP, grant)
             storage.remove(target.name, recursive=False)
             exchange.respond(204, [])
         elif method == "OPTIONS":
-            exchange.respond(204, [("Allow", "GET, HEAD, PUT, DELETE, OPTIONS")])
+            exchange.respond(204, [("Allow", "GET, HEAD, PUT, POST, DELETE, OPTIONS"),
+                                   *options_headers()])
         else:
-            raise _not_allowed(exchange, "GET, HEAD, PUT, DELETE, OPTIONS")
+            raise _not_allowed(exchange, "GET, HEAD, PUT, POST, DELETE, OPTIONS")
+
+    def _route_tus(self, exchange: HttpExchange, token: str, grant: Grant) -> None:
+        """A tus upload's own URL (tus.py): only its owner reaches it."""
+        method = exchange.method
+        if method == "OPTIONS":
+            exchange.respond(204, [("Allow", "HEAD, PATCH, DELETE, OPTIONS"),
+                                   *options_headers()])
+            return
+        self.security.check_access(PutRequest.OP, grant)
+        tus = self._tus(grant)
+        if method == "HEAD":
+            serve_head(exchange, tus, token)
+        elif method == "PATCH":
+            serve_patch(exchange, tus, token)
+        elif method == "DELETE":
+            serve_delete(exchange, tus, token)
+        else:
+            raise _not_allowed(exchange, "HEAD, PATCH, DELETE, OPTIONS")
+
+    def _tus(self, grant: Grant) -> TusContext:
+        return TusContext(self.base_storage, self.tus_records, grant.user or "",
+                          self.limits.transfer_timeout, self.throttles.upload)
 
     def _refuse(self, exchange: HttpExchange, error: FtError) -> None:
         if exchange.status != 0:
@@ -196,6 +237,8 @@ class HttpSession:
             headers.append(("Retry-After", RETRY_AFTER_SECONDS))
         if status == 405:
             headers.append(("Allow", getattr(error, "allow", "GET, HEAD")))
+        if exchange.header("tus-resumable") is not None:
+            headers.append(("Tus-Resumable", TUS_VERSION))
         message = error.message
         logged_in = exchange.header("authorization") is not None
         if self.tls and (status == 401 or (status == 403 and not logged_in

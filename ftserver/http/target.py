@@ -20,6 +20,8 @@ from common.protocol.names import check_component
 _PERCENT = re.compile(rb"%(?![0-9A-Fa-f]{2})")
 ASSETS = ".ft-assets"
 """The page's own stylesheet and script live under /.ft-assets/, a name no share has."""
+UPLOADS = ".ft-tus"
+"""A tus upload in progress is /.ft-tus/TOKEN (tus.py), another name no share has."""
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,8 @@ class Target:
     """The first value of each query parameter (``format``, ``sort``, ``order``)."""
     asset: str | None = None
     """The page's own file asked for under /.ft-assets/, if that is what it is."""
+    upload: str | None = None
+    """The token of the tus upload asked for under /.ft-tus/, if that is what it is."""
 
 
 def parse_target(raw: bytes) -> Target:
@@ -54,6 +58,8 @@ def parse_target(raw: bytes) -> Target:
         segments = segments[:-1]
     if len(segments) == 2 and segments[0] == ASSETS.encode() and not folder:
         return Target("", False, query, asset=_decode(segments[1]))
+    if len(segments) == 2 and segments[0] == UPLOADS.encode() and not folder:
+        return Target("", False, query, upload=_decode(segments[1]))
     names = [_decode(segment) for segment in segments]
     for name in names:
         check_component(name)

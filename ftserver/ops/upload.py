@@ -23,6 +23,12 @@ burst of pipelined small files, which on a local folder shares folder walks, loc
 one look at free space, one fsync per folder and one cache transaction. Everything
 here goes through the storage seam (store/base.py): no path, descriptor or cache of
 the share is touched directly. Front ends only speak their protocol around it.
+
+A resumable upload may also come in passes (tus's PATCHes, ftserver/http/tus.py):
+each pass is a whole Upload (open, start from what is held, ``receive`` a span of
+``count`` bytes, close, which keeps the partial), and the pass that brings the last
+byte finishes. A pass may hand the next its hasher (``hasher``, then ``start``), cut
+its own span back off (``rewind``), or give the upload up (``drop``).
 """
 
 from __future__ import annotations
@@ -34,7 +40,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from common.io.channel import Channel
-from common.io.filereceive import receive_file_hashed
+from common.io.filereceive import Writer, receive_file_hashed
 from common.io.ratelimit import UNLIMITED, Throttle
 from common.protocol.errors import Busy, FtError, IntegrityError
 from common.protocol.fields import mtime_ns
@@ -96,6 +102,7 @@ class Upload:
         self.error: FtError | None = None
         """A write that failed: the rest of the bytes are read and dropped, then this."""
         self.done = False
+        self._dropped = False
         self._there: Published | None = None
         """The published file, when it already holds what this upload announces."""
 
@@ -134,8 +141,11 @@ class Upload:
 
     # ------------------------------------------------------------ step 5
 
-    def start(self, offset: int) -> None:
-        """Go on from ``offset``: 0 (start over) or ``held`` (the sender holds the same)."""
+    def start(self, offset: int, hasher: hashlib._Hash | None = None) -> None:
+        """Go on from ``offset``: 0 (start over) or ``held`` (the sender holds the same).
+        ``hasher``: a SHA-256 a front end kept from this upload's last pass, fed what the
+        partial held then; taken (a copy) only if its digest is the one the partial
+        recorded for what it holds now, else the held bytes are hashed again."""
         assert offset in (0, self.held)
         if self._there is not None:
             if offset == self.held:
@@ -144,6 +154,9 @@ class Upload:
             self._there = None  # the sender starts over after all: a partial, then
             self._open_partial()
         assert self.partial is not None
+        if (offset and self._hasher is None and hasher is not None
+                and self._known_prefix == hasher.hexdigest()):
+            self._hasher = hasher.copy()
         if offset and self._hasher is None:
             self._hasher = self.partial.prefix_hasher()
         if not offset:
@@ -151,14 +164,24 @@ class Upload:
         self.partial.start(offset)
         self.offset = offset
 
-    def receive(self, channel: Channel, timeout: float, throttle: Throttle = UNLIMITED) -> str:
+    def receive(self, channel: Channel, timeout: float, throttle: Throttle = UNLIMITED,
+                count: int | None = None, tap: Writer | None = None) -> str:
         """Take the rest of the file's bytes off ``channel`` (they follow at once); return
-        their SHA-256. A resumable upload gives way, once stalled, to a resume of itself."""
+        their SHA-256. A resumable upload gives way, once stalled, to a resume of itself.
+
+        ``count``: only that many bytes come now, the next span of a resumable upload that
+        arrives in several passes (tus's PATCHes); the SHA-256 returned is then that of
+        everything from the start of the file to the span's end. ``tap`` is shown every
+        byte written, at its position (a per-span checksum)."""
         if self._there is not None:
             assert self.plan.sha256 is not None
             return self.plan.sha256  # all held already, nothing follows
         assert self._hasher is not None
-        count = self.plan.size - self.offset
+        if count is None:
+            count = self.plan.size - self.offset
+        else:
+            assert self.plan.resumable and 0 <= count <= self.plan.size - self.offset
+        write = self.write if tap is None else _tapped(self.write, tap)
         if not self.plan.resumable:
             # A small file whose bytes all came with its header (most of a pipelined burst):
             # for 4 KiB, the receive loop's deadline, buffers and pipe cost more than the hash.
@@ -170,7 +193,7 @@ class Upload:
             return receive_file_hashed(channel, 0, count, self._hasher, self.write, timeout,
                                        throttle=throttle)
         with channel.watching(self._give_way_if_asked, WATCH_EVERY):
-            return receive_file_hashed(channel, self.offset, count, self._hasher, self.write,
+            return receive_file_hashed(channel, self.offset, count, self._hasher, write,
                                        timeout, throttle=throttle)
 
     def receive_chunks(self, chunks: Iterable[bytes]) -> tuple[str, int]:
@@ -185,6 +208,18 @@ class Upload:
             self._hasher.update(data)
             position += len(data)
         return self._hasher.hexdigest(), position
+
+    def hasher(self) -> hashlib._Hash | None:
+        """A copy of the SHA-256 fed every byte the partial holds (after a ``receive``), for
+        a front end to hand to the next pass's ``start``; None if it is not known."""
+        return self._hasher.copy() if self._hasher is not None and self.error is None else None
+
+    def rewind(self) -> None:
+        """Drop the bytes this pass received (a span whose checksum failed): the partial is
+        cut back to where the pass started, and holds what it held before."""
+        assert self.partial is not None and self.plan.resumable
+        self.partial.start(self.offset)
+        self._hasher = None  # fed the dropped bytes: the next pass hashes what is held
 
     def received(self) -> int:
         """Bytes of file data taken in since ``start`` (for a log line)."""
@@ -248,6 +283,14 @@ class Upload:
         self.done = True
         return Uploaded(self.place, self.plan.size, digest, self.offset, published)
 
+    def drop(self) -> None:
+        """Give this resumable upload up (tus's termination): the partial and what it held
+        go now, and ``close`` keeps nothing."""
+        assert self.plan.resumable
+        if self.partial is not None:
+            self.partial.discard()
+        self._dropped = True
+
     def close(self) -> None:
         """End the upload: a cut resumable one keeps what arrived, durably, for its resume;
         anything else leaves no partial. Lets go of the name, and only then makes the
@@ -256,7 +299,7 @@ class Upload:
         kept = False
         try:
             if self.partial is not None:
-                if not self.done:
+                if not self.done and not self._dropped:
                     kept = self._leave(self.partial)
                 self.partial.close()
         finally:
@@ -280,3 +323,10 @@ class Upload:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _tapped(write: Writer, tap: Writer) -> Writer:
+    def both(data: memoryview, position: int) -> None:
+        write(data, position)
+        tap(data, position)
+    return both

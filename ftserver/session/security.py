@@ -82,6 +82,10 @@ class SessionSecurity:
         self.throttle = FailureThrottle(Path(config.state_dir) / "auth-failures",
                                         config.limits.auth_failure_delay)
         self._secret = _server_secret(Path(config.state_dir))
+        self.state_dir = Path(config.state_dir)
+        """Where the HTTP front end keeps its tus uploads' records (unguessable tokens)."""
+        self.upload_ttl = config.partial_ttl
+        """Seconds an untouched resumable upload (its partial, its tus URL) is kept."""
         self._iterations = sorted(account.verifier.iterations for account in config.users) \
             or [DEFAULT_ITERATIONS]
         if len(set(self._iterations)) > 1:
