@@ -22,7 +22,9 @@ from ftserver.http.headers import ALWAYS, Headers
 from ftserver.http.statuses import REASONS
 
 MAX_HEAD_BYTES = 16 * 1024
-"""Request line and headers together; more is refused with 431 (h11's own check)."""
+"""Request line and headers together; more is refused with 431."""
+MAX_REQUEST_LINE = 8 * 1024
+"""The request line alone (method, target, version); more is refused with 414."""
 RECV_SIZE = 64 * 1024
 
 
@@ -65,18 +67,24 @@ class _Length:
 def read_head(sock: socket.socket, already_read: bytes, first_wait: float,
               head_wait: float) -> HttpExchange | None:
     """The next request's head, or None if the client closed (or stayed idle) between
-    requests. ``first_wait``: seconds for its first byte; ``head_wait``: for the rest."""
+    requests. ``first_wait``: seconds for its first byte; ``head_wait``: for the rest,
+    however slowly it trickles in (slowloris)."""
     conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD_BYTES)
     if already_read:  # (h11 takes b"" for the end of the stream)
         conn.receive_data(already_read)
+    fed = len(already_read)
+    line_start = already_read[:MAX_REQUEST_LINE + 1]
     deadline = time.monotonic() + (head_wait if already_read else first_wait)
     started = bool(already_read)
     while True:
+        if _request_line_too_long(line_start):
+            raise HeadError(414, "the request line is too long", conn)
         try:
             event = conn.next_event()
         except h11.RemoteProtocolError as exc:
             raise HeadError(exc.error_status_hint, str(exc), conn) from None
         if isinstance(event, h11.Request):
+            _check_head(event, fed - len(conn.trailing_data[0]), conn)
             return HttpExchange(sock, conn, event)
         if isinstance(event, h11.ConnectionClosed):
             return None
@@ -97,7 +105,22 @@ def read_head(sock: socket.socket, already_read: bytes, first_wait: float,
         if data and not started:
             started = True
             deadline = time.monotonic() + head_wait
+        if len(line_start) <= MAX_REQUEST_LINE:
+            line_start += data[:MAX_REQUEST_LINE + 1 - len(line_start)]
+        fed += len(data)
         conn.receive_data(data)
+
+
+def _request_line_too_long(line_start: bytes) -> bool:
+    """Whether the first ``MAX_REQUEST_LINE + 1`` bytes of a head hold no line end."""
+    return len(line_start) > MAX_REQUEST_LINE and b"\n" not in line_start
+
+
+def _check_head(request: h11.Request, head_bytes: int, conn: h11.Connection) -> None:
+    """What h11 lets through but we refuse: a head that came whole yet too big (h11
+    only bounds one still arriving)."""
+    if head_bytes > MAX_HEAD_BYTES:
+        raise HeadError(431, f"the request head is over {MAX_HEAD_BYTES} bytes", conn)
 
 
 class HttpExchange:
