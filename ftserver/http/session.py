@@ -102,9 +102,9 @@ class HttpSession:
             name = target.name
             self._refuse_cross_site(exchange)
             self._route(exchange, target, self._grant(exchange))
-        except (ConnectionLost, Timeout):
+        except ConnectionLost:
             raise
-        except FtError as exc:
+        except FtError as exc:  # a body that stopped coming (Timeout) included: 408
             self._refuse(exchange, exc)
         except Exception:
             log.exception("%s: internal error serving %s", self.peer, exchange.method)
