@@ -25,6 +25,7 @@ MAX_HEAD_BYTES = 16 * 1024
 """Request line and headers together; more is refused with 431."""
 MAX_REQUEST_LINE = 8 * 1024
 """The request line alone (method, target, version); more is refused with 414."""
+HTTP_VERSIONS = (b"1.0", b"1.1")
 RECV_SIZE = 64 * 1024
 
 
@@ -118,9 +119,16 @@ def _request_line_too_long(line_start: bytes) -> bool:
 
 def _check_head(request: h11.Request, head_bytes: int, conn: h11.Connection) -> None:
     """What h11 lets through but we refuse: a head that came whole yet too big (h11
-    only bounds one still arriving)."""
+    only bounds one still arriving), another HTTP version, and a body framed both by
+    Transfer-Encoding and by Content-Length (request smuggling: h11 would follow the
+    first, a proxy in front might follow the second)."""
     if head_bytes > MAX_HEAD_BYTES:
         raise HeadError(431, f"the request head is over {MAX_HEAD_BYTES} bytes", conn)
+    if request.http_version not in HTTP_VERSIONS:
+        raise HeadError(505, "only HTTP/1.0 and HTTP/1.1 are spoken here", conn)
+    names = {name for name, _ in request.headers}
+    if b"transfer-encoding" in names and b"content-length" in names:
+        raise HeadError(400, "both Transfer-Encoding and Content-Length: refused", conn)
 
 
 class HttpExchange:
