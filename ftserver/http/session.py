@@ -44,6 +44,8 @@ transfer_log = logging.getLogger("ftserver.transfer")
 KEEP_ALIVE_IDLE = 75.0
 """Seconds an idle keep-alive connection is kept (nginx's default), at most idle_timeout."""
 UNSAFE_METHODS = frozenset({"PUT", "POST", "PATCH", "DELETE"})
+METHODS = ("GET", "HEAD", "PUT", "DELETE", "OPTIONS")
+ALLOWED = ", ".join(METHODS)
 
 
 class HttpSession:
@@ -98,6 +100,11 @@ class HttpSession:
         started = time.monotonic()
         name = "?"
         try:
+            if exchange.method not in METHODS:  # whatever its target (CONNECT's is no path)
+                raise _not_allowed(exchange, ALLOWED)
+            if exchange.method == "OPTIONS" and exchange.target == b"*":
+                exchange.respond(204, [("Allow", ALLOWED)])  # about the server as a whole
+                return
             target = parse_target(exchange.target)
             name = target.name
             self._refuse_cross_site(exchange)
@@ -167,9 +174,9 @@ class HttpSession:
             storage.remove(target.name, recursive=False)
             exchange.respond(204, [])
         elif method == "OPTIONS":
-            exchange.respond(204, [("Allow", "GET, HEAD, PUT, DELETE, OPTIONS")])
+            exchange.respond(204, [("Allow", ALLOWED)])
         else:
-            raise _not_allowed(exchange, "GET, HEAD, PUT, DELETE, OPTIONS")
+            raise _not_allowed(exchange, ALLOWED)
 
     def _refuse(self, exchange: HttpExchange, error: FtError) -> None:
         if exchange.status != 0:
