@@ -170,3 +170,17 @@ def test_expect_100_continue_is_refused_before_the_body_is_invited(
         assert status_of(response) in (400, 403, 405) and closed, response[:200]
         assert b"\r\nConnection: close\r\n" in response
     assert not (server.root / "a.txt").exists()
+
+
+@pytest.mark.parametrize(("range_value", "status", "body"), [
+    (b"bytes=" + b"9" * 5000 + b"-", 416, b"the file has 6 bytes\n"),  # past any end
+    (b"bytes=-" + b"9" * 5000, 206, b"hello\n"),  # more than all of it: all of it
+    (b"bytes=1-" + b"9" * 5000, 206, b"ello\n"),  # to the end
+    (b"bytes=" + b"0" * 5000 + b"1-2", 206, b"el"),
+])
+def test_a_range_with_thousands_of_digits_is_answered_not_an_internal_error(
+        odd: ServerProcess, range_value: bytes, status: int, body: bytes) -> None:
+    response = raw_exchange(odd.port, b"GET /a.txt HTTP/1.1\r\nHost: x\r\nRange: "
+                            + range_value + b"\r\nConnection: close\r\n\r\n")
+    assert status_of(response) == status, response[:300]
+    assert response.endswith(b"\r\n\r\n" + body)
