@@ -184,3 +184,16 @@ def test_a_range_with_thousands_of_digits_is_answered_not_an_internal_error(
                             + range_value + b"\r\nConnection: close\r\n\r\n")
     assert status_of(response) == status, response[:300]
     assert response.endswith(b"\r\n\r\n" + body)
+
+
+def test_requests_pipelined_after_a_big_put_body_are_answered_in_order(
+        odd: ServerProcess) -> None:
+    body = bytes(range(256)) * 1000  # longer than one read: the body straddles reads
+    request = (b"PUT /big.bin HTTP/1.1\r\nHost: x\r\nContent-Length: "
+               + str(len(body)).encode() + b"\r\n\r\n" + body
+               + get("/big.bin", "Range: bytes=0-3") + get("/a.txt", "Connection: close"))
+    response = raw_exchange(odd.port, request)
+    codes = re.findall(rb"HTTP/1\.1 (\d{3}) ", response)  # the 206's bytes end no line
+    assert codes[1:] == [b"206", b"200"] and codes[0] in (b"200", b"201")
+    assert b"\r\n\r\n\x00\x01\x02\x03HTTP/1.1 200 " in response
+    assert (odd.root / "big.bin").read_bytes() == body
