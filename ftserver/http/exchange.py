@@ -66,16 +66,18 @@ class _Length:
 
 
 def read_head(sock: socket.socket, already_read: bytes, first_wait: float,
-              head_wait: float) -> HttpExchange | None:
+              head_wait: float, head_by: float | None = None) -> HttpExchange | None:
     """The next request's head, or None if the client closed (or stayed idle) between
     requests. ``first_wait``: seconds for its first byte; ``head_wait``: for the rest,
-    however slowly it trickles in (slowloris)."""
+    however slowly it trickles in (slowloris); ``head_by``: a ``time.monotonic()`` by
+    which the whole head must be in whatever the waits say (a connection's first)."""
     conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD_BYTES)
     if already_read:  # (h11 takes b"" for the end of the stream)
         conn.receive_data(already_read)
     fed = len(already_read)
     line_start = already_read[:MAX_REQUEST_LINE + 1]
-    deadline = time.monotonic() + (head_wait if already_read else first_wait)
+    latest = head_by if head_by is not None else float("inf")
+    deadline = min(latest, time.monotonic() + (head_wait if already_read else first_wait))
     started = bool(already_read)
     while True:
         if _request_line_too_long(line_start):
@@ -105,7 +107,7 @@ def read_head(sock: socket.socket, already_read: bytes, first_wait: float,
             raise ConnectionLost(f"the connection dropped: {exc}") from None
         if data and not started:
             started = True
-            deadline = time.monotonic() + head_wait
+            deadline = min(latest, time.monotonic() + head_wait)
         if len(line_start) <= MAX_REQUEST_LINE:
             line_start += data[:MAX_REQUEST_LINE + 1 - len(line_start)]
         fed += len(data)

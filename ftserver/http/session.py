@@ -51,7 +51,7 @@ ALLOWED = ", ".join(METHODS)
 class HttpSession:
     def __init__(self, sock: socket.socket, peer: str, storage: Share, limits: Limits,
                  stopping: threading.Event, security: SessionSecurity, rates: ServerRates,
-                 already_read: bytes) -> None:
+                 already_read: bytes, head_by: float | None = None) -> None:
         self.sock = sock
         self.peer = peer
         self.base_storage = storage
@@ -60,6 +60,8 @@ class HttpSession:
         self.security = security
         self.throttles: ConnectionThrottles = rates.for_connection()
         self.already_read = already_read
+        self.head_by = head_by
+        """When the first request's head must be in: the connection's handshake deadline."""
         self.in_request = False
         self.tls = isinstance(sock, ssl.SSLSocket)
 
@@ -67,12 +69,13 @@ class HttpSession:
         """Serve requests until the connection ends; never raises."""
         buffered = self.already_read
         first_wait = self.limits.handshake_timeout
+        head_by = self.head_by
         try:
             while not self.stopping.is_set():
                 self.in_request = False
                 try:
                     exchange = read_head(self.sock, buffered, first_wait,
-                                         self.limits.handshake_timeout)
+                                         self.limits.handshake_timeout, head_by)
                 except HeadError as exc:
                     log.info("%s: bad HTTP request, closing: %s", self.peer, exc.message)
                     exc.answer(self.sock)
@@ -85,6 +88,7 @@ class HttpSession:
                 if not exchange.keep_alive:
                     return
                 buffered = exchange.leftover()
+                head_by = None  # later heads: each its own handshake_timeout
                 first_wait = min(KEEP_ALIVE_IDLE, self.limits.idle_timeout)
         except (ConnectionLost, Timeout) as exc:
             log.debug("%s: %s", self.peer, exc.message)

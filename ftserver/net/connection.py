@@ -79,7 +79,8 @@ class Connection:
             return
         if http:
             self._served = HttpSession(self.sock, self.peer, self.storage, self.limits,
-                                       self.stopping, self.security, self.rates, already_read)
+                                       self.stopping, self.security, self.rates, already_read,
+                                       head_by=deadline)
         else:
             self._served = Session(self.sock, self.peer, self.storage, self.limits,
                                    self.server_name, self.stopping, self.security, self.rates,

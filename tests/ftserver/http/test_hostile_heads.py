@@ -115,3 +115,21 @@ def test_a_put_that_stops_sending_is_closed_after_the_transfer_timeout_and_leave
     assert (strict.root / "report.txt").read_bytes() == b"the old version\n"
     assert not list(strict.partials.glob("*"))
     assert curl_status(f"http://127.0.0.1:{strict.port}/report.txt")[0] == 200
+
+
+def test_the_first_heads_deadline_counts_from_the_connection_not_its_first_byte(
+        strict: ServerProcess) -> None:
+    head = head_with(*[b"X-Slow-%d: zzzz" % number for number in range(10)])
+    with socket.create_connection(("127.0.0.1", strict.port), timeout=10) as slow:
+        connected = time.monotonic()
+        time.sleep(HANDSHAKE_TIMEOUT * 0.75)  # silent, then a byte just in time
+        closed_after = None
+        for byte in head[:40]:  # bounded: 40 bytes, 0.1 s apart
+            if select.select([slow], [], [], 0.1)[0]:
+                closed_after = time.monotonic() - connected
+                break
+            slow.sendall(bytes([byte]))
+        response, closed = read_until_closed(slow, 5)
+    assert closed_after is not None, "the trickling client was never closed"
+    assert closed_after <= HANDSHAKE_TIMEOUT + 0.7  # not the deadline again from byte one
+    assert status_of(response) == 408 and closed
