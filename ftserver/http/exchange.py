@@ -23,7 +23,10 @@ from ftserver.http.headers import ALWAYS, Headers
 from ftserver.http.statuses import REASONS
 
 MAX_HEAD_BYTES = 16 * 1024
-"""Request line and headers together; more is refused with 431 (h11's own check)."""
+"""Request line and headers together; more is refused with 431."""
+MAX_REQUEST_LINE = 8 * 1024
+"""The request line alone (method, target, version); more is refused with 414."""
+HTTP_VERSIONS = (b"1.0", b"1.1")
 RECV_SIZE = 64 * 1024
 CHUNKED_SPAN = 1 << 20
 """A chunked body must bring this many bytes within each transfer_timeout."""
@@ -66,20 +69,28 @@ class _Length:
 
 
 def read_head(sock: socket.socket, already_read: bytes, first_wait: float,
-              head_wait: float) -> HttpExchange | None:
+              head_wait: float, head_by: float | None = None) -> HttpExchange | None:
     """The next request's head, or None if the client closed (or stayed idle) between
-    requests. ``first_wait``: seconds for its first byte; ``head_wait``: for the rest."""
+    requests. ``first_wait``: seconds for its first byte; ``head_wait``: for the rest,
+    however slowly it trickles in (slowloris); ``head_by``: a ``time.monotonic()`` by
+    which the whole head must be in whatever the waits say (a connection's first)."""
     conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD_BYTES)
     if already_read:  # (h11 takes b"" for the end of the stream)
         conn.receive_data(already_read)
-    deadline = time.monotonic() + (head_wait if already_read else first_wait)
+    fed = len(already_read)
+    line_start = already_read[:MAX_REQUEST_LINE + 1]
+    latest = head_by if head_by is not None else float("inf")
+    deadline = min(latest, time.monotonic() + (head_wait if already_read else first_wait))
     started = bool(already_read)
     while True:
+        if _request_line_too_long(line_start):
+            raise HeadError(414, "the request line is too long", conn)
         try:
             event = conn.next_event()
         except h11.RemoteProtocolError as exc:
             raise HeadError(exc.error_status_hint, str(exc), conn) from None
         if isinstance(event, h11.Request):
+            _check_head(event, fed - len(conn.trailing_data[0]), conn)
             return HttpExchange(sock, conn, event)
         if isinstance(event, h11.ConnectionClosed):
             return None
@@ -99,8 +110,30 @@ def read_head(sock: socket.socket, already_read: bytes, first_wait: float,
             raise ConnectionLost(f"the connection dropped: {exc}") from None
         if data and not started:
             started = True
-            deadline = time.monotonic() + head_wait
+            deadline = min(latest, time.monotonic() + head_wait)
+        if len(line_start) <= MAX_REQUEST_LINE:
+            line_start += data[:MAX_REQUEST_LINE + 1 - len(line_start)]
+        fed += len(data)
         conn.receive_data(data)
+
+
+def _request_line_too_long(line_start: bytes) -> bool:
+    """Whether the first ``MAX_REQUEST_LINE + 1`` bytes of a head hold no line end."""
+    return len(line_start) > MAX_REQUEST_LINE and b"\n" not in line_start
+
+
+def _check_head(request: h11.Request, head_bytes: int, conn: h11.Connection) -> None:
+    """What h11 lets through but we refuse: a head that came whole yet too big (h11
+    only bounds one still arriving), another HTTP version, and a body framed both by
+    Transfer-Encoding and by Content-Length (request smuggling: h11 would follow the
+    first, a proxy in front might follow the second)."""
+    if head_bytes > MAX_HEAD_BYTES:
+        raise HeadError(431, f"the request head is over {MAX_HEAD_BYTES} bytes", conn)
+    if request.http_version not in HTTP_VERSIONS:
+        raise HeadError(505, "only HTTP/1.0 and HTTP/1.1 are spoken here", conn)
+    names = {name for name, _ in request.headers}
+    if b"transfer-encoding" in names and b"content-length" in names:
+        raise HeadError(400, "both Transfer-Encoding and Content-Length: refused", conn)
 
 
 class HttpExchange:

@@ -14,7 +14,9 @@ import re
 from dataclasses import dataclass
 from email.utils import format_datetime, parsedate_to_datetime
 
-_SINGLE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$", re.IGNORECASE)
+_SINGLE = re.compile(r"^\s*bytes\s*=\s*([0-9]*)\s*-\s*([0-9]*)\s*$", re.IGNORECASE)
+BEYOND_ANY_FILE = 1 << 63
+"""What a position or count of more than 19 digits stands for: no file is that big."""
 
 
 @dataclass(frozen=True)
@@ -83,18 +85,25 @@ def choose_span(range_header: str | None, if_range: str | None, size: int, etag:
     if first == "" and last == "":
         return whole
     if first == "":
-        suffix = int(last)
+        suffix = _byte_number(last)
         if suffix == 0:
             raise Unsatisfiable
         start = max(0, size - suffix)
         return Span(start, size - start, True)
-    start = int(first)
-    end = size - 1 if last == "" else min(int(last), size - 1)
-    if last != "" and int(last) < start:
+    start = _byte_number(first)
+    end = size - 1 if last == "" else min(_byte_number(last), size - 1)
+    if last != "" and _byte_number(last) < start:
         return whole  # not a valid range: ignored, as the RFC says
     if start >= size:
         raise Unsatisfiable
     return Span(start, end - start + 1, True)
+
+
+def _byte_number(digits: str) -> int:
+    """A range's position or count; never converted past 19 digits (Python refuses
+    over 4300, and a head may carry 16 KiB of them)."""
+    significant = digits.lstrip("0")
+    return int(significant or "0") if len(significant) <= 19 else BEYOND_ANY_FILE
 
 
 def _if_range_holds(value: str, etag: str, mtime: float) -> bool:

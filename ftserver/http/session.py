@@ -56,14 +56,18 @@ transfer_log = logging.getLogger("ftserver.transfer")
 KEEP_ALIVE_IDLE = 75.0
 """Seconds an idle keep-alive connection is kept (nginx's default), at most idle_timeout."""
 UNSAFE_METHODS = frozenset({"PUT", "POST", "PATCH", "DELETE"})
-OP_OF_METHOD = {"GET": "get", "HEAD": "get", "PUT": "put", "DELETE": "remove"}
+OP_OF_METHOD = {"GET": "get", "HEAD": "get", "PUT": "put", "POST": "put", "PATCH": "put",
+                "DELETE": "remove"}
 """The log line's ``op=``, in ft's own words, beside HTTP's method and status."""
+METHODS = ("GET", "HEAD", "PUT", "POST", "PATCH", "DELETE", "OPTIONS")
+ALLOWED = ", ".join(METHODS)
 
 
 class HttpSession:
     def __init__(self, sock: socket.socket, peer: str, storage: Share, limits: Limits,
                  stopping: threading.Event, security: SessionSecurity, rates: ServerRates,
-                 already_read: bytes, logins: BasicLogins) -> None:
+                 already_read: bytes, logins: BasicLogins,
+                 head_by: float | None = None) -> None:
         self.sock = sock
         self.logins = logins
         self.peer = peer
@@ -73,6 +77,8 @@ class HttpSession:
         self.security = security
         self.throttles: ConnectionThrottles = rates.for_connection()
         self.already_read = already_read
+        self.head_by = head_by
+        """When the first request's head must be in: the connection's handshake deadline."""
         self.in_request = False
         self.tls = isinstance(sock, ssl.SSLSocket)
         self.tus_records = TusRecords(security.state_dir, security.upload_ttl)
@@ -81,12 +87,13 @@ class HttpSession:
         """Serve requests until the connection ends; never raises."""
         buffered = self.already_read
         first_wait = self.limits.handshake_timeout
+        head_by = self.head_by
         try:
             while not self.stopping.is_set():
                 self.in_request = False
                 try:
                     exchange = read_head(self.sock, buffered, first_wait,
-                                         self.limits.handshake_timeout)
+                                         self.limits.handshake_timeout, head_by)
                 except HeadError as exc:
                     log.info("%s: bad HTTP request, closing: %s", self.peer, exc.message)
                     exc.answer(self.sock)
@@ -99,6 +106,7 @@ class HttpSession:
                 if not exchange.keep_alive:
                     return
                 buffered = exchange.leftover()
+                head_by = None  # later heads: each its own handshake_timeout
                 first_wait = min(KEEP_ALIVE_IDLE, self.limits.idle_timeout)
         except (ConnectionLost, Timeout) as exc:
             log.debug("%s: %s", self.peer, exc.message)
@@ -115,6 +123,11 @@ class HttpSession:
         name = "?"
         who = "-"
         try:
+            if exchange.method not in METHODS:  # whatever its target (CONNECT's is no path)
+                raise _not_allowed(exchange, ALLOWED)
+            if exchange.method == "OPTIONS" and exchange.target == b"*":
+                exchange.respond(204, [("Allow", ALLOWED)])  # about the server as a whole
+                return
             target = parse_target(exchange.target)
             name = target.name
             self._refuse_cross_site(exchange)
@@ -123,9 +136,9 @@ class HttpSession:
             storage = (self.base_storage.confined_to(grant.home) if grant.home
                        else self.base_storage)
             self._route(exchange, target, grant, storage)
-        except (ConnectionLost, Timeout):
+        except ConnectionLost:
             raise
-        except FtError as exc:
+        except FtError as exc:  # a body that stopped coming (Timeout) included: 408
             self._refuse(exchange, exc)
         except Exception:
             log.exception("%s: internal error serving %s", self.peer, exchange.method)
@@ -171,7 +184,7 @@ class HttpSession:
             serve_asset(exchange, target.asset)
             return
         if target.upload is not None:
-            self._route_tus(exchange, target.upload, grant)
+            self._route_tus(exchange, target.upload, grant, storage)
             return
         if method in ("GET", "HEAD"):
             entry = storage.stat(target.name) if target.name else None
@@ -194,18 +207,19 @@ class HttpSession:
                       self.limits.transfer_timeout, self.throttles.upload)
         elif method == "POST":
             self.security.check_access(PutRequest.OP, grant)
-            serve_creation(exchange, self._tus(grant), target)
+            serve_creation(exchange, self._tus(grant, storage), target)
         elif method == "DELETE":
             self.security.check_access(Remove.OP, grant)
             storage.remove(target.name, recursive=False)
             exchange.respond(204, [])
         elif method == "OPTIONS":
-            exchange.respond(204, [("Allow", "GET, HEAD, PUT, POST, DELETE, OPTIONS"),
+            exchange.respond(204, [("Allow", ALLOWED),
                                    *options_headers()])
         else:
-            raise _not_allowed(exchange, "GET, HEAD, PUT, POST, DELETE, OPTIONS")
+            raise _not_allowed(exchange, ALLOWED)
 
-    def _route_tus(self, exchange: HttpExchange, token: str, grant: Grant) -> None:
+    def _route_tus(self, exchange: HttpExchange, token: str, grant: Grant,
+                   storage: Share) -> None:
         """A tus upload's own URL (tus.py): only its owner reaches it."""
         method = exchange.method
         if method == "OPTIONS":
@@ -213,7 +227,7 @@ class HttpSession:
                                    *options_headers()])
             return
         self.security.check_access(PutRequest.OP, grant)
-        tus = self._tus(grant)
+        tus = self._tus(grant, storage)
         if method == "HEAD":
             serve_head(exchange, tus, token)
         elif method == "PATCH":
@@ -223,8 +237,9 @@ class HttpSession:
         else:
             raise _not_allowed(exchange, "HEAD, PATCH, DELETE, OPTIONS")
 
-    def _tus(self, grant: Grant) -> TusContext:
-        return TusContext(self.base_storage, self.tus_records, grant.user or "",
+    def _tus(self, grant: Grant, storage: Share) -> TusContext:
+        """What a tus request works with: the grant's own view of the share (its home)."""
+        return TusContext(storage, self.tus_records, grant.user or "",
                           self.limits.transfer_timeout, self.throttles.upload)
 
     def _refuse(self, exchange: HttpExchange, error: FtError) -> None:

@@ -82,7 +82,7 @@ class Connection:
         if http:
             self._served = HttpSession(self.sock, self.peer, self.storage, self.limits,
                                        self.stopping, self.security, self.rates, already_read,
-                                       self.http_logins)
+                                       self.http_logins, head_by=deadline)
         else:
             self._served = Session(self.sock, self.peer, self.storage, self.limits,
                                    self.server_name, self.stopping, self.security, self.rates,

@@ -1,4 +1,8 @@
-"""The "busy, retry" answer to a connection over a limit, never stalling the accept loop."""
+"""The "busy, retry" answer to a connection over a limit, never stalling the accept loop.
+
+In the protocol the client speaks: an ft "busy" frame, or, to a client whose first
+byte starts an HTTP method, 503 with Retry-After.
+"""
 
 from __future__ import annotations
 
@@ -11,23 +15,33 @@ import time
 from common.protocol.errors import Busy
 from common.protocol.frames import encode_frame
 from common.protocol.replies import error_reply
+from ftserver.http.busyanswer import busy_response
+from ftserver.net.connection import looks_like_http
 
 
 class Rejecter:
     """Refuses connections over a limit with a "busy" reply, never stalling the accept loop.
 
-    The reply (a small frame) is written at once without blocking, then the write side
-    is shut. Closing straight away could turn into a reset that destroys the reply
-    before the client reads it (its hello is still unread), so a single thread keeps
-    each refused socket for at most LINGER seconds, reading and dropping at most
-    LINGER_BYTES, and closes it at end of stream or deadline, whichever comes first.
+    A single thread waits, at most FIRST_BYTE_WAIT seconds, for the client's first
+    byte (ft's hello and an HTTP request both come at once), peeks at it, and writes
+    the reply in that protocol without blocking (a small frame or answer), then shuts
+    the write side; a client that sends nothing in time is answered in ft's protocol,
+    as are all when HTTP is off. Closing straight away could turn into a reset that
+    destroys the reply before the client reads it (its hello is still unread), so the
+    thread keeps each refused socket for at most LINGER seconds more, reading and
+    dropping at most LINGER_BYTES, and closes it at end of stream or deadline,
+    whichever comes first.
     """
 
+    FIRST_BYTE_WAIT = 0.5
     LINGER = 1.0
     LINGER_BYTES = 64 * 1024
     MAX_LINGERING = 512
 
-    def __init__(self) -> None:
+    def __init__(self, http_enabled: bool = False) -> None:
+        self._http_enabled = http_enabled
+        self._unanswered: dict[socket.socket, str] = {}
+        """Refused sockets waiting for their first byte, with the reason they were refused."""
         self._selector = selectors.DefaultSelector()
         self._lock = threading.Lock()
         self._wake_r, self._wake_w = socket.socketpair()
@@ -41,8 +55,6 @@ class Rejecter:
     def reject(self, sock: socket.socket, reason: str) -> None:
         try:
             sock.setblocking(False)
-            sock.send(encode_frame(error_reply(Busy(f"busy: {reason}; retry shortly"))))
-            sock.shutdown(socket.SHUT_WR)
         except OSError:
             sock.close()
             return
@@ -50,9 +62,28 @@ class Rejecter:
             if self._stopped or len(self._lingering) >= self.MAX_LINGERING:
                 sock.close()
                 return
-            self._lingering[sock] = (time.monotonic() + self.LINGER, 0)
+            self._unanswered[sock] = reason
+            self._lingering[sock] = (time.monotonic() + self.FIRST_BYTE_WAIT, 0)
             self._selector.register(sock, selectors.EVENT_READ)
         self._wake()
+
+    def _answer(self, sock: socket.socket, http: bool) -> bool:
+        """Send the busy reply in the client's protocol and shut the write side; the
+        socket then lingers. False if the connection already broke (it is forgotten).
+        The caller holds the lock."""
+        reason = self._unanswered.pop(sock)
+        if http and self._http_enabled:
+            reply = busy_response(reason)
+        else:
+            reply = encode_frame(error_reply(Busy(f"busy: {reason}; retry shortly")))
+        try:
+            sock.send(reply)  # small: it fits the fresh socket's buffer
+            sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            self._forget(sock)
+            return False
+        self._lingering[sock] = (time.monotonic() + self.LINGER, 0)
+        return True
 
     def stop(self) -> None:
         with self._lock:
@@ -89,6 +120,20 @@ class Rejecter:
 
     def _drain(self, sock: socket.socket) -> None:
         with self._lock:
+            if sock not in self._lingering:
+                return
+            if sock in self._unanswered:
+                try:
+                    first = sock.recv(1, socket.MSG_PEEK)
+                except BlockingIOError:
+                    return
+                except OSError:
+                    first = b""
+                if first:
+                    self._answer(sock, looks_like_http(first[0]))  # drained from now on
+                else:
+                    self._forget(sock)  # gone before it said anything
+                return
             deadline, taken = self._lingering[sock]
             try:
                 data = sock.recv(4096)
@@ -106,11 +151,16 @@ class Rejecter:
         now = time.monotonic()
         with self._lock:
             for sock, (deadline, _) in list(self._lingering.items()):
-                if deadline <= now:
+                if deadline > now:
+                    continue
+                if sock in self._unanswered:
+                    self._answer(sock, http=False)  # silent so far: ft's own reply
+                else:
                     self._forget(sock)
 
     def _forget(self, sock: socket.socket) -> None:
         """Unregister and close; the caller holds the lock."""
         self._selector.unregister(sock)
         del self._lingering[sock]
+        self._unanswered.pop(sock, None)
         sock.close()

@@ -5,6 +5,8 @@ frame would look to it like a server that does not speak TLS. ``TlsRejecter``
 runs the handshake of each refused connection without blocking, on the
 rejecter's one thread (never the accept loop), then sends the busy frame over
 TLS and drains the client's hello until it closes, within LINGER seconds.
+The reply is the ft frame whatever the client speaks (an HTTPS client reports an
+answer it cannot read): telling them apart would mean reading inside TLS.
 """
 
 from __future__ import annotations
@@ -82,6 +84,6 @@ class TlsRejecter(Rejecter):
 def make_rejecter(config: ServerConfig) -> Rejecter:
     """The rejecter for this server: TLS-speaking when the server speaks TLS."""
     if not config.tls.enabled:
-        return Rejecter()
+        return Rejecter(http_enabled=config.http.enabled)
     assert config.tls.cert is not None and config.tls.key is not None
     return TlsRejecter(server_context(str(config.tls.cert), str(config.tls.key)))

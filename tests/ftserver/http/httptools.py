@@ -64,3 +64,30 @@ def raw_exchange(port: int, data: bytes, timeout: float = 10.0) -> bytes:
 def status_of(response: bytes) -> int:
     """The status code of the first response in raw bytes."""
     return int(response.split(b" ", 2)[1])
+
+
+def read_until_closed(sock: socket.socket, timeout: float) -> tuple[bytes, bool]:
+    """Read what the server sends until it closes or ``timeout`` passes; return the bytes
+    and whether it closed (a reset counts as closed)."""
+    chunks = []
+    deadline = time.monotonic() + timeout
+    while (left := deadline - time.monotonic()) > 0:
+        sock.settimeout(left)
+        try:
+            chunk = sock.recv(65536)
+        except TimeoutError:
+            break
+        except ConnectionResetError:
+            return b"".join(chunks), True
+        if not chunk:
+            return b"".join(chunks), True
+        chunks.append(chunk)
+    return b"".join(chunks), False
+
+
+def status_line_ok(response: bytes) -> bool:
+    """Whether ``response`` starts with a well-formed HTTP/1.1 status line."""
+    line, _, _ = response.partition(b"\r\n")
+    parts = line.split(b" ", 2)
+    return (len(parts) >= 2 and parts[0] == b"HTTP/1.1" and len(parts[1]) == 3
+            and parts[1].isdigit() and 100 <= int(parts[1]) <= 599)
