@@ -94,6 +94,26 @@ def ftclient_put(port: int, source: Path, name: str, home: Path) -> Callable[[],
                                   stdin=subprocess.DEVNULL)
 
 
+TUS_CHUNK = 64 << 20
+"""The chunk size of the tus upload the issue sets its target for."""
+
+
+def tus_missing() -> str | None:
+    try:
+        import tusclient  # noqa: F401
+    except ImportError:
+        return "http, tus: not measured: tuspy not installed (pip install -e '.[bench]')"
+    return None
+
+
+def tus_put(folder_url: str, source: Path, name: str) -> Callable[[], object]:
+    """A tuspy upload to a folder's URL in TUS_CHUNK pieces, as its own process."""
+    args = [sys.executable, str(Path(__file__).with_name("tusput.py")), folder_url,
+            str(source), name, str(TUS_CHUNK)]
+    return lambda: subprocess.run(args, check=True, timeout=STEP_TIMEOUT + 60,
+                                  stdin=subprocess.DEVNULL)
+
+
 def share(source: Path, root: Path, name: str) -> None:
     """Put ``source`` in a server's folder as ``name``: a hard link, else a copy."""
     try:
@@ -126,6 +146,13 @@ def start_steps(stack: contextlib.ExitStack, work: Path, source: Path
                          ftclient_put(ft.port, source, "up-ftclient.bin",
                                       work / "http-ftclient-home"),
                          ft.proc.pid, ft.root / "up-ftclient.bin"))
+        missing = tus_missing()
+        if missing:
+            notes.append(missing)
+        else:
+            puts.append(Step("http-put-tus", "tus upload into ft (tuspy, 64 MiB chunks)",
+                             tus_put(f"{url}/", source, "up-tus.bin"), ft.proc.pid,
+                             ft.root / "up-tus.bin"))
     missing = nginx_missing()
     if missing:
         notes.append(missing)

@@ -22,9 +22,11 @@ TARGETS = (
     Target("curl GET from ft ≥ 1.0× copyparty", "http-get-ft", "http-get-copyparty", 1.0),
     Target("curl -T into ft ≥ 1.0× copyparty's PUT", "http-put-ft", "http-put-copyparty", 1.0),
     Target("curl -T into ft ≥ 0.8× ftclient put", "http-put-ft", "http-put-ftclient", 0.8),
+    Target("tus upload, 64 MiB chunks ≥ 0.6× ftclient put", "http-put-tus",
+           "http-put-ftclient", 0.6),
 )
 STEPS = ("http-get-ft", "http-get-nginx", "http-get-copyparty", "http-put-ft",
-         "http-put-copyparty", "http-put-ftclient")
+         "http-put-copyparty", "http-put-ftclient", "http-put-tus")
 NOTE_PREFIX = "http"
 """Skip notes of this case begin so."""
 
