@@ -98,3 +98,33 @@ def test_an_upload_cut_by_a_dropped_link_resumes_when_the_file_is_chosen_again(
     assert match is not None, text
     assert int(match.group(1)) >= MiB  # it went on from what the server held
     assert (server.root / "big.iso").read_bytes() == data
+
+
+def test_a_whole_folder_chosen_on_the_page_arrives_with_its_subfolders(
+        browser: object, server: ServerProcess, tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    album = tmp_path / "album"
+    (album / "sub").mkdir(parents=True)
+    (album / "a.txt").write_bytes(b"first\n")
+    (album / "sub" / "b.txt").write_bytes(b"second\n")
+    driver = browser
+    driver.get(f"http://127.0.0.1:{server.port}/")  # type: ignore[attr-defined]
+    driver.find_element(By.ID, "pick-folder").send_keys(str(album))  # type: ignore[attr-defined]
+    wait_for(driver, "#uploads li.done", count=2)
+    assert (server.root / "album" / "a.txt").read_bytes() == b"first\n"
+    assert (server.root / "album" / "sub" / "b.txt").read_bytes() == b"second\n"
+
+
+def test_files_dropped_on_the_page_are_uploaded(browser: object, server: ServerProcess) -> None:
+    driver = browser
+    driver.get(f"http://127.0.0.1:{server.port}/")  # type: ignore[attr-defined]
+    # What a drop from the desktop hands the page: a DataTransfer holding files.
+    driver.execute_script(  # type: ignore[attr-defined]
+        "const transfer = new DataTransfer();"
+        "transfer.items.add(new File(['dropped bytes'], 'dropped.txt'));"
+        "document.body.dispatchEvent(new DragEvent('drop', {dataTransfer: transfer,"
+        " bubbles: true, cancelable: true}));")
+    (done,) = wait_for(driver, "#uploads li.done")
+    assert hashlib.sha256(b"dropped bytes").hexdigest() in done.text
+    assert (server.root / "dropped.txt").read_bytes() == b"dropped bytes"
