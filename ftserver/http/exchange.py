@@ -242,6 +242,11 @@ class HttpExchange:
         return self.conn.trailing_data[0]
 
     @property
+    def body_taken(self) -> bool:
+        """Whether the request's body (if any) was read to its end."""
+        return self._body_taken
+
+    @property
     def keep_alive(self) -> bool:
         """Whether the connection may carry another request after this answer."""
         return (self._body_taken and not self.close_after

@@ -104,6 +104,8 @@ class HttpSession:
                 self.sock.settimeout(self.limits.transfer_timeout)
                 self._serve(exchange)
                 if not exchange.keep_alive:
+                    if exchange.status and not exchange.body_taken:
+                        _linger(self.sock)
                     return
                 buffered = exchange.leftover()
                 head_by = None  # later heads: each its own handshake_timeout
@@ -277,3 +279,26 @@ def _not_allowed(exchange: HttpExchange, allow: str) -> FtError:
     error.http_status = 405  # type: ignore[attr-defined]
     error.allow = allow  # type: ignore[attr-defined]
     return error
+
+
+LINGER_SECONDS = 1.0
+LINGER_BYTES = 1 << 20
+
+
+def _linger(sock: socket.socket) -> None:
+    """After answering a request whose body was not read (a refused PUT), close gently:
+    stop writing, then read and drop what the client still sends, for a second or a MiB
+    at most, so the close is not a reset that could destroy the answer before the
+    client reads it (as the rejecter does for refused connections)."""
+    try:
+        sock.shutdown(socket.SHUT_WR)  # (over TLS this drops the TLS layer: we only drain)
+        deadline = time.monotonic() + LINGER_SECONDS
+        taken = 0
+        while taken < LINGER_BYTES and (left := deadline - time.monotonic()) > 0:
+            sock.settimeout(left)
+            data = sock.recv(65536)
+            if not data:
+                return
+            taken += len(data)
+    except (OSError, ValueError):
+        pass

@@ -135,3 +135,27 @@ def test_a_chunked_put_that_fills_the_disk_publishes_nothing(
         assert status == 200
     finally:
         server.terminate()
+
+
+def test_a_refused_put_closes_gently_so_its_answer_is_not_lost_to_a_reset(
+        start_server: Callable[..., ServerProcess]) -> None:
+    import socket
+
+    server = start_server(anonymous="ro")
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(b"PUT /x.bin HTTP/1.1\r\nHost: x\r\nContent-Length: 4000000\r\n\r\n"
+                     + b"\0" * 200_000)  # the rest never comes; the answer must still
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            chunk = sock.recv(65536)
+            assert chunk, answer
+            answer += chunk
+        assert answer.startswith(b"HTTP/1.1 403 ")
+        sock.settimeout(5)
+        ending = b""
+        while True:
+            chunk = sock.recv(65536)  # a reset here (ConnectionResetError) fails the test
+            if not chunk:
+                break
+            ending += chunk
+    assert b"read-only" in answer + ending
