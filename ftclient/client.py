@@ -225,15 +225,17 @@ class Client(Connection):
     def get(
         self, remote: str, local: str | os.PathLike[str] | None = None,
         *, progress: ProgressCallback | None = None, on_retry: RetryCallback | None = None,
+        within: str | None = None,
     ) -> GetResult:
         """Download ``remote`` to ``local`` (a file name or an existing folder; default: ./NAME).
 
         A partial download waits beside the destination as ``.NAME.ftpart`` and is
         resumed by the next ``get`` if the server's file starts with the same bytes.
-        Failures are retried as for ``put``.
+        Failures are retried as for ``put``. ``within``: a folder holding ``local``,
+        below which no symlink is followed (as ``PipedFile.within``).
         """
         result, retries = run_with_retries(
-            lambda: get_once(self, remote, local, progress), path=remote,
+            lambda: get_once(self, remote, local, progress, within), path=remote,
             retries=self.retries, first_delay=self.retry_delay, before_retry=self.drop,
             on_retry=on_retry)
         return replace(result, retries=retries)

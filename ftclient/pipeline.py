@@ -53,7 +53,6 @@ from common.protocol.errors import (
     FtError,
     IntegrityError,
     InternalError,
-    Locked,
     NotFound,
     PermissionDenied,
     ProtocolError,
@@ -62,7 +61,7 @@ from common.protocol.errors import (
 from common.protocol.frames import encode_frame
 from common.protocol.replies import GetEnd, GetReady, PutDone, check_reply
 from common.protocol.requests import GetRequest, PutEnd, PutRequest
-from ftclient.localfiles import local_error, lock_partial, partial_path_for, publish
+from ftclient.localfiles import HeldPartial, local_error, lock_partial, spot_for
 
 WINDOW = 128
 """Files in flight: small replies only, so both sides' socket buffers hold them all.
@@ -81,10 +80,15 @@ so the server publishes nothing (the stream must still carry all announced bytes
 
 @dataclass(frozen=True)
 class PipedFile:
-    """One file of a pipelined transfer: its local path and remote name."""
+    """One file of a pipelined transfer: its local path and remote name.
+
+    ``within``: for a download, the folder the user named, below which ``local``'s
+    folders are reached without following symlinks (``localfiles.open_folder``);
+    None: ``local``'s own folder is taken as it is."""
 
     local: str
     remote: str
+    within: str | None = None
 
 
 @dataclass(frozen=True)
@@ -343,8 +347,8 @@ def _receive_one(
     if ready.offset != 0:
         raise ProtocolError(f"server offered offset {ready.offset} for a fresh download")
     talk.reply(GET_READY, ready.size)
-    partial = partial_path_for(item.local)
-    fd, problem = _open_partial(partial, item.local)
+    partial, problem = _open_partial(item)
+    fd = None if partial is None else partial.fd
     try:
         sink = _DiscardAfterFailure(fd, item.local, problem)
         digest = receive_file_hashed(channel, 0, ready.size, hashlib.sha256(), sink.write,
@@ -359,20 +363,20 @@ def _receive_one(
                 digest != end.sha256 or (ready.sha256 is not None and digest != ready.sha256)):
             error = IntegrityError(f"{item.remote!r} arrived with a different SHA-256 than "
                                    "the server announced; it was discarded")
-        if error is None and problem is None and fd is not None:
+        if error is None and problem is None and partial is not None:
             try:
-                publish(partial, fd, item.local, ready.mtime)
+                partial.publish(ready.mtime)
             except OSError as exc:
                 problem = _write_error(exc, item.local)
             else:
                 return PipedResult(item.local, item.remote, ready.size, digest)
-        if fd is not None:
+        if partial is not None:
             with contextlib.suppress(OSError):
-                os.unlink(partial)
+                partial.discard()
         return PipedResult(item.local, item.remote, ready.size, None, error or problem)
     finally:
-        if fd is not None:
-            os.close(fd)
+        if partial is not None:
+            partial.close()
 
 
 class _DiscardAfterFailure:
@@ -393,20 +397,20 @@ class _DiscardAfterFailure:
             self.problem = _write_error(exc, self.destination)
 
 
-def _open_partial(partial: str, destination: str) -> tuple[int | None, FtError | None]:
+def _open_partial(item: PipedFile) -> tuple[HeldPartial | None, FtError | None]:
     """Open, lock and empty the partial for a fresh download (its bytes arrive regardless)."""
     try:
-        fd = lock_partial(partial, destination)
-    except Locked as exc:
+        partial = lock_partial(spot_for(item.local, item.within))
+    except FtError as exc:  # Locked, or a symlink in the way (PermissionDenied)
         return None, exc
     except OSError as exc:
-        return None, _write_error(exc, destination)
+        return None, _write_error(exc, item.local)
     try:
-        os.ftruncate(fd, 0)
+        os.ftruncate(partial.fd, 0)
     except OSError as exc:
-        os.close(fd)
-        return None, _write_error(exc, destination)
-    return fd, None
+        partial.close()
+        return None, _write_error(exc, item.local)
+    return partial, None
 
 
 def _write_error(exc: OSError, path: str) -> FtError:

@@ -47,11 +47,12 @@ from common.protocol.replies import GetEnd, GetReady, PutDone, PutReady
 from common.protocol.requests import GetRequest, PutData, PutEnd, PutRequest
 from ftclient.connection import Connection
 from ftclient.localfiles import (
+    HeldPartial,
     choose_destination,
     local_error,
     lock_partial,
     partial_path_for,
-    publish,
+    spot_for,
 )
 from ftclient.names import normalize_remote
 from ftclient.results import GetResult, Progress, ProgressCallback, PutResult
@@ -169,39 +170,40 @@ def _send_file(
 
 def get_once(
     conn: Connection, remote: str, local: str | os.PathLike[str] | None,
-    progress: ProgressCallback | None,
+    progress: ProgressCallback | None, within: str | None = None,
 ) -> GetResult:
     remote = normalize_remote(remote)
     destination = choose_destination(remote, None if local is None else os.fspath(local))
     if os.path.isdir(destination):
         raise IsADirectory(f"{destination!r} is a folder")
-    partial = partial_path_for(destination)
+    spot = spot_for(destination, within)
     try:
-        fd = lock_partial(partial, destination)
+        partial = lock_partial(spot)
     except OSError as exc:
-        raise local_error(exc, f"cannot write {partial!r}") from None
+        raise local_error(exc, f"cannot write {partial_path_for(destination)!r}") from None
     try:
-        return _get_into(conn, fd, remote, partial, destination, progress)
+        return _get_into(conn, partial, remote, destination, progress)
     except BaseException as exc:
         kept = 0
         with contextlib.suppress(OSError):
-            kept = os.fstat(fd).st_size
+            kept = os.fstat(partial.fd).st_size
         if kept == 0:  # nothing to resume: leave no litter behind
             with contextlib.suppress(OSError):
-                os.unlink(partial)
+                partial.discard()
         if isinstance(exc, OSError):  # the network's errors arrive as FtErrors
             note = (f"; the {kept} bytes received are kept, and the same get resumes"
                     if kept else "")
             raise local_error(exc, f"cannot write {destination!r}", note) from None
         raise
     finally:
-        os.close(fd)
+        partial.close()
 
 
 def _get_into(
-    conn: Connection, fd: int, remote: str, partial: str, destination: str,
+    conn: Connection, partial: HeldPartial, remote: str, destination: str,
     progress: ProgressCallback | None,
 ) -> GetResult:
+    fd = partial.fd
     held = os.fstat(fd).st_size
     hasher = hashlib.sha256()
     prefix_digest = None
@@ -235,10 +237,10 @@ def _get_into(
     end = conn.reply(GetEnd, channel)
     talk.reply(GET_END)
     if digest != end.sha256 or (ready.sha256 is not None and digest != ready.sha256):
-        os.unlink(partial)
+        partial.discard()
         raise IntegrityError(f"{remote!r} arrived with a different SHA-256 than the server "
                              "announced; the partial download was discarded")
-    publish(partial, fd, destination, ready.mtime)
+    partial.publish(ready.mtime)
     return GetResult(destination, ready.size, digest, ready.offset)
 
 

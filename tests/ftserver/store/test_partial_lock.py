@@ -12,7 +12,7 @@ import os
 import pytest
 
 from common.protocol.errors import Locked, StorageError
-from ftclient.localfiles import lock_partial, partial_path_for
+from ftclient.localfiles import lock_partial, spot_for
 from ftclient.pipeline import PipedFile
 
 
@@ -29,7 +29,7 @@ def test_a_symlink_planted_as_the_partial_is_not_followed(served, connect, tmp_p
     down = tmp_path / "down"
     down.mkdir()
     destination = down / "f.bin"
-    os.symlink(outside, partial_path_for(str(destination)))
+    os.symlink(outside, down / f".{destination.name}.ftpart")
     client = connect(served)
 
     with pytest.raises(StorageError):
@@ -44,7 +44,7 @@ def test_a_symlink_planted_as_the_partial_is_not_followed(served, connect, tmp_p
 
 def test_a_partial_held_by_another_download_is_refused(served, connect, tmp_path):
     destination = tmp_path / "f.bin"
-    held = lock_partial(partial_path_for(str(destination)), str(destination))
+    held = lock_partial(spot_for(str(destination)))
     try:
         client = connect(served)
         with pytest.raises(Locked):
@@ -52,10 +52,10 @@ def test_a_partial_held_by_another_download_is_refused(served, connect, tmp_path
         [result] = client.get_many([PipedFile(str(destination), "f.bin")])
         assert isinstance(result.error, Locked)
     finally:
-        os.close(held)
+        held.close()
     assert not destination.exists()
-    fd = lock_partial(partial_path_for(str(destination)), str(destination))  # free again
-    fcntl.flock(fd, fcntl.LOCK_UN)
-    os.close(fd)
+    again = lock_partial(spot_for(str(destination)))  # free again
+    fcntl.flock(again.fd, fcntl.LOCK_UN)
+    again.close()
     client.get("f.bin", destination)
     assert destination.read_bytes() == b"served bytes"
