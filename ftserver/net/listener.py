@@ -2,8 +2,10 @@
 
 Admission control is decided here, before a session starts (the standard library's
 pools queue without bound): at most ``max_sessions`` connections at once and
-``limits.max_per_address`` from one address (admission.py counts them). A
-connection over either limit gets a "busy, retry" error reply, written without
+``limits.max_per_address`` from one address (admission.py counts them). When all
+slots are taken, an idle connection (between requests, or not yet greeted) is
+closed to make room, from the address holding the most. A connection over either
+limit with nothing to close gets a "busy, retry" error reply, written without
 blocking (rejecter.py), so a flood never stalls the accept loop. Nothing in
 this file reads or writes files in the share.
 """
@@ -116,11 +118,25 @@ class Server:
         peer = f"{address}:{addr[1]}"
         session_id = next(self._ids)
         reason = self.admission.try_admit(session_id, address)
+        if reason is not None and self.admission.full(address):
+            reason = self._make_room(session_id, address, peer)
         if reason is not None:
             log.info("%s: refused, %s", peer, reason)
             self._rejecter.reject(sock, reason)
             return
         self.executor.submit(session_id, sock, peer)
+
+    def _make_room(self, session_id: int, address: str, peer: str) -> str | None:
+        """All slots are taken: close one idle connection (no request in it), from the
+        address holding the most, and admit ``peer`` in its place. Returns the reason
+        for refusing if that fails (nothing idle), else None."""
+        evicted = self.executor.evict_idle(self.admission.eviction_candidates())
+        if evicted is None:
+            return f"the server is serving its limit of {self.admission.max_total} connections"
+        log.info("%s: closed an idle connection from %s to make room", peer,
+                 self.admission.address_of(evicted))
+        self.admission.release(evicted)
+        return self.admission.try_admit(session_id, address)
 
     def _remove_leftovers(self) -> None:
         if not no_sessions_alive(str(self.config.state_dir)):

@@ -3,7 +3,8 @@
 The thread executor uses one SessionHost in the server process; the process
 executor runs one in each worker process. Draining closes idle connections at
 once, gives requests in flight up to the grace period, then cuts the rest (their
-partials stay resumable).
+partials stay resumable). When the listener is full it may ask a host to close
+one idle connection to make room (``evict_idle``).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from ftserver.config import Limits
 from ftserver.http.basiclogin import BasicLogins
@@ -70,6 +71,19 @@ class SessionHost:
                 self._threads.pop(session_id, None)
                 self._lock.notify_all()
             on_done(session_id)
+
+    def evict_idle(self, candidates: Sequence[int]) -> int | None:
+        """Close the first of ``candidates`` (session ids) that this host runs and that holds
+        no request (between requests, or not yet greeted); return its id, or None."""
+        with self._lock:
+            for session_id in candidates:
+                session = self._live.get(session_id)
+                if session is not None and not session.in_request:
+                    log.info("%s: closing this idle connection to make room for another",
+                             session.peer)
+                    _cut(session.sock)
+                    return session_id
+        return None
 
     def drain(self, grace: float) -> None:
         """Stop serving: close idle sessions now, wait up to ``grace`` for the rest, cut them."""

@@ -4,19 +4,23 @@ Both take an accepted socket with ``submit`` and report through ``on_done`` when
 its session has ended, so the listener can keep its admission counts. In process
 mode the listener sends each socket to the least-loaded worker over a Unix socket
 pair (SCM_RIGHTS, via multiprocessing.reduction) and closes its own copy once the
-descriptor is on its way; each worker runs many sessions on threads.
+descriptor is on its way; each worker runs many sessions on threads. When every
+slot is taken, ``evict_idle`` asks the hosts to close one idle connection (in
+process mode a question and answer over the same pipe) to make room.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import multiprocessing
 import os
+import queue
 import signal
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection
 from multiprocessing.reduction import recv_handle, send_handle
 from typing import Protocol
@@ -33,11 +37,15 @@ log = logging.getLogger("ftserver.workers")
 
 DoneCallback = Callable[[int], None]
 
+EVICT_WAIT = 0.2
+"""Seconds the listener waits for a worker to close an idle connection (only when full)."""
+
 
 class Executor(Protocol):
     def start(self) -> None: ...
     def submit(self, session_id: int, sock: socket.socket, peer: str) -> None: ...
     def stop(self, grace: float) -> None: ...
+    def evict_idle(self, candidates: Sequence[int]) -> int | None: ...
 
 
 def make_storage(config: ServerConfig) -> LocalStorage:
@@ -63,6 +71,9 @@ class ThreadExecutor:
     def submit(self, session_id: int, sock: socket.socket, peer: str) -> None:
         self.host.run_session(session_id, sock, peer, self.on_done)
 
+    def evict_idle(self, candidates: Sequence[int]) -> int | None:
+        return self.host.evict_idle(candidates)
+
     def stop(self, grace: float) -> None:
         self.host.drain(grace)
         if self._sessions_lock is not None:
@@ -80,6 +91,8 @@ class _WorkerHandle:
         self.conn: Connection | None = None
         self.sessions: set[int] = set()
         self.send_lock = threading.Lock()
+        self.evictions: queue.Queue[tuple[int, int | None]] = queue.Queue()
+        """The worker's answers to "evict": (the question's number, the session closed)."""
         self.ready = threading.Event()
         """Set once the worker has imported everything and can take sessions."""
 
@@ -95,6 +108,7 @@ class ProcessExecutor:
         self._rate_states = shared_rate_states(self._context, config.limits)
         self._lock = threading.Lock()
         self._stopping = False
+        self._questions = itertools.count(1)
 
     def start(self) -> None:
         """Spawn the workers and wait (up to WORKER_START_WAIT) until each can take sessions,
@@ -148,6 +162,8 @@ class ProcessExecutor:
                 with self._lock:
                     worker.sessions.discard(session_id)
                 self.on_done(session_id)
+            elif kind == "evicted":
+                worker.evictions.put(session_id)
         with self._lock:
             lost, worker.sessions = worker.sessions, set()
             restart = not self._stopping and worker.conn is conn
@@ -158,6 +174,37 @@ class ProcessExecutor:
             if worker.process is not None:
                 worker.process.join(timeout=1.0)
             self._spawn(worker)
+
+    def evict_idle(self, candidates: Sequence[int]) -> int | None:
+        """Ask the workers holding ``candidates``, in their order, to close one that is
+        idle; each answers within EVICT_WAIT or is passed over."""
+        with self._lock:
+            holder = {sid: worker for worker in self._workers for sid in worker.sessions}
+        asked: list[_WorkerHandle] = []
+        for sid in candidates:
+            worker = holder.get(sid)
+            if worker is not None and worker not in asked:
+                asked.append(worker)
+        for worker in asked:
+            mine = [sid for sid in candidates if holder.get(sid) is worker]
+            question = next(self._questions)
+            try:
+                assert worker.conn is not None
+                with worker.send_lock:
+                    worker.conn.send(("evict", question, mine))
+            except (OSError, ValueError, AssertionError):
+                continue
+            deadline = time.monotonic() + EVICT_WAIT
+            while (left := deadline - time.monotonic()) > 0:
+                try:
+                    number, evicted = worker.evictions.get(timeout=left)
+                except queue.Empty:
+                    break
+                if number == question:  # an answer that came too late is dropped
+                    if evicted is not None:
+                        return evicted
+                    break
+        return None
 
     def stop(self, grace: float) -> None:
         with self._lock:
@@ -202,6 +249,13 @@ def worker_main(config: ServerConfig, conn: Connection,
             except (OSError, ValueError):
                 pass
 
+    def report_evicted(question: int, session_id: int | None) -> None:
+        with send_lock:
+            try:
+                conn.send(("evicted", (question, session_id)))
+            except (OSError, ValueError):
+                pass
+
     while True:
         try:
             message = conn.recv()
@@ -213,6 +267,9 @@ def worker_main(config: ServerConfig, conn: Connection,
             fd = recv_handle(conn)
             sock = socket.socket(fileno=fd)
             host.run_session(session_id, sock, peer, report_done)
+        elif message[0] == "evict":
+            _, question, candidates = message
+            report_evicted(question, host.evict_idle(candidates))
         elif message[0] == "stop":
             host.drain(float(message[1]))
             break
