@@ -49,6 +49,7 @@ from common.protocol.conversation import (
     Conversation,
 )
 from common.protocol.errors import (
+    Busy,
     ConnectionLost,
     FtError,
     IntegrityError,
@@ -141,8 +142,19 @@ def put_pipelined(
 ) -> None:
     """Upload ``files`` (each at most PIPELINE_MAX_SIZE) as streamed puts; ``answered`` hears
     each file's result. A cut raises; the files not yet answered may or may not be published."""
-    waiting: deque[tuple[int, _Sent]] = deque()
     outbox = _Outbox(channel)
+    try:
+        _put_all(outbox, files, timeout, answered, throttle)
+    except ConnectionLost as exc:
+        if outbox.goodbye is None:
+            raise
+        # The server said why before it closed (it is shutting down): that is the cause.
+        raise ConnectionLost(outbox.goodbye.message) from exc
+
+
+def _put_all(outbox: _Outbox, files: Sequence[PipedFile], timeout: float,
+             answered: AnsweredCallback, throttle: Throttle) -> None:
+    waiting: deque[tuple[int, _Sent]] = deque()
     for index, item in enumerate(files):
         if outbox.lost is not None:
             break  # the files from here on were never sent: the caller sends them again
@@ -190,7 +202,10 @@ def _take_replies(outbox: _Outbox, waiting: deque[tuple[int, _Sent]],
                     return
             talk.reply(ERROR if frame.get("ok") is False else PUT_DONE)
         waiting.popleft()
-        answered(index, _put_outcome(sent, frame))
+        outcome = _put_outcome(sent, frame)
+        if isinstance(outcome.error, Busy):  # sent only by a server shutting down
+            outbox.goodbye = outcome.error
+        answered(index, outcome)
 
 
 class _Outbox:
@@ -210,6 +225,8 @@ class _Outbox:
         self.files = 0
         """Streamed puts queued since the last send."""
         self.lost: ConnectionLost | None = None
+        self.goodbye: Busy | None = None
+        """A reply saying the server is going away: why the connection will close."""
 
     def frame(self, obj: dict[str, Any]) -> None:
         if self.lost is None:

@@ -35,6 +35,7 @@ from common.protocol.conversation import (
 )
 from common.protocol.errors import (
     ConnectionLost,
+    FtError,
     IntegrityError,
     IsADirectory,
     NotFound,
@@ -43,7 +44,7 @@ from common.protocol.errors import (
     SourceChanged,
     Timeout,
 )
-from common.protocol.replies import GetEnd, GetReady, PutDone, PutReady
+from common.protocol.replies import GetEnd, GetReady, PutDone, PutReady, carried_error
 from common.protocol.requests import GetRequest, PutData, PutEnd, PutRequest
 from ftclient.connection import Connection
 from ftclient.localfiles import (
@@ -125,8 +126,11 @@ def _put_fd(
         # The server's answer can only come once our last bytes have reached it: on
         # a slow link the kernel may still hold megabytes of them.
         wait_until_sent(channel.sock, conn.timeout)
-    except BaseException:
+    except BaseException as exc:
+        said = _last_word(channel) if isinstance(exc, ConnectionLost) else None
         conn.drop()
+        if said is not None:
+            raise said from None
         raise
     # The server verifies, fsyncs and renames the whole file before it answers.
     unknown = (f"so whether it was published is unknown; check with "
@@ -147,6 +151,17 @@ def _put_fd(
     if done.sha256 != digest or done.size != size:
         raise IntegrityError(f"{remote!r}: the server confirmed different content")
     return PutResult(remote, size, done.sha256, offset)
+
+
+def _last_word(channel: Channel) -> FtError | None:
+    """The error a server sent before it cut us off mid-upload (a shutdown says so)."""
+    frame = channel.last_frame()
+    if frame is None:
+        return None
+    try:
+        return carried_error(frame)
+    except ProtocolError:
+        return None
 
 
 def _send_file(

@@ -72,6 +72,27 @@ class Channel:
             raise ConnectionLost("the connection was closed by the other side")
         return frame
 
+    def last_frame(self, wait: float = 0.5) -> dict[str, Any] | None:
+        """After a send found the connection gone: the frame the other side sent before it
+        closed (why it did), if one arrived whole within ``wait`` s; never raises.
+
+        A reset still leaves what had arrived readable, so an upload cut by a server
+        shutting down can say so instead of "connection reset by peer"."""
+        deadline = time.monotonic() + wait
+        try:
+            while (frame := self.decoder.next_frame()) is None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                self.sock.settimeout(left)
+                data = self.sock.recv(65536)
+                if not data:
+                    return None
+                self.decoder.feed(data)
+        except Exception:  # noqa: BLE001 - a last look at a dead connection: anything goes
+            return None
+        return frame
+
     def receive_buffered(self) -> dict[str, Any] | None:
         """The next dict header if it has already arrived whole, else None; never reads."""
         return self.decoder.next_frame()

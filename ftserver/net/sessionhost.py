@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import struct
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -100,7 +101,14 @@ class SessionHost:
         if remaining:
             log.info("grace period over: closing %d transfer(s); they can be resumed",
                      len(remaining))
-        for session in remaining:
+        for session in remaining:  # an upload ends at once and says why, while it can
+            _stop_reading(session.sock)
+        deadline = time.monotonic() + CUT_WAIT
+        with self._lock:
+            while self._live and (left := deadline - time.monotonic()) > 0:
+                self._lock.wait(left)
+            remaining = list(self._live.values())
+        for session in remaining:  # downloads, and whatever did not notice
             _cut(session.sock)
         with self._lock:
             threads = list(self._threads.values())
@@ -108,10 +116,33 @@ class SessionHost:
             thread.join(timeout=5.0)
 
 
+CUT_WAIT = 1.0
+"""Seconds sessions cut at shutdown have to end by themselves before both ways are shut."""
+
+_RESET_ON_CLOSE = struct.pack("ii", 1, 0)
+"""SO_LINGER on, 0 s: closing sends a reset, never a FIN that leaves the peer waiting."""
+
+
 def _cut(sock: socket.socket) -> None:
+    """Stop the connection both ways; its close then resets it.
+
+    Without the reset, a socket shut both ways and then closed lingers in FIN-WAIT-2
+    with its receive window shut, and a client still sending an upload blocked there
+    for a minute (until the kernel's fin timeout) before it learnt of the cut."""
     try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _RESET_ON_CLOSE)
         # The plain socket's shutdown also for a TLS socket: SSLSocket.shutdown would drop
         # its TLS state under the feet of the session thread still using it.
         socket.socket.shutdown(sock, socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
+def _stop_reading(sock: socket.socket) -> None:
+    """Stop reading only: a session receiving an upload sees its end at once and can still
+    tell the client why (the server is shutting down) before it closes, with a reset."""
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _RESET_ON_CLOSE)
+        socket.socket.shutdown(sock, socket.SHUT_RD)
     except OSError:
         pass

@@ -136,6 +136,10 @@ class Session:
             self._try_send(error_reply(exc))
         except StreamBroken as exc:
             log.info("%s: transfer broke off: %s", self.peer, exc.cause.message)
+            if self.stopping.is_set():  # cut by a shutdown: say so, while we still can
+                self._try_send(error_reply(Busy(
+                    "the server is shutting down; what arrived is kept, and the same "
+                    "transfer resumes once it is back")))
         except Timeout as exc:
             log.info("%s: closing, %s", self.peer, exc.message)
             self._try_send(error_reply(exc))
