@@ -28,7 +28,8 @@ from ftclient.names import normalize_remote
 from ftclient.pipeline import BytesCallback, PipedFile, PipedResult
 from ftclient.results import GetResult, Progress, ProgressCallback, PutResult
 from ftclient.retry import RetryCallback, RetryNote, run_with_retries
-from ftclient.transfers import get_once, put_once
+from ftclient.spool import StreamSource, spooled
+from ftclient.transfers import StreamSink, get_once, get_stream_once, put_once
 
 MAX_WALK_ENTRIES = 1_000_000
 """A server listing more entries than this in one walk is refused (memory stays bounded)."""
@@ -207,7 +208,7 @@ class Client(Connection):
         return batch.results()
 
     def put(
-        self, local: str | os.PathLike[str], remote: str | None = None,
+        self, local: str | os.PathLike[str] | StreamSource, remote: str | None = None,
         *, progress: ProgressCallback | None = None, on_retry: RetryCallback | None = None,
     ) -> PutResult:
         """Upload ``local``; ``remote`` defaults to its name, and a trailing "/" means a folder.
@@ -215,7 +216,17 @@ class Client(Connection):
         A lost connection, timeout or "busy" is retried up to ``self.retries`` times
         (see retry.py), each time resuming from what the server holds; ``on_retry``
         hears of each retry before its wait.
+
+        ``local`` may also be a binary file object (``sys.stdin.buffer``, a pipe): it is
+        read to its end into a private spool file first (the protocol announces each
+        file's size), which is then put as any file and removed. Retries resume from the
+        spool; a new run must read the stream again. ``remote`` is then required.
         """
+        if not isinstance(local, (str, os.PathLike)):
+            if remote is None:
+                raise ValueError("a stream has no name: give the remote name to put it as")
+            with spooled(local) as path:
+                return self.put(path, remote, progress=progress, on_retry=on_retry)
         result, retries = run_with_retries(
             lambda: put_once(self, local, remote, progress), path=os.fspath(local),
             retries=self.retries, first_delay=self.retry_delay, before_retry=self.drop,
@@ -223,7 +234,7 @@ class Client(Connection):
         return replace(result, retries=retries)
 
     def get(
-        self, remote: str, local: str | os.PathLike[str] | None = None,
+        self, remote: str, local: str | os.PathLike[str] | StreamSink | None = None,
         *, progress: ProgressCallback | None = None, on_retry: RetryCallback | None = None,
         within: str | None = None,
     ) -> GetResult:
@@ -233,12 +244,33 @@ class Client(Connection):
         resumed by the next ``get`` if the server's file starts with the same bytes.
         Failures are retried as for ``put``. ``within``: a folder holding ``local``,
         below which no symlink is followed (as ``PipedFile.within``).
+
+        ``local`` may also be a binary file object (``sys.stdout.buffer``, an open file):
+        the file is written into it in order, and its SHA-256 checked at the end; a
+        stream cannot resume, so a cut once bytes were written raises StreamCut. So is a
+        destination that is a symlink or not a regular file (``/dev/stdout``, a FIFO):
+        written through, as ``cp`` does, never replaced.
         """
+        if local is not None and not isinstance(local, (str, os.PathLike)):
+            sink, name = local, _stream_name(local)
+            result, retries = run_with_retries(
+                lambda: get_stream_once(self, remote, sink, name, progress), path=remote,
+                retries=self.retries, first_delay=self.retry_delay, before_retry=self.drop,
+                on_retry=on_retry)
+            return replace(result, retries=retries)
         result, retries = run_with_retries(
             lambda: get_once(self, remote, local, progress, within), path=remote,
             retries=self.retries, first_delay=self.retry_delay, before_retry=self.drop,
             on_retry=on_retry)
         return replace(result, retries=retries)
+
+
+def _stream_name(sink: StreamSink) -> str:
+    """How messages name a stream: its file name, or "standard output"."""
+    name = getattr(sink, "name", None)
+    if name in (1, "<stdout>"):
+        return "standard output"
+    return repr(name) if isinstance(name, str) else "the stream"
 
 
 __all__ = ["Client", "FtError", "GetResult", "Progress", "PutResult"]

@@ -24,7 +24,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from common.protocol.errors import Busy, ConnectionLost, FtError, Locked, OutcomeUnknown, Timeout
+from common.protocol.errors import (
+    Busy,
+    ConnectionLost,
+    FtError,
+    Locked,
+    OutcomeUnknown,
+    StreamCut,
+    Timeout,
+)
 
 DEFAULT_RETRIES = 3
 DEFAULT_RETRY_DELAY = 1.0
@@ -80,7 +88,8 @@ def reason_to_retry(error: FtError, after_cut: bool) -> str | None:
     ``after_cut``: the previous attempt of this transfer lost its connection, so a
     ``locked`` now is most likely our own cut session not yet closed by the server.
     """
-    if isinstance(error, OutcomeUnknown) or (isinstance(error, Locked) and not after_cut):
+    if isinstance(error, (OutcomeUnknown, StreamCut)) or (
+            isinstance(error, Locked) and not after_cut):
         return None
     if isinstance(error, Busy):
         return "server shutting down" if SHUTTING_DOWN in error.message else None

@@ -15,6 +15,8 @@ import hashlib
 import os
 import shlex
 import stat
+from dataclasses import replace
+from typing import Protocol
 
 from common.io.channel import Channel
 from common.io.durable import pwrite_all
@@ -42,6 +44,7 @@ from common.protocol.errors import (
     PermissionDenied,
     ProtocolError,
     SourceChanged,
+    StreamCut,
     Timeout,
 )
 from common.protocol.replies import GetEnd, GetReady, PutDone, PutReady, carried_error
@@ -191,6 +194,8 @@ def get_once(
     destination = choose_destination(remote, None if local is None else os.fspath(local))
     if os.path.isdir(destination):
         raise IsADirectory(f"{destination!r} is a folder")
+    if within is None and _written_through(destination):
+        return _get_through(conn, remote, destination, progress)
     spot = spot_for(destination, within)
     try:
         partial = lock_partial(spot)
@@ -212,6 +217,97 @@ def get_once(
         raise
     finally:
         partial.close()
+
+
+class StreamSink(Protocol):
+    """Where a streamed download goes: anything with a binary ``write`` (sys.stdout.buffer,
+    an open file, a pipe)."""
+
+    def write(self, data: bytes, /) -> int | None: ...
+
+
+def _written_through(destination: str) -> bool:
+    """Whether ``destination`` exists as a symlink or as something other than a regular
+    file (``/dev/stdout``, a FIFO, a device): then it is written through, never replaced."""
+    try:
+        st = os.lstat(destination)
+    except OSError:
+        return False
+    return not stat.S_ISREG(st.st_mode)
+
+
+def _get_through(conn: Connection, remote: str, destination: str,
+                 progress: ProgressCallback | None) -> GetResult:
+    """``get_stream_once`` into the file ``destination`` leads to (a regular file there is
+    truncated first, as ``cp`` does)."""
+    try:
+        target = os.stat(destination)
+        flags = os.O_WRONLY | os.O_CLOEXEC | (os.O_TRUNC if stat.S_ISREG(target.st_mode) else 0)
+        fd = os.open(destination, flags)
+    except OSError as exc:
+        raise local_error(exc, f"cannot write {destination!r}") from None
+    with open(fd, "wb", buffering=0) as sink:
+        result = get_stream_once(conn, remote, sink, repr(destination), progress)
+    return replace(result, local=destination)
+
+
+def get_stream_once(
+    conn: Connection, remote: str, sink: StreamSink, name: str,
+    progress: ProgressCallback | None,
+) -> GetResult:
+    """Download ``remote`` into ``sink`` from its first byte, in order, with no partial.
+
+    The SHA-256 is checked at the end, as always, but what was written cannot be taken
+    back: a mismatch or a cut after the first byte raises (a cut as StreamCut, which is
+    not retried), and nothing resumes. ``name`` says where it went, for messages.
+    """
+    remote = normalize_remote(remote)
+    channel = conn.channel()
+    talk = Conversation(CLIENT, greeted=True)
+    talk.request(GET)
+    channel.send(GetRequest(remote, 0, None).to_dict())
+    try:
+        ready = conn.reply(GetReady, channel, conn.deadline_after(0))
+    except IsADirectory as exc:
+        raise IsADirectory(f"{exc.message}: use get -r to download it with all it "
+                           "holds") from None
+    written = 0
+
+    def write(chunk: memoryview, _position: int) -> None:
+        nonlocal written
+        view = memoryview(chunk)
+        while view:  # a raw file object may take part of it
+            taken = sink.write(view)
+            taken = len(view) if taken is None else taken
+            view = view[taken:]
+            written += taken
+
+    try:
+        if ready.offset != 0:
+            raise ProtocolError(f"server offered offset {ready.offset}, not 0")
+        talk.reply(GET_READY, ready.size)
+        if progress:
+            progress(Progress(remote, ready.size, 0, 0))
+        digest = receive_file_hashed(
+            channel, 0, ready.size, hashlib.sha256(), write, throttle=conn.throttle,
+            on_received=None if progress is None else (
+                lambda position: progress(Progress(remote, ready.size, position, 0))))
+        talk.server_raw(ready.size)
+        end = conn.reply(GetEnd, channel)
+        talk.reply(GET_END)
+    except BaseException as exc:
+        conn.drop()
+        if isinstance(exc, FtError) and written:
+            raise StreamCut(f"{remote!r}: the download into {name} was cut after {written} "
+                            f"bytes ({exc.message}); a stream cannot resume: run the "
+                            "command again") from None
+        if isinstance(exc, OSError):
+            raise local_error(exc, f"cannot write {name}") from None
+        raise
+    if digest != end.sha256 or (ready.sha256 is not None and digest != ready.sha256):
+        raise IntegrityError(f"{remote!r} arrived with a different SHA-256 than the server "
+                             f"announced; the bytes written to {name} cannot be taken back")
+    return GetResult(name, ready.size, digest, 0)
 
 
 def _get_into(

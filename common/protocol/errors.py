@@ -132,6 +132,12 @@ class OutcomeUnknown(ConnectionLost):
     (client side only, never on the wire)."""
 
 
+class StreamCut(ConnectionLost):
+    """A download into a stream (standard output, a pipe, a device) was cut after some of
+    it was written: those bytes cannot be taken back, so it is neither resumed nor
+    retried (client side only, never on the wire)."""
+
+
 _BY_CODE: dict[str, type[FtError]] = {
     cls.code: cls
     for cls in (

@@ -17,7 +17,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
-from typing import NoReturn
+from typing import BinaryIO, NoReturn
 
 from tqdm import tqdm
 
@@ -331,17 +331,29 @@ def run(args: argparse.Namespace) -> int:
             return run_file_command(client, args, quiet)
         if args.command == "put":
             started = time.monotonic()
+            source: str | BinaryIO = args.paths[0]
+            if source == "-":  # standard input, spooled first (see ftclient/spool.py)
+                if _second(args.paths) is None:
+                    raise UsageError("put - reads standard input: give the remote name, "
+                                     "as in `tar c dir | ftclient put - backup.tar`")
+                source = sys.stdin.buffer
             with progress_bar("put", quiet) as bar:
-                result = client.put(args.paths[0], _second(args.paths), progress=bar,
+                result = client.put(source, _second(args.paths), progress=bar,
                                     on_retry=bar.on_retry)
             _note(quiet, f"put {safe(result.remote)}: {human_size(result.size)} in "
                          f"{time.monotonic() - started:.1f} s, sha256 {result.sha256} verified"
                          f"{_retried(result.retries)}")
         elif args.command == "get":
             started = time.monotonic()
-            with progress_bar("get", quiet) as bar:
-                result = client.get(args.paths[0], _second(args.paths), progress=bar,
+            local: str | BinaryIO | None = _second(args.paths)
+            if local == "-":  # standard output: no bar among the bytes, the summary on stderr
+                sys.stdout.flush()
+                local = sys.stdout.buffer
+            with progress_bar("get", quiet or local is sys.stdout.buffer) as bar:
+                result = client.get(args.paths[0], local, progress=bar,
                                     on_retry=bar.on_retry)
+            if local is sys.stdout.buffer:
+                sys.stdout.buffer.flush()
             _note(quiet, f"got {safe(result.local)}: {human_size(result.size)} in "
                          f"{time.monotonic() - started:.1f} s, sha256 {result.sha256} verified"
                          f"{_retried(result.retries)}")
