@@ -19,14 +19,13 @@ from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from typing import BinaryIO, NoReturn
 
-from tqdm import tqdm
-
 from common.io.ratelimit import RateError, parse_rate
 from common.io.tls import normalize_fingerprint
 from common.protocol.errors import AuthFailed, FtError
 from common.protocol.replies import EntryInfo
 from common.sizes import human_size
 from ftclient import __version__
+from ftclient.cli.bars import BinaryBar, draws_frames
 from ftclient.cli.commands import (
     FILE_COMMANDS,
     add_file_commands,
@@ -227,8 +226,7 @@ class TreeDisplay:
     def __init__(self, verb: str, quiet: bool) -> None:
         self.verb = verb
         self.quiet = quiet
-        self.bar = tqdm(total=0, unit="B", unit_scale=True, unit_divisor=1024, desc=verb,
-                        file=sys.stderr, leave=True, dynamic_ncols=True, disable=quiet)
+        self.bar = BinaryBar(total=0, desc=verb, disable=quiet or not draws_frames())
 
     def __call__(self, progress: TreeProgress) -> None:
         self.bar.total = progress.bytes_total
@@ -239,7 +237,11 @@ class TreeDisplay:
 
     def on_retry(self, note: RetryNote) -> None:
         """Print "put 57 files: retry 1/3 in 1 s: connection lost" above the bar."""
-        if not self.quiet:
+        if self.quiet:
+            return
+        if self.bar.disable:
+            print(retry_line(self.verb, note), file=sys.stderr)
+        else:
             self.bar.write(retry_line(self.verb, note), file=sys.stderr)
 
 
@@ -259,24 +261,35 @@ class TransferDisplay:
     def __init__(self, verb: str, quiet: bool) -> None:
         self.verb = verb
         self.quiet = quiet
-        self.bar: tqdm | None = None
+        self.frames = not quiet and draws_frames()
+        """Whether bar frames are drawn: never into a log or a pipe (no terminal)."""
+        self.bar: BinaryBar | None = None
+        self.retried = False
+        """A retry note is on the bar: the next start of the transfer replaces it."""
 
     def __call__(self, progress: Progress) -> None:
         if self.bar is None:
             label = f"{self.verb} {safe(progress.path)}"
             if progress.resumed_from:
                 label += f" (resumed at {human_size(progress.resumed_from)})"
-            self.bar = tqdm(total=progress.total, initial=progress.done, unit="B",
-                            unit_scale=True, unit_divisor=1024, desc=label, file=sys.stderr,
-                            leave=True, dynamic_ncols=True, disable=self.quiet)
+            self.bar = BinaryBar(total=progress.total, initial=progress.done, desc=label,
+                                 disable=not self.frames)
+        elif self.retried and progress.done == progress.resumed_from:  # a retry's start
+            self.retried = False
+            self.bar.reset(total=progress.total)
+            self.bar.update(progress.done)
+            self.bar.set_postfix_str(f"resumed at {human_size(progress.resumed_from)}"
+                                     if progress.resumed_from else "started again")
+            return
         self.bar.update(progress.done - self.bar.n)
 
     def on_retry(self, note: RetryNote) -> None:
-        """Show "retry 1/3 in 2 s: connection lost" on the bar, or as a line if none yet."""
+        """Show "retry 1/3 in 2 s: connection lost" on the bar, or as a line without one."""
         if self.quiet:
             return
-        if self.bar is not None:
+        if self.bar is not None and self.frames:
             self.bar.set_postfix_str(str(note))
+            self.retried = True
         else:
             print(retry_line(self.verb, note), file=sys.stderr)
 
@@ -293,6 +306,13 @@ def progress_bar(verb: str, quiet: bool) -> Iterator[TransferDisplay]:
         yield display
     finally:
         display.close()
+
+
+def _moved(size: int, resumed_from: int) -> str:
+    """ " (112 MiB moved, resumed at 188 MiB)" when a transfer resumed, else nothing."""
+    if not resumed_from:
+        return ""
+    return f" ({human_size(size - resumed_from)} moved, resumed at {human_size(resumed_from)})"
 
 
 def _retried(count: int) -> str:
@@ -340,7 +360,8 @@ def run(args: argparse.Namespace) -> int:
             with progress_bar("put", quiet) as bar:
                 result = client.put(source, _second(args.paths), progress=bar,
                                     on_retry=bar.on_retry)
-            _note(quiet, f"put {safe(result.remote)}: {human_size(result.size)} in "
+            _note(quiet, f"put {safe(result.remote)}: {human_size(result.size)}"
+                         f"{_moved(result.size, result.resumed_from)} in "
                          f"{time.monotonic() - started:.1f} s, sha256 {result.sha256} verified"
                          f"{_retried(result.retries)}")
         elif args.command == "get":
@@ -354,7 +375,8 @@ def run(args: argparse.Namespace) -> int:
                                     on_retry=bar.on_retry)
             if local is sys.stdout.buffer:
                 sys.stdout.buffer.flush()
-            _note(quiet, f"got {safe(result.local)}: {human_size(result.size)} in "
+            _note(quiet, f"got {safe(result.local)}: {human_size(result.size)}"
+                         f"{_moved(result.size, result.resumed_from)} in "
                          f"{time.monotonic() - started:.1f} s, sha256 {result.sha256} verified"
                          f"{_retried(result.retries)}")
         elif args.command == "ls":

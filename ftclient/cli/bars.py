@@ -1,0 +1,48 @@
+"""The progress bar's look: binary units throughout, frames only on a terminal.
+
+tqdm prints sizes as "6.00M" and, with a 1024 divisor, rates as "MB/s", so a
+``--limit-rate 25M`` (25 MiB/s) read "26.2 MB/s" against sizes counted in MiB. This
+bar shows sizes and rates as ``human_size`` does (``6.0 MiB``, ``4.0 MiB/s``), the
+units of the summary line. Frames (each a carriage return) are drawn only when
+stderr is a terminal, never into a log or a pipe.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from tqdm import tqdm
+
+from common.sizes import human_size
+
+BAR_FORMAT = ("{desc}: {percentage:3.0f}%|{bar}| {sizes} "
+              "[{elapsed}<{remaining}, {speed}{postfix}]")
+
+
+class BinaryBar(tqdm):  # type: ignore[type-arg]
+    """A tqdm bar counting bytes in KiB, MiB, GiB, with its rate in the same units."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(unit="B", bar_format=BAR_FORMAT, file=sys.stderr,
+                         dynamic_ncols=True, leave=True, **options)
+
+    @property
+    def format_dict(self) -> dict[str, Any]:
+        meter = super().format_dict
+        done, total, rate = meter["n"], meter["total"], meter["rate"]
+        meter["sizes"] = (f"{human_size(done)}/{human_size(total)}" if total
+                          else human_size(done))
+        if rate is None and meter["elapsed"]:
+            rate = done / meter["elapsed"] if done else None
+        meter["speed"] = "?/s" if rate is None else f"{human_size(rate)}/s"
+        return meter
+
+
+def draws_frames() -> bool:
+    """Whether stderr is a terminal: bar frames go only there, never into a log file or a
+    pipe, where the summary line alone is worth keeping."""
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
