@@ -116,3 +116,17 @@ def test_a_rerun_says_how_much_moved(
     assert again.returncode == 0, again.stderr
     summary = again.stderr.strip().splitlines()[-1]
     assert summary.startswith("put big.bin: 24.0 MiB (") and "moved, resumed at" in summary
+
+
+def test_on_a_terminal_put_r_draws_one_overall_bar(
+        start_server: Callable[..., ServerProcess], tmp_path: Path) -> None:
+    server = start_server()
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    for index in range(3):
+        (tree / f"f{index}.txt").write_bytes(b"x" * 1000)
+    code, drawn = run_on_a_terminal(
+        [*CLIENT, "--server", f"127.0.0.1:{server.port}", "put", "-r", str(tree)], tmp_path)
+    assert code == 0, drawn
+    assert "put 3/3 files" in drawn and "2.9 KiB/2.9 KiB" in drawn  # files and bytes
+    assert "put: 3 transferred" in drawn
