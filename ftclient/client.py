@@ -29,7 +29,7 @@ from ftclient.pipeline import BytesCallback, PipedFile, PipedResult
 from ftclient.results import GetResult, Progress, ProgressCallback, PutResult
 from ftclient.retry import RetryCallback, RetryNote, run_with_retries
 from ftclient.spool import StreamSource, spooled
-from ftclient.transfers import StreamSink, get_once, get_stream_once, put_once
+from ftclient.transfers import SentDigests, StreamSink, get_once, get_stream_once, put_once
 
 MAX_WALK_ENTRIES = 1_000_000
 """A server listing more entries than this in one walk is refused (memory stays bounded)."""
@@ -227,8 +227,9 @@ class Client(Connection):
                 raise ValueError("a stream has no name: give the remote name to put it as")
             with spooled(local) as path:
                 return self.put(path, remote, progress=progress, on_retry=on_retry)
+        sent: SentDigests = {}  # what an attempt sent whole: a retry announces it
         result, retries = run_with_retries(
-            lambda: put_once(self, local, remote, progress), path=os.fspath(local),
+            lambda: put_once(self, local, remote, progress, sent), path=os.fspath(local),
             retries=self.retries, first_delay=self.retry_delay, before_retry=self.drop,
             on_retry=on_retry)
         return replace(result, retries=retries)

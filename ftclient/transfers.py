@@ -62,11 +62,17 @@ from ftclient.names import normalize_remote
 from ftclient.results import GetResult, Progress, ProgressCallback, PutResult
 from ftclient.sendqueue import wait_until_sent
 
+SentDigests = dict[tuple[int, int, int, int], str]
+"""SHA-256 of local files sent whole in this run, by (device, inode, size, mtime_ns)."""
+
 
 def put_once(
     conn: Connection, local: str | os.PathLike[str], remote: str | None,
-    progress: ProgressCallback | None,
+    progress: ProgressCallback | None, sent: SentDigests | None = None,
 ) -> PutResult:
+    """One attempt at a put. ``sent``: digests of files an earlier attempt sent whole; a
+    retry announces the digest, so if the server has the file (the reply was lost) it
+    confirms it without a byte being sent again."""
     local = os.fspath(local)
     name = os.path.basename(local)
     if remote is None or remote == "":
@@ -90,7 +96,7 @@ def put_once(
                                "holds")
         if not stat.S_ISREG(before.st_mode):
             raise PermissionDenied(f"{local!r} is not a regular file")
-        return _put_fd(conn, fd, before, remote, progress)
+        return _put_fd(conn, fd, before, remote, progress, sent)
     except OSError as exc:  # the network's errors arrive as FtErrors; this is the local disk
         raise local_error(exc, f"cannot read {local!r}") from None
     finally:
@@ -99,13 +105,15 @@ def put_once(
 
 def _put_fd(
     conn: Connection, fd: int, before: os.stat_result, remote: str,
-    progress: ProgressCallback | None,
+    progress: ProgressCallback | None, sent: SentDigests | None,
 ) -> PutResult:
     size = before.st_size
+    version = (before.st_dev, before.st_ino, size, before.st_mtime_ns)
+    known = None if sent is None else sent.get(version)
     channel = conn.channel()
     talk = Conversation(CLIENT, greeted=True)  # a request starts on a settled connection
     talk.request(PUT, size)
-    channel.send(PutRequest(remote, size, before.st_mtime).to_dict())
+    channel.send(PutRequest(remote, size, before.st_mtime, known).to_dict())
     # The server hashes what it holds of this upload (at most about size bytes) first.
     ready = conn.reply(PutReady, channel, conn.deadline_after(size))
     try:  # from here until put_end, only a closed connection tells the server to stop
@@ -124,6 +132,8 @@ def _put_fd(
             # without a closing header the server publishes nothing
             raise SourceChanged(f"{remote!r}: the local file changed while it was sent; "
                                 "nothing was published")
+        if sent is not None:  # a retry of this put can now tell the server what it sent
+            sent[version] = digest
         talk.request(PUT_END)
         channel.send(PutEnd(digest).to_dict())
         # The server's answer can only come once our last bytes have reached it: on
