@@ -12,18 +12,24 @@ other side provably holds.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
+import stat
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
+from common.io.hashcache import HashCache
 from common.protocol.errors import ConnectionLost, FtError, OutcomeUnknown, ProtocolError, Timeout
+from common.protocol.fields import mtime_ns
 from common.protocol.replies import Done, EntryInfo, ListReply, StatReply, WalkEntry, WalkReply
 from common.protocol.requests import ListDir, MakeDir, Move, Remove, SetMtime, Stat, Walk
 from ftclient import pipeline
 from ftclient.batch import PipelinedBatch
 from ftclient.connection import Connection
+from ftclient.digests import cached_digest, remember, remember_sent
+from ftclient.localfiles import choose_destination
 from ftclient.names import normalize_remote
 from ftclient.pipeline import BytesCallback, PipedFile, PipedResult
 from ftclient.results import GetResult, Progress, ProgressCallback, PutResult
@@ -210,6 +216,7 @@ class Client(Connection):
     def put(
         self, local: str | os.PathLike[str] | StreamSource, remote: str | None = None,
         *, progress: ProgressCallback | None = None, on_retry: RetryCallback | None = None,
+        cache: HashCache | None = None,
     ) -> PutResult:
         """Upload ``local``; ``remote`` defaults to its name, and a trailing "/" means a folder.
 
@@ -221,6 +228,9 @@ class Client(Connection):
         read to its end into a private spool file first (the protocol announces each
         file's size), which is then put as any file and removed. Retries resume from the
         spool; a new run must read the stream again. ``remote`` is then required.
+
+        ``cache``: the client's digest cache. A file whose digest it holds is announced
+        with it, so a server that has that very file confirms it without a byte moving.
         """
         if not isinstance(local, (str, os.PathLike)):
             if remote is None:
@@ -228,16 +238,20 @@ class Client(Connection):
             with spooled(local) as path:
                 return self.put(path, remote, progress=progress, on_retry=on_retry)
         sent: SentDigests = {}  # what an attempt sent whole: a retry announces it
+        if cache is not None:  # a digest known already: the server may have that file
+            sent.update(cached_digest(cache, os.fspath(local)))
         result, retries = run_with_retries(
             lambda: put_once(self, local, remote, progress, sent), path=os.fspath(local),
             retries=self.retries, first_delay=self.retry_delay, before_retry=self.drop,
             on_retry=on_retry)
+        if cache is not None:
+            remember_sent(cache, os.fspath(local), sent, result.sha256)
         return replace(result, retries=retries)
 
     def get(
         self, remote: str, local: str | os.PathLike[str] | StreamSink | None = None,
         *, progress: ProgressCallback | None = None, on_retry: RetryCallback | None = None,
-        within: str | None = None,
+        within: str | None = None, cache: HashCache | None = None,
     ) -> GetResult:
         """Download ``remote`` to ``local`` (a file name or an existing folder; default: ./NAME).
 
@@ -251,6 +265,10 @@ class Client(Connection):
         stream cannot resume, so a cut once bytes were written raises StreamCut. So is a
         destination that is a symlink or not a regular file (``/dev/stdout``, a FIFO):
         written through, as ``cp`` does, never replaced.
+
+        ``cache``: the client's digest cache. A destination it knows to hold the server's
+        file already (same size and SHA-256, asked with one ``stat``) is left as it is,
+        only its mtime set: nothing moves (``resumed_from`` is then the whole size).
         """
         if local is not None and not isinstance(local, (str, os.PathLike)):
             sink, name = local, _stream_name(local)
@@ -259,11 +277,42 @@ class Client(Connection):
                 retries=self.retries, first_delay=self.retry_delay, before_retry=self.drop,
                 on_retry=on_retry)
             return replace(result, retries=retries)
+        if cache is not None and within is None:
+            held = self._held_already(remote, local, cache, on_retry)
+            if held is not None:
+                return held
         result, retries = run_with_retries(
             lambda: get_once(self, remote, local, progress, within), path=remote,
             retries=self.retries, first_delay=self.retry_delay, before_retry=self.drop,
             on_retry=on_retry)
+        if cache is not None:
+            with contextlib.suppress(OSError):
+                remember(cache, result.local, os.stat(result.local), result.sha256)
         return replace(result, retries=retries)
+
+    def _held_already(self, remote: str, local: str | os.PathLike[str] | None,
+                      cache: HashCache, on_retry: RetryCallback | None) -> GetResult | None:
+        """The result of a get that need not move a byte: the destination is a regular
+        file whose cached SHA-256 and size are the server's file's; else None."""
+        destination = choose_destination(normalize_remote(remote),
+                                         None if local is None else os.fspath(local))
+        try:
+            st = os.lstat(destination)
+        except OSError:
+            return None
+        if not stat.S_ISREG(st.st_mode):
+            return None
+        cached = cache.get(os.path.realpath(destination), st)
+        if cached is None:
+            return None
+        info = self.stat(remote, digest=True, on_retry=on_retry)
+        if info.type != "file" or info.size != st.st_size or info.sha256 != cached:
+            return None
+        if st.st_mtime_ns != mtime_ns(info.mtime):
+            with contextlib.suppress(OSError):
+                os.utime(destination, ns=(st.st_atime_ns, mtime_ns(info.mtime)))
+                remember(cache, destination, os.stat(destination), cached)
+        return GetResult(destination, info.size, cached, info.size)
 
 
 def _stream_name(sink: StreamSink) -> str:

@@ -55,3 +55,27 @@ def remember(cache: HashCache | None, path: str, st: os.stat_result, digest: str
     """Record ``digest`` for ``path`` as it was when stat'ed as ``st``."""
     if cache is not None:
         cache.put(os.path.realpath(path), st, digest)
+
+
+def cached_digest(cache: HashCache, path: str) -> dict[tuple[int, int, int, int], str]:
+    """``{(device, inode, size, mtime_ns): sha256}`` for ``path`` if the cache still holds
+    its digest (never computed here: a put must not read a big file twice), else {}."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return {}
+    digest = cache.get(os.path.realpath(path), st)
+    if digest is None:
+        return {}
+    return {(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns): digest}
+
+
+def remember_sent(cache: HashCache, path: str, sent: dict[tuple[int, int, int, int], str],
+                  sha256: str) -> None:
+    """Record the digest a put confirmed, if the file is still the version that was sent."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return
+    if sent.get((st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)) == sha256:
+        remember(cache, path, st, sha256)

@@ -119,13 +119,18 @@ def _put_fd(
     try:  # from here until put_end, only a closed connection tells the server to stop
         talk.reply(PUT_READY, ready.offset)
         offset, hasher = 0, hashlib.sha256()
-        if 0 < ready.offset <= size:
+        # The server holds the very file we announced: nothing to send, nor to re-read.
+        whole = known is not None and ready.offset == size and ready.prefix_sha256 == known
+        if whole:
+            offset = size
+        elif 0 < ready.offset <= size:
             prefix = hash_prefix(fd, ready.offset)
             if prefix.hexdigest() == ready.prefix_sha256:
                 offset, hasher = ready.offset, prefix
         talk.request(PUT_DATA, offset)
         channel.send(PutData(offset).to_dict())
-        digest = _send_file(conn, channel, fd, remote, offset, size, hasher, progress)
+        digest = known if whole and known is not None else _send_file(
+            conn, channel, fd, remote, offset, size, hasher, progress)
         talk.client_raw(size - offset)
         after = os.fstat(fd)
         if not unchanged_while_open(before, after):

@@ -150,13 +150,15 @@ def mount_tmpfs() -> Iterator[Callable[..., Path]]:
 
 @pytest.fixture(autouse=True, scope="session")
 def no_personal_client_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """Keep the tester's own ~/.config/ftclient/config.yaml and FTCLIENT_* out of every run.
+    """Keep the tester's own ~/.config/ftclient/config.yaml, digest cache and FTCLIENT_*
+    out of every run.
 
     ftclient reads its settings from there (ftclient/cli/profiles.py); a tester's
     ``limit-rate`` or ``quiet`` must not change what the tests see.
     """
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("xdg-config")))
+        patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
         for variable in [name for name in os.environ if name.startswith("FTCLIENT_")]:
             patch.delenv(variable)
         yield

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from typing import BinaryIO, NoReturn
 
+from common.io.hashcache import HashCache
 from common.io.ratelimit import RateError, parse_rate
 from common.io.tls import normalize_fingerprint
 from common.protocol.errors import AuthFailed, FtError
@@ -39,6 +40,7 @@ from ftclient.cli.profiles import ProfileError, apply_settings, confirm_profile
 from ftclient.cli.util import UsageError, retry_line, retry_notice, safe, seconds_up_to
 from ftclient.client import Client
 from ftclient.connection import DEFAULT_PORT, MAX_TIMEOUT
+from ftclient.digests import open_cache
 from ftclient.results import Progress
 from ftclient.retry import DEFAULT_RETRIES, MAX_RETRIES, RetryNote
 from ftclient.tree import TreeProgress
@@ -308,10 +310,23 @@ def progress_bar(verb: str, quiet: bool) -> Iterator[TransferDisplay]:
         display.close()
 
 
+@contextmanager
+def digest_cache() -> Iterator[HashCache | None]:
+    """The user's digest cache (ftclient/digests.py) for one command, closed after it."""
+    cache = open_cache()
+    try:
+        yield cache
+    finally:
+        if cache is not None:
+            cache.close()
+
+
 def _moved(size: int, resumed_from: int) -> str:
     """ " (112 MiB moved, resumed at 188 MiB)" when a transfer resumed, else nothing."""
     if not resumed_from:
         return ""
+    if resumed_from == size:
+        return " (already there: nothing moved)"
     return f" ({human_size(size - resumed_from)} moved, resumed at {human_size(resumed_from)})"
 
 
@@ -357,9 +372,9 @@ def run(args: argparse.Namespace) -> int:
                     raise UsageError("put - reads standard input: give the remote name, "
                                      "as in `tar c dir | ftclient put - backup.tar`")
                 source = sys.stdin.buffer
-            with progress_bar("put", quiet) as bar:
+            with progress_bar("put", quiet) as bar, digest_cache() as cache:
                 result = client.put(source, _second(args.paths), progress=bar,
-                                    on_retry=bar.on_retry)
+                                    on_retry=bar.on_retry, cache=cache)
             _note(quiet, f"put {safe(result.remote)}: {human_size(result.size)}"
                          f"{_moved(result.size, result.resumed_from)} in "
                          f"{time.monotonic() - started:.1f} s, sha256 {result.sha256} verified"
@@ -370,9 +385,10 @@ def run(args: argparse.Namespace) -> int:
             if local == "-":  # standard output: no bar among the bytes, the summary on stderr
                 sys.stdout.flush()
                 local = sys.stdout.buffer
-            with progress_bar("get", quiet or local is sys.stdout.buffer) as bar:
+            with progress_bar("get", quiet or local is sys.stdout.buffer) as bar, \
+                    digest_cache() as cache:
                 result = client.get(args.paths[0], local, progress=bar,
-                                    on_retry=bar.on_retry)
+                                    on_retry=bar.on_retry, cache=cache)
             if local is sys.stdout.buffer:
                 sys.stdout.buffer.flush()
             _note(quiet, f"got {safe(result.local)}: {human_size(result.size)}"
