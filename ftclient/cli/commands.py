@@ -17,9 +17,10 @@ from contextlib import AbstractContextManager
 from typing import Protocol
 
 from common.io.hashcache import HashCache
-from common.protocol.errors import ConnectionLost, FtError, NotADirectory, NotFound, Timeout
+from common.protocol.errors import ConnectionLost, FtError, NotFound, Timeout
 from common.protocol.replies import EntryInfo
 from common.sizes import human_size
+from ftclient.cli.targets import expand_remote, local_folder_for_many, remote_folder_for_many
 from ftclient.cli.util import UsageError, retry_notice, safe
 from ftclient.client import Client
 from ftclient.digests import open_cache
@@ -148,13 +149,12 @@ def _transfer(client: Client, args: argparse.Namespace, cache: HashCache | None,
                         on_retry=bar.on_retry)
     *sources, folder = paths
     if args.command == "put":
+        folder = remote_folder_for_many(client, folder, bar.on_retry)
         return put_files(client, sources, folder, cache=cache, progress=bar,
                          on_retry=bar.on_retry)
-    if not os.path.isdir(folder):
-        raise NotADirectory(f"{folder!r} is not a local folder (get with several names "
-                            "needs a folder last)")
-    return get_files(client, sources, folder, cache=cache, progress=bar,
-                     on_retry=bar.on_retry)
+    folder = local_folder_for_many(folder)
+    return get_files(client, expand_remote(client, sources, bar.on_retry), folder,
+                     cache=cache, progress=bar, on_retry=bar.on_retry)
 
 
 def _summarize(verb: str, report: TreeReport, quiet: bool, seconds: float) -> int:

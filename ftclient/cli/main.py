@@ -37,6 +37,7 @@ from ftclient.cli.commands import (
 from ftclient.cli.credentials import PASSWORD_ENV, NoPassword, password_for
 from ftclient.cli.discover import add_discover_command, run_discover
 from ftclient.cli.profiles import ProfileError, apply_settings, confirm_profile
+from ftclient.cli.targets import has_glob, remote_name_for_one
 from ftclient.cli.util import UsageError, retry_line, retry_notice, safe, seconds_up_to
 from ftclient.client import Client
 from ftclient.connection import DEFAULT_PORT, MAX_TIMEOUT
@@ -360,6 +361,12 @@ def run(args: argparse.Namespace) -> int:
                         limit_rate=args.limit_rate, tls=args.tls,
                         fingerprint=args.fingerprint, accept_new=args.accept_new,
                         user=args.user, password=password)) as client:
+        if args.command == "get" and not args.recursive and any(
+                has_glob(name) for name in args.paths[:1 if len(args.paths) <= 2 else -1]):
+            # get 'inbox/*.pdf' [LOCAL_DIR]: the matches, into LOCAL_DIR or here
+            if len(args.paths) == 1:
+                args.paths.append(".")
+            return run_many(client, args, quiet, tree_progress_bar)
         if args.command in ("put", "get") and (args.recursive or len(args.paths) > 2):
             return run_many(client, args, quiet, tree_progress_bar)
         if args.command in FILE_COMMANDS:
@@ -373,8 +380,9 @@ def run(args: argparse.Namespace) -> int:
                                      "as in `tar c dir | ftclient put - backup.tar`")
                 source = sys.stdin.buffer
             with progress_bar("put", quiet) as bar, digest_cache() as cache:
-                result = client.put(source, _second(args.paths), progress=bar,
-                                    on_retry=bar.on_retry, cache=cache)
+                remote = remote_name_for_one(client, _second(args.paths), bar.on_retry)
+                result = client.put(source, remote, progress=bar, on_retry=bar.on_retry,
+                                    cache=cache)
             _note(quiet, f"put {safe(result.remote)}: {human_size(result.size)}"
                          f"{_moved(result.size, result.resumed_from)} in "
                          f"{time.monotonic() - started:.1f} s, sha256 {result.sha256} verified"
