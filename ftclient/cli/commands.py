@@ -3,7 +3,7 @@
 main.py owns the parser's top, the terminal and the exit codes, and calls in here
 for these commands; this module turns arguments into ``Client`` and tree.py
 calls and a ``TreeReport`` into lines on stderr. It draws no progress bar itself:
-main.py hands it the bar to use (tqdm stays in main.py alone).
+main.py hands it the bar to use (tqdm stays in bars.py alone).
 """
 
 from __future__ import annotations
