@@ -1,8 +1,8 @@
 """``ftclient`` command line: a thin layer over ``Client`` with progress bars and exit codes.
 
 The only module that knows about the terminal: progress bars on stderr (their look,
-and tqdm, in bars.py), one clear line per error, control characters escaped before anything a server sent is
-printed. Exit codes: 0 success, 1 failed transfer or remote error, 2 usage
+and tqdm, in bars.py), one clear line per error, control characters escaped before
+anything a server sent is printed. Exit codes: 0 success, 1 failed transfer or remote error, 2 usage
 error, 130 interrupted (a partial is left for the next run to resume).
 """
 
