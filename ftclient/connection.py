@@ -19,7 +19,14 @@ from typing import Self, TypeVar
 from common.io.channel import Channel
 from common.io.hashing import HASH_RATE_FLOOR
 from common.io.ratelimit import Throttle, TokenBucket, parse_rate
-from common.protocol.errors import CLOSING_CODES, Busy, ConnectionLost, ProtocolError, Timeout
+from common.protocol.errors import (
+    CLOSING_CODES,
+    Busy,
+    CannotConnect,
+    ConnectionLost,
+    ProtocolError,
+    Timeout,
+)
 from common.protocol.replies import HelloReply, carried_error
 from common.protocol.requests import PROTOCOL_VERSION, Hello
 from ftclient.retry import (
@@ -98,7 +105,8 @@ class Connection:
                                       password)
 
     def __enter__(self) -> Self:
-        """Connect, retrying a refused or lost connection as transfers do (self.retries)."""
+        """Connect, retrying a lost connection as transfers do (self.retries); a refused
+        one, or an unknown host, fails at once (retry.reason_to_retry)."""
         run_with_retries(self.connect, path=f"{self.host}:{self.port}", retries=self.retries,
                          first_delay=self.retry_delay, before_retry=self.drop, on_retry=None)
         return self
@@ -128,7 +136,13 @@ class Connection:
             sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
         except TimeoutError:
             raise ConnectionLost(f"no answer from {self.host}:{self.port}") from None
-        except OSError as exc:
+        except ConnectionRefusedError:
+            raise CannotConnect(f"cannot connect to {self.host}:{self.port}: connection "
+                                "refused (is ftserver running there, on that port?)") from None
+        except socket.gaierror as exc:
+            raise CannotConnect(f"cannot connect to {self.host}:{self.port}: unknown host "
+                                f"({exc.strerror or exc})") from None
+        except OSError as exc:  # a reset on the way, no route for now...: worth a retry
             raise ConnectionLost(
                 f"cannot connect to {self.host}:{self.port}: {exc.strerror or exc}"
             ) from None

@@ -26,12 +26,14 @@ from typing import TypeVar
 
 from common.protocol.errors import (
     Busy,
+    CannotConnect,
     ConnectionLost,
     FtError,
     Locked,
     OutcomeUnknown,
     StreamCut,
     Timeout,
+    WrongProtocol,
 )
 
 DEFAULT_RETRIES = 3
@@ -86,10 +88,12 @@ def reason_to_retry(error: FtError, after_cut: bool) -> str | None:
     """A short reason if ``error`` is worth another attempt, else None.
 
     ``after_cut``: the previous attempt of this transfer lost its connection, so a
-    ``locked`` now is most likely our own cut session not yet closed by the server.
+    ``locked`` now is most likely our own cut session not yet closed by the server, and
+    a refused connection a server restarting. Before any cut, a refused connection or
+    an unknown host fails at once: waiting 7 s would not change them.
     """
-    if isinstance(error, (OutcomeUnknown, StreamCut)) or (
-            isinstance(error, Locked) and not after_cut):
+    if isinstance(error, (OutcomeUnknown, StreamCut, WrongProtocol)) or (
+            isinstance(error, (Locked, CannotConnect)) and not after_cut):
         return None
     if isinstance(error, Busy):
         return "server shutting down" if SHUTTING_DOWN in error.message else None

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from common.io.channel import Channel
 from common.io.tls import client_context, fingerprint_of, normalize_fingerprint
-from common.protocol.errors import AuthFailed, ConnectionLost, ProtocolError, Timeout
+from common.protocol.errors import AuthFailed, ConnectionLost, ProtocolError, Timeout, WrongProtocol
 from common.protocol.replies import AuthChallenge, AuthDone
 from common.protocol.requests import AuthFinal, AuthStart
 from common.protocol.scram import MECHANISM, ScramClient
@@ -52,8 +52,8 @@ def open_tls(sock: socket.socket, host: str, port: int, security: Security) -> s
         sock.close()
         reason = exc.reason or str(exc)
         if reason in ("WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG"):
-            raise ConnectionLost(f"{host}:{port} does not speak TLS (a plaintext ft server?); "
-                                 "this client never falls back to plaintext") from None
+            raise WrongProtocol(f"{host}:{port} does not speak TLS (a plaintext ft server?); "
+                                "this client never falls back to plaintext") from None
         raise ConnectionLost(f"TLS handshake with {host}:{port} failed ({reason}); is it a "
                              "plaintext ft server, or not an ft server at all?") from None
     except OSError as exc:

@@ -132,6 +132,17 @@ class OutcomeUnknown(ConnectionLost):
     (client side only, never on the wire)."""
 
 
+class CannotConnect(ConnectionLost):
+    """No connection could be made: refused, no route, no such host. Retrying cannot fix
+    that unless the server is restarting after cutting a transfer of ours, so it is
+    retried only then (client side only, never on the wire)."""
+
+
+class WrongProtocol(ConnectionLost):
+    """The other side does not speak what we asked for (TLS to a plaintext server): a
+    setting to change, never retried (client side only, never on the wire)."""
+
+
 class StreamCut(ConnectionLost):
     """A download into a stream (standard output, a pipe, a device) was cut after some of
     it was written: those bytes cannot be taken back, so it is neither resumed nor

@@ -7,6 +7,7 @@ many retries it must see and from which offset the transfer resumed.
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ import pytest
 from common.protocol.errors import (
     BadPath,
     Busy,
+    CannotConnect,
     ConnectionLost,
     FtError,
     IntegrityError,
@@ -27,7 +29,9 @@ from common.protocol.errors import (
     PermissionDenied,
     SourceChanged,
     StorageError,
+    StreamCut,
     Timeout,
+    WrongProtocol,
 )
 from ftclient.retry import (
     DEFAULT_RETRIES,
@@ -83,6 +87,11 @@ def test_the_default_retries_give_up_well_within_half_a_minute() -> None:
     (SourceChanged("the local file changed while it was sent"), True, None),
     (NoSpace("the server's disk is full"), True, None),
     (StorageError("I/O error on the server"), True, None),
+    (CannotConnect("connection refused"), False, None),  # fail fast: nothing listens
+    (CannotConnect("connection refused"), True, "connection lost"),  # a server restarting
+    (WrongProtocol("does not speak TLS"), False, None),
+    (WrongProtocol("does not speak TLS"), True, None),
+    (StreamCut("cut after bytes were written"), True, None),
 ])
 def test_which_errors_are_retried(error: FtError, after_cut: bool, reason: str | None) -> None:
     assert reason_to_retry(error, after_cut) == reason
@@ -330,3 +339,21 @@ def test_a_connection_the_server_closed_when_idle_is_replaced_before_a_move(
     assert server.wait_for_log(r"closing, "), "the idle connection was not closed"
     client.move("idle-from.txt", "idle-to.txt")
     assert (server.root / "idle-to.txt").exists()
+
+
+def test_cli_fails_at_once_when_nothing_listens_and_says_why(tmp_path: Path) -> None:
+    """Issue 17: a refused connection took 7 s of "retry ... connection lost"."""
+    with socket.socket() as probe:  # a loopback port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    result = ftclient("--server", f"127.0.0.1:{port}", "ls", cwd=tmp_path)
+    line = one_error_line(result)  # no retry lines before it
+    assert "connection refused (is ftserver running there, on that port?)" in line
+
+
+def test_cli_tls_to_a_plaintext_server_fails_at_once_and_says_why(
+        shared_server: ServerProcess, tmp_path: Path) -> None:
+    result = ftclient("--server", f"127.0.0.1:{shared_server.port}", "--tls", "ls",
+                      cwd=tmp_path)
+    line = one_error_line(result)
+    assert "does not speak TLS" in line and "retry" not in line
