@@ -3,8 +3,9 @@
 tqdm prints sizes as "6.00M" and, with a 1024 divisor, rates as "MB/s", so a
 ``--limit-rate 25M`` (25 MiB/s) read "26.2 MB/s" against sizes counted in MiB. This
 bar shows sizes and rates as ``human_size`` does (``6.0 MiB``, ``4.0 MiB/s``), the
-units of the summary line. Frames (each a carriage return) are drawn only when
-stderr is a terminal, never into a log or a pipe.
+units of the summary line. On a narrow terminal the file's name gives way (cut from
+the left), never the figures or the bar. Frames (each a carriage return) are drawn
+only when stderr is a terminal, never into a log or a pipe.
 """
 
 from __future__ import annotations
@@ -36,7 +37,26 @@ class BinaryBar(tqdm):  # type: ignore[type-arg]
         if rate is None and meter["elapsed"]:
             rate = done / meter["elapsed"] if done else None
         meter["speed"] = "?/s" if rate is None else f"{human_size(rate)}/s"
+        meter["prefix"] = _fitted(meter.get("prefix") or "", meter.get("ncols"),
+                                  len(meter["sizes"]) + len(meter["speed"]))
         return meter
+
+
+MIN_BAR_CELLS = 8
+FIXED_WIDTH = 25
+"""Columns the bar's format takes besides the name, the figures and the bar itself."""
+
+
+def _fitted(name: str, columns: int | None, figures: int) -> str:
+    """``name`` cut from the left ("…" + its end) so that at ``columns`` the figures and
+    at least MIN_BAR_CELLS of bar still fit: at 60 columns the bar kept 1 cell and the
+    rate was cut mid-number."""
+    if not columns:
+        return name
+    room = columns - figures - FIXED_WIDTH - MIN_BAR_CELLS
+    if len(name) <= room:
+        return name
+    return "…" + name[-max(room - 1, 3):]
 
 
 def draws_frames() -> bool:

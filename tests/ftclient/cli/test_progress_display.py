@@ -27,13 +27,13 @@ MiB = 1 << 20
 CLIENT = [sys.executable, "-m", "ftclient"]
 
 
-def run_on_a_terminal(argv: list[str], cwd: Path) -> tuple[int, str]:
-    """Run ``argv`` with its stderr on a pty (a terminal 100 columns wide); return the exit
+def run_on_a_terminal(argv: list[str], cwd: Path, columns: int = 100) -> tuple[int, str]:
+    """Run ``argv`` with its stderr on a pty (a terminal ``columns`` wide); return the exit
     code and everything drawn there."""
     master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
     os.set_blocking(master, True)
-    env = {**os.environ, "COLUMNS": "100"}
+    env = {**os.environ, "COLUMNS": str(columns)}
     proc = subprocess.Popen(argv, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=slave, env=env)
     os.close(slave)
@@ -130,3 +130,24 @@ def test_on_a_terminal_put_r_draws_one_overall_bar(
     assert code == 0, drawn
     assert "put 3/3 files" in drawn and "2.9 KiB/2.9 KiB" in drawn  # files and bytes
     assert "put: 3 transferred" in drawn
+
+
+def test_at_60_columns_the_name_gives_way_not_the_bar_or_the_figures(
+        start_server: Callable[..., ServerProcess], tmp_path: Path) -> None:
+    server = start_server()
+    source = tmp_path / "a-rather-long-name-for-the-quarterly-report-2026.bin"
+    source.write_bytes(os.urandom(6 * MiB))
+    code, drawn = run_on_a_terminal(
+        [*CLIENT, "--server", f"127.0.0.1:{server.port}", "--limit-rate", "4M", "put",
+         str(source)], tmp_path, columns=60)
+    assert code == 0, drawn
+    frames = [frame for line in drawn.splitlines() for frame in line.split("\r")
+              if "%|" in frame]
+    assert frames, drawn
+    for frame in frames:
+        assert len(frame) <= 60, frame
+    last = frames[-1]
+    assert "6.0 MiB/6.0 MiB" in last and last.rstrip().endswith("MiB/s]"), last
+    bar = last.split("|")[1]
+    assert len(bar) >= 6, last  # the bar keeps its cells (it had 1)
+    assert "…" in last  # the name was cut from the left to make room
