@@ -138,7 +138,8 @@ class HttpSession:
             storage = (self.base_storage.confined_to(grant.home) if grant.home
                        else self.base_storage)
             self._route(exchange, target, grant, storage)
-        except ConnectionLost:
+        except ConnectionLost as exc:  # a body or an answer cut off: never "ok" in the log
+            exchange.result = exc.code
             raise
         except FtError as exc:  # a body that stopped coming (Timeout) included: 408
             self._refuse(exchange, exc)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import re
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -73,6 +74,8 @@ def test_a_cut_put_leaves_the_old_version_and_no_partial(
         cut = curl("-T", str(source), f"http://127.0.0.1:{proxy.port}/report.pdf", check=False)
     assert cut.returncode != 0
     assert server.wait_for_log("method=PUT path='report.pdf'"), server.log
+    assert re.search(r"method=PUT path='report.pdf' .* result=connection", server.log), (
+        server.log)  # logged as cut, never "ok"
     assert (server.root / "report.pdf").read_bytes() == b"the old version\n"
     assert not list(server.partials.glob("*.part"))
     status, _ = curl_status(f"http://127.0.0.1:{server.port}/report.pdf")
