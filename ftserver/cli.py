@@ -105,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGHUP, on_hangup)
+    signal.set_wakeup_fd(server.wakeup_fd())  # a signal on any thread wakes the loop
     server.serve_forever()
     return 0
 

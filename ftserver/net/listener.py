@@ -12,6 +12,7 @@ this file reads or writes files in the share.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import math
@@ -70,6 +71,18 @@ class Server:
                             port=self.address[1], tls=self.config.tls.enabled,
                             fingerprint=self._fingerprint)
 
+    def wakeup_fd(self) -> int:
+        """For ``signal.set_wakeup_fd``: a signal that lands on another thread than the main
+        one (Linux may pick any) still wakes the accept loop at once, so its handler runs
+        now, not when the loop's 60 s select ends (a SIGTERM once waited that long)."""
+        return self._wake_w.fileno()
+
+    def _drain_wakeups(self) -> None:
+        self._wake_r.setblocking(False)
+        with contextlib.suppress(BlockingIOError, InterruptedError):
+            while self._wake_r.recv(4096):
+                pass
+
     def request_shutdown(self) -> None:
         """Ask ``serve_forever`` to return; safe to call from a signal handler or thread."""
         self._stop.set()
@@ -94,6 +107,8 @@ class Server:
                     for key, _ in selector.select(timeout=60.0):
                         if key.fileobj is self.listen_sock:
                             self._accept()
+                        elif key.fileobj is self._wake_r:
+                            self._drain_wakeups()
         finally:
             self.listen_sock.close()
             if self._discovery is not None:
