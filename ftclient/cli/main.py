@@ -380,7 +380,8 @@ def run(args: argparse.Namespace) -> int:
                                      "as in `tar c dir | ftclient put - backup.tar`")
                 source = sys.stdin.buffer
             with progress_bar("put", quiet) as bar, digest_cache() as cache:
-                remote = remote_name_for_one(client, _second(args.paths), bar.on_retry)
+                remote = (_second(args.paths) if source is sys.stdin.buffer  # no name
+                          else remote_name_for_one(client, _second(args.paths), bar.on_retry))
                 result = client.put(source, remote, progress=bar, on_retry=bar.on_retry,
                                     cache=cache)
             _note(quiet, f"put {safe(result.remote)}: {human_size(result.size)}"

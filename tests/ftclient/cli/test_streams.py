@@ -104,6 +104,14 @@ def test_put_dash_uploads_standard_input_whole_and_verified(
     assert not [name for name in os.listdir(served.root) if name.startswith(".ft-tmp")]
 
 
+def test_put_dash_into_an_existing_folder_is_refused_not_named_after_the_spool(
+        served: ServerProcess, here: Path) -> None:
+    (served.root / "reports").mkdir()
+    result = ftclient(served.port, "put", "-", "reports", stdin=b"x", cwd=here)
+    assert result.returncode == 1 and b"is a folder" in result.stderr, result.stderr
+    assert list((served.root / "reports").iterdir()) == []  # no ftclient-spool-... file
+
+
 def test_put_dash_without_a_remote_name_says_how(served: ServerProcess, here: Path) -> None:
     result = ftclient(served.port, "put", "-", stdin=b"x", cwd=here)
     text = subprocess.CompletedProcess(result.args, result.returncode,
