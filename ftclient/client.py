@@ -28,14 +28,14 @@ from common.protocol.requests import ListDir, MakeDir, Move, Remove, SetMtime, S
 from ftclient import pipeline
 from ftclient.batch import PipelinedBatch
 from ftclient.connection import Connection
-from ftclient.digests import cached_digest, remember, remember_sent
+from ftclient.digests import SentDigests, cached_digest, remember, remember_sent
 from ftclient.localfiles import choose_destination
 from ftclient.names import normalize_remote
 from ftclient.pipeline import BytesCallback, PipedFile, PipedResult
 from ftclient.results import GetResult, Progress, ProgressCallback, PutResult
 from ftclient.retry import RetryCallback, RetryNote, run_with_retries
 from ftclient.spool import StreamSource, spooled
-from ftclient.transfers import SentDigests, StreamSink, get_once, get_stream_once, put_once
+from ftclient.transfers import StreamSink, get_once, get_stream_once, put_once
 
 MAX_WALK_ENTRIES = 1_000_000
 """A server listing more entries than this in one walk is refused (memory stays bounded)."""

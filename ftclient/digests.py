@@ -8,8 +8,10 @@ an optimisation: if it cannot be opened, digests are simply computed.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 from common.io.hashcache import HashCache
@@ -57,9 +59,19 @@ def remember(cache: HashCache | None, path: str, st: os.stat_result, digest: str
         cache.put(os.path.realpath(path), st, digest)
 
 
-def cached_digest(cache: HashCache, path: str) -> dict[tuple[int, int, int, int], str]:
-    """``{(device, inode, size, mtime_ns): sha256}`` for ``path`` if the cache still holds
-    its digest (never computed here: a put must not read a big file twice), else {}."""
+FileVersion = tuple[int, int, int, int]
+"""A local file as it was when stat'ed: (device, inode, size, mtime_ns)."""
+SentDigests = dict[FileVersion, str]
+"""SHA-256 of local files, by the version of each that it describes."""
+
+
+def file_version(st: os.stat_result) -> FileVersion:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def cached_digest(cache: HashCache, path: str) -> SentDigests:
+    """``{version: sha256}`` for ``path`` if the cache still holds its digest (never
+    computed here: a put must not read a big file twice), else {}."""
     try:
         st = os.stat(path)
     except OSError:
@@ -67,15 +79,25 @@ def cached_digest(cache: HashCache, path: str) -> dict[tuple[int, int, int, int]
     digest = cache.get(os.path.realpath(path), st)
     if digest is None:
         return {}
-    return {(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns): digest}
+    return {file_version(st): digest}
 
 
-def remember_sent(cache: HashCache, path: str, sent: dict[tuple[int, int, int, int], str],
-                  sha256: str) -> None:
+def remember_sent(cache: HashCache, path: str, sent: SentDigests, sha256: str) -> None:
     """Record the digest a put confirmed, if the file is still the version that was sent."""
     try:
         st = os.stat(path)
     except OSError:
         return
-    if sent.get((st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)) == sha256:
+    if sent.get(file_version(st)) == sha256:
         remember(cache, path, st, sha256)
+
+
+@contextlib.contextmanager
+def opened_cache() -> Iterator[HashCache | None]:
+    """The user's digest cache (``open_cache``) for one command, closed after it."""
+    cache = open_cache()
+    try:
+        yield cache
+    finally:
+        if cache is not None:
+            cache.close()

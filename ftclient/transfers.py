@@ -50,6 +50,7 @@ from common.protocol.errors import (
 from common.protocol.replies import GetEnd, GetReady, PutDone, PutReady, carried_error
 from common.protocol.requests import GetRequest, PutData, PutEnd, PutRequest
 from ftclient.connection import Connection
+from ftclient.digests import SentDigests, file_version
 from ftclient.localfiles import (
     HeldPartial,
     choose_destination,
@@ -61,9 +62,6 @@ from ftclient.localfiles import (
 from ftclient.names import normalize_remote
 from ftclient.results import GetResult, Progress, ProgressCallback, PutResult
 from ftclient.sendqueue import wait_until_sent
-
-SentDigests = dict[tuple[int, int, int, int], str]
-"""SHA-256 of local files sent whole in this run, by (device, inode, size, mtime_ns)."""
 
 
 def put_once(
@@ -108,7 +106,7 @@ def _put_fd(
     progress: ProgressCallback | None, sent: SentDigests | None,
 ) -> PutResult:
     size = before.st_size
-    version = (before.st_dev, before.st_ino, size, before.st_mtime_ns)
+    version = file_version(before)
     known = None if sent is None else sent.get(version)
     channel = conn.channel()
     talk = Conversation(CLIENT, greeted=True)  # a request starts on a settled connection
@@ -277,15 +275,7 @@ def get_stream_once(
     not retried), and nothing resumes. ``name`` says where it went, for messages.
     """
     remote = normalize_remote(remote)
-    channel = conn.channel()
-    talk = Conversation(CLIENT, greeted=True)
-    talk.request(GET)
-    channel.send(GetRequest(remote, 0, None).to_dict())
-    try:
-        ready = conn.reply(GetReady, channel, conn.deadline_after(0))
-    except IsADirectory as exc:
-        raise IsADirectory(f"{exc.message}: use get -r to download it with all it "
-                           "holds") from None
+    channel, talk, ready = _ask_for(conn, remote, 0, None)
     written = 0
 
     def write(chunk: memoryview, _position: int) -> None:
@@ -319,10 +309,30 @@ def get_stream_once(
         if isinstance(exc, OSError):
             raise local_error(exc, f"cannot write {name}") from None
         raise
-    if digest != end.sha256 or (ready.sha256 is not None and digest != ready.sha256):
+    if not _arrived_as_announced(digest, ready, end):
         raise IntegrityError(f"{remote!r} arrived with a different SHA-256 than the server "
                              f"announced; the bytes written to {name} cannot be taken back")
     return GetResult(name, ready.size, digest, 0)
+
+
+def _ask_for(conn: Connection, remote: str, held: int, prefix_digest: str | None
+             ) -> tuple[Channel, Conversation, GetReady]:
+    """Send a ``get`` for ``remote`` (holding ``held`` bytes of it) and read its answer."""
+    channel = conn.channel()
+    talk = Conversation(CLIENT, greeted=True)  # a request starts on a settled connection
+    talk.request(GET)
+    channel.send(GetRequest(remote, held, prefix_digest).to_dict())
+    # The server hashes its own first ``held`` bytes before it answers.
+    try:
+        ready = conn.reply(GetReady, channel, conn.deadline_after(held))
+    except IsADirectory as exc:  # the remote name is a folder
+        raise IsADirectory(f"{exc.message}: use get -r to download it with all it "
+                           "holds") from None
+    return channel, talk, ready
+
+
+def _arrived_as_announced(digest: str, ready: GetReady, end: GetEnd) -> bool:
+    return digest == end.sha256 and (ready.sha256 is None or digest == ready.sha256)
 
 
 def _get_into(
@@ -336,16 +346,7 @@ def _get_into(
     if held:
         hasher = hash_prefix(fd, held)
         prefix_digest = hasher.hexdigest()
-    channel = conn.channel()
-    talk = Conversation(CLIENT, greeted=True)  # a request starts on a settled connection
-    talk.request(GET)
-    channel.send(GetRequest(remote, held, prefix_digest).to_dict())
-    # The server hashes its own first ``held`` bytes before it answers.
-    try:
-        ready = conn.reply(GetReady, channel, conn.deadline_after(held))
-    except IsADirectory as exc:  # the remote name is a folder
-        raise IsADirectory(f"{exc.message}: use get -r to download it with all it "
-                           "holds") from None
+    channel, talk, ready = _ask_for(conn, remote, held, prefix_digest)
     try:  # raw bytes are on their way: any failure leaves the stream unusable
         if ready.offset not in (0, held):
             raise ProtocolError(f"server offered offset {ready.offset}, not 0 or {held}")
@@ -362,7 +363,7 @@ def _get_into(
         raise
     end = conn.reply(GetEnd, channel)
     talk.reply(GET_END)
-    if digest != end.sha256 or (ready.sha256 is not None and digest != ready.sha256):
+    if not _arrived_as_announced(digest, ready, end):
         partial.discard()
         raise IntegrityError(f"{remote!r} arrived with a different SHA-256 than the server "
                              "announced; the partial download was discarded")

@@ -20,10 +20,15 @@ from common.io.hashcache import HashCache
 from common.protocol.errors import ConnectionLost, FtError, NotFound, Timeout
 from common.protocol.replies import EntryInfo
 from common.sizes import human_size
-from ftclient.cli.targets import expand_remote, local_folder_for_many, remote_folder_for_many
+from ftclient.cli.targets import (
+    expand_remote,
+    local_folder_for_many,
+    remote_folder_for_many,
+    target_in_folder,
+)
 from ftclient.cli.util import UsageError, retry_notice, safe
 from ftclient.client import Client
-from ftclient.digests import open_cache
+from ftclient.digests import opened_cache
 from ftclient.retry import RetryCallback, RetryNote
 from ftclient.tree import TreeProgress, TreeReport, get_files, get_tree, put_files, put_tree
 
@@ -78,7 +83,8 @@ def run_file_command(client: Client, args: argparse.Namespace, quiet: bool) -> i
         for path in args.paths:
             client.mkdir(path, parents=args.parents, on_retry=on_retry)
     elif args.command == "mv":
-        target = _move_target(client, args.src, args.dst, on_retry)
+        target = target_in_folder(client, args.dst, args.src.rstrip("/").rsplit("/", 1)[-1],
+                                  on_retry)
         client.move(args.src, target, on_retry=on_retry)
     elif args.command == "rm":
         return _remove_each(client, args.paths, args.recursive, args.force, on_retry)
@@ -104,28 +110,11 @@ def _remove_each(client: Client, paths: list[str], recursive: bool, force: bool,
     return EXIT_FAILED if failed else EXIT_OK
 
 
-def _move_target(client: Client, src: str, dst: str, on_retry: RetryCallback) -> str:
-    """Like mv(1): a DST ending in / or naming an existing folder receives SRC by its name."""
-    name = src.rstrip("/").rsplit("/", 1)[-1]
-    if dst.endswith("/"):
-        return dst + name
-    try:
-        is_folder = client.stat(dst, on_retry=on_retry).type == "dir"
-    except NotFound:
-        return dst
-    return f"{dst}/{name}" if is_folder else dst
-
-
 def run_many(client: Client, args: argparse.Namespace, quiet: bool, bar: BarFactory) -> int:
     """``put``/``get`` with -r, or with several files and a folder last."""
     started = time.monotonic()
-    cache = open_cache()
-    try:
-        with bar(args.command, quiet) as display:
-            report = _transfer(client, args, cache, display)
-    finally:
-        if cache is not None:
-            cache.close()
+    with opened_cache() as cache, bar(args.command, quiet) as display:
+        report = _transfer(client, args, cache, display)
     return _summarize(args.command, report, quiet, time.monotonic() - started)
 
 

@@ -19,7 +19,6 @@ from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from typing import BinaryIO, NoReturn
 
-from common.io.hashcache import HashCache
 from common.io.ratelimit import RateError, parse_rate
 from common.io.tls import normalize_fingerprint
 from common.protocol.errors import AuthFailed, FtError
@@ -37,11 +36,11 @@ from ftclient.cli.commands import (
 from ftclient.cli.credentials import PASSWORD_ENV, NoPassword, password_for
 from ftclient.cli.discover import add_discover_command, run_discover
 from ftclient.cli.profiles import ProfileError, apply_settings, confirm_profile
-from ftclient.cli.targets import has_glob, remote_name_for_one
+from ftclient.cli.targets import has_glob, target_in_folder
 from ftclient.cli.util import UsageError, retry_line, retry_notice, safe, seconds_up_to
 from ftclient.client import Client
 from ftclient.connection import DEFAULT_PORT, MAX_TIMEOUT
-from ftclient.digests import open_cache
+from ftclient.digests import opened_cache
 from ftclient.results import Progress
 from ftclient.retry import DEFAULT_RETRIES, MAX_RETRIES, RetryNote
 from ftclient.tree import TreeProgress
@@ -311,17 +310,6 @@ def progress_bar(verb: str, quiet: bool) -> Iterator[TransferDisplay]:
         display.close()
 
 
-@contextmanager
-def digest_cache() -> Iterator[HashCache | None]:
-    """The user's digest cache (ftclient/digests.py) for one command, closed after it."""
-    cache = open_cache()
-    try:
-        yield cache
-    finally:
-        if cache is not None:
-            cache.close()
-
-
 def _moved(size: int, resumed_from: int) -> str:
     """ " (112 MiB moved, resumed at 188 MiB)" when a transfer resumed, else nothing."""
     if not resumed_from:
@@ -362,7 +350,7 @@ def run(args: argparse.Namespace) -> int:
                         fingerprint=args.fingerprint, accept_new=args.accept_new,
                         user=args.user, password=password)) as client:
         if args.command == "get" and not args.recursive and any(
-                has_glob(name) for name in args.paths[:1 if len(args.paths) <= 2 else -1]):
+                has_glob(name) for name in args.paths[:-1] or args.paths):  # the remotes
             # get 'inbox/*.pdf' [LOCAL_DIR]: the matches, into LOCAL_DIR or here
             if len(args.paths) == 1:
                 args.paths.append(".")
@@ -379,9 +367,11 @@ def run(args: argparse.Namespace) -> int:
                     raise UsageError("put - reads standard input: give the remote name, "
                                      "as in `tar c dir | ftclient put - backup.tar`")
                 source = sys.stdin.buffer
-            with progress_bar("put", quiet) as bar, digest_cache() as cache:
-                remote = (_second(args.paths) if source is sys.stdin.buffer  # no name
-                          else remote_name_for_one(client, _second(args.paths), bar.on_retry))
+            with progress_bar("put", quiet) as bar, opened_cache() as cache:
+                remote = _second(args.paths)
+                if remote and isinstance(source, str):  # stdin has no name to put inside
+                    remote = target_in_folder(client, remote, os.path.basename(source),
+                                              bar.on_retry)
                 result = client.put(source, remote, progress=bar, on_retry=bar.on_retry,
                                     cache=cache)
             _note(quiet, f"put {safe(result.remote)}: {human_size(result.size)}"
@@ -395,7 +385,7 @@ def run(args: argparse.Namespace) -> int:
                 sys.stdout.flush()
                 local = sys.stdout.buffer
             with progress_bar("get", quiet or local is sys.stdout.buffer) as bar, \
-                    digest_cache() as cache:
+                    opened_cache() as cache:
                 result = client.get(args.paths[0], local, progress=bar,
                                     on_retry=bar.on_retry, cache=cache)
             if local is sys.stdout.buffer:

@@ -4,7 +4,8 @@
   name ending in ``/`` (then created); for ``get``, an existing local folder.
   Otherwise the command stops before moving anything: ``put *.txt`` matching four
   files must not make a remote folder of the last one's name.
-- ``put a.txt reports``, where ``reports`` is an existing remote folder, puts into it.
+- ``put a.txt reports``, where ``reports`` is an existing remote folder, puts into it,
+  as ``mv a.txt reports`` moves into it (``target_in_folder``).
 - ``get 'inbox/*.pdf' ~/in/``: a remote name with ``*``, ``?`` or ``[`` is matched
   against the files of its folder, as sftp and scp do (quoted, so the local shell
   leaves it alone).
@@ -37,16 +38,16 @@ def remote_folder_for_many(client: Client, folder: str, on_retry: RetryCallback)
     return folder
 
 
-def remote_name_for_one(client: Client, remote: str | None, on_retry: RetryCallback
-                        ) -> str | None:
-    """Where ``put LOCAL REMOTE`` writes: into REMOTE if it is an existing folder."""
-    if remote is None or remote == "" or remote.endswith("/"):
-        return remote
+def target_in_folder(client: Client, dst: str, name: str, on_retry: RetryCallback) -> str:
+    """Like cp(1) and mv(1): a DST ending in / or naming an existing remote folder
+    receives NAME inside it; any other DST is the new name itself."""
+    if dst.endswith("/"):
+        return dst + name
     try:
-        kind = client.stat(remote, on_retry=on_retry).type
+        is_folder = client.stat(dst, on_retry=on_retry).type == "dir"
     except NotFound:
-        return remote
-    return remote + "/" if kind == "dir" else remote
+        return dst
+    return f"{dst}/{name}" if is_folder else dst
 
 
 def has_glob(name: str) -> bool:

@@ -86,6 +86,14 @@ class SessionHost:
                     return session_id
         return None
 
+    def _live_after(self, wait: float) -> list[Connection]:
+        """The sessions still running once they all ended or ``wait`` seconds passed."""
+        deadline = time.monotonic() + wait
+        with self._lock:
+            while self._live and (left := deadline - time.monotonic()) > 0:
+                self._lock.wait(left)
+            return list(self._live.values())
+
     def drain(self, grace: float) -> None:
         """Stop serving: close idle sessions now, wait up to ``grace`` for the rest, cut them."""
         self.stopping.set()
@@ -93,22 +101,13 @@ class SessionHost:
             idle = [s for s in self._live.values() if not s.in_request]
         for session in idle:
             _cut(session.sock)
-        deadline = time.monotonic() + grace
-        with self._lock:
-            while self._live and (left := deadline - time.monotonic()) > 0:
-                self._lock.wait(left)
-            remaining = list(self._live.values())
+        remaining = self._live_after(grace)
         if remaining:
             log.info("grace period over: closing %d transfer(s); they can be resumed",
                      len(remaining))
         for session in remaining:  # an upload ends at once and says why, while it can
             _stop_reading(session.sock)
-        deadline = time.monotonic() + CUT_WAIT
-        with self._lock:
-            while self._live and (left := deadline - time.monotonic()) > 0:
-                self._lock.wait(left)
-            remaining = list(self._live.values())
-        for session in remaining:  # downloads, and whatever did not notice
+        for session in self._live_after(CUT_WAIT):  # downloads, and what did not notice
             _cut(session.sock)
         with self._lock:
             threads = list(self._threads.values())
@@ -129,20 +128,20 @@ def _cut(sock: socket.socket) -> None:
     Without the reset, a socket shut both ways and then closed lingers in FIN-WAIT-2
     with its receive window shut, and a client still sending an upload blocked there
     for a minute (until the kernel's fin timeout) before it learnt of the cut."""
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _RESET_ON_CLOSE)
-        # The plain socket's shutdown also for a TLS socket: SSLSocket.shutdown would drop
-        # its TLS state under the feet of the session thread still using it.
-        socket.socket.shutdown(sock, socket.SHUT_RDWR)
-    except OSError:
-        pass
+    _shut(sock, socket.SHUT_RDWR)
 
 
 def _stop_reading(sock: socket.socket) -> None:
     """Stop reading only: a session receiving an upload sees its end at once and can still
     tell the client why (the server is shutting down) before it closes, with a reset."""
+    _shut(sock, socket.SHUT_RD)
+
+
+def _shut(sock: socket.socket, how: int) -> None:
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _RESET_ON_CLOSE)
-        socket.socket.shutdown(sock, socket.SHUT_RD)
+        # The plain socket's shutdown also for a TLS socket: SSLSocket.shutdown would drop
+        # its TLS state under the feet of the session thread still using it.
+        socket.socket.shutdown(sock, how)
     except OSError:
         pass

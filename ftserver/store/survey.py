@@ -76,12 +76,10 @@ def _walk_below(storage: LocalCore, top_fd: int, top_real: str, name: str
     try:
         # One list of subfolders still to enter per folder on the chain, deepest last.
         to_enter: list[list[str]] = []
-        relative: tuple[str, ...] = ()
         while True:
             subfolders = []
-            for entry_name, st, real, is_link in _folder_entries(storage, chain, top_real,
-                                                                  relative):
-                path = relative + (entry_name,)
+            for entry_name, st, real, is_link in _folder_entries(storage, chain, top_real):
+                path = chain.relative + (entry_name,)
                 info = storage.entry(entry_name, real, st)
                 if info is None:
                     continue
@@ -100,7 +98,6 @@ def _walk_below(storage: LocalCore, top_fd: int, top_real: str, name: str
                     chain.leave()
             if not to_enter:
                 return
-            relative = chain.relative
     finally:
         chain.close()
 
@@ -177,8 +174,7 @@ class _FolderChain:
         self._fds = []
 
 
-def _folder_entries(storage: LocalCore, chain: _FolderChain, top_real: str,
-                    relative: tuple[str, ...]
+def _folder_entries(storage: LocalCore, chain: _FolderChain, top_real: str
                     ) -> list[tuple[str, os.stat_result, str, bool]]:
     """(name, stat, real path, is a symlink) of what the chain's deepest folder shows,
     sorted by name."""
@@ -187,7 +183,7 @@ def _folder_entries(storage: LocalCore, chain: _FolderChain, top_real: str,
         names = sorted(os.listdir(folder_fd))
     except OSError:
         return []  # unreadable, or removed or swapped meanwhile: nothing there
-    folder_real = os.path.join(top_real, *relative)
+    folder_real = os.path.join(top_real, *chain.relative)
     found = []
     for name in names:
         try:
