@@ -55,6 +55,7 @@ class LocalAlone:
 
     def lock(self, place: Place, identity: UploadIdentity, resumable: bool) -> None:
         assert isinstance(place, LocalPlace)
+        self.storage.check_unlocked(place.target.real, place.name, members=True)
         locks_dir = self.storage.locks_dir
         lock = NameLock(locks_dir, place.target.key)
         taken = lock.acquire_within(self.storage.lock_wait) or (

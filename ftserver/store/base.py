@@ -25,12 +25,16 @@ import hashlib
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from common.io.channel import Channel
 from common.io.ratelimit import Throttle
 from common.protocol.errors import FtError
 from common.protocol.replies import EntryInfo, WalkEntry
+
+if TYPE_CHECKING:
+    from ftserver.store.deadprops import DeadProps
+    from ftserver.store.writelocks import WriteLocks
 
 SentCallback = Callable[[int], None]
 
@@ -150,6 +154,17 @@ class Share(Protocol):
     def move(self, src: str, dst: str) -> None: ...
     def remove(self, name: str, recursive: bool) -> None: ...
     def set_mtime(self, name: str, mtime: float) -> None: ...
+
+    # ------------------------------------------------------------ WebDAV's state
+    write_locks: WriteLocks
+    dead_props: DeadProps
+    lock_tokens: frozenset[str]
+
+    def holding(self, tokens: frozenset[str]) -> Share: ...
+    def lock_path(self, name: str) -> str: ...
+    def check_unlocked(self, path: str, name: str, *, members: bool = False,
+                       beneath: bool = False) -> None: ...
+    def disk_usage(self) -> tuple[int, int]: ...
 
     # ------------------------------------------------------------ upkeep
     def remove_leftovers(self) -> int: ...

@@ -111,6 +111,7 @@ class LocalBatch:
         until the batch is settled; Locked if another upload holds it. A name the batch
         takes twice is its own already: its files are published one after another."""
         assert isinstance(place, LocalPlace)
+        self.storage.check_unlocked(place.target.real, place.name, members=True)
         if self._names is None:
             self._names = KeptNamesOpen(self.storage.locks_dir)
         if not self._names.try_lock(place.target.key):

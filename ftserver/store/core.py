@@ -26,6 +26,8 @@ from common.protocol.errors import (
 from common.protocol.names import check_component, is_within
 from common.protocol.replies import EntryInfo
 from ftserver.store.confine import reopen
+from ftserver.store.davdb import DavDatabase
+from ftserver.store.deadprops import DeadProps
 from ftserver.store.digests import Digests
 from ftserver.store.diskerrors import storage_error
 from ftserver.store.localpartial import LocalPartial
@@ -35,6 +37,7 @@ from ftserver.store.partials import PartialFolders, PartialsFolder
 from ftserver.store.publishing import publish, remove_leftover_staging
 from ftserver.store.space import Space
 from ftserver.store.treelock import TreeLock
+from ftserver.store.writelocks import WriteLocks
 
 log = logging.getLogger("ftserver.storage")
 
@@ -63,6 +66,13 @@ class LocalCore:
         """Seconds a writer waits for a name another upload holds before "locked"."""
         self.file_mode = 0o666 & ~current_umask()
         """The mode of a published file: what the server's umask leaves, as cp would."""
+        self.dav_database = DavDatabase(state_dir)
+        self.write_locks = WriteLocks(self.dav_database)
+        self.dead_props = DeadProps(self.dav_database)
+        """What WebDAV clients set with PROPPATCH, following each name (deadprops.py)."""
+        """WebDAV's locks, which every writer of this store honours (writelocks.py)."""
+        self.lock_tokens: frozenset[str] = frozenset()
+        """The lock tokens this view's writer holds (``holding``): none for ft's protocol."""
 
     def confined_to(self, home: str) -> LocalCore:
         """This storage with ``home`` (a protocol name, "" for none) as its root.
@@ -85,6 +95,27 @@ class LocalCore:
         if not is_within(self.root_real, confined.root_real):
             raise BadPath("your home folder leaves the share; ask the administrator")
         return confined
+
+    def holding(self, tokens: frozenset[str]) -> LocalCore:
+        """This storage for a writer that holds these WebDAV lock tokens."""
+        if not tokens:
+            return self
+        holder = copy.copy(self)
+        holder.lock_tokens = tokens
+        return holder
+
+    def lock_path(self, name: str) -> str:
+        """What WebDAV's locks call ``name`` (writelocks.py): its real path, the name
+        itself unresolved (it may not exist yet, or be a link)."""
+        if not name:
+            return self.root_real
+        return self.names.locate(name).path
+
+    def check_unlocked(self, path: str, name: str, *, members: bool = False,
+                       beneath: bool = False) -> None:
+        """Locked if a WebDAV lock whose token this writer lacks covers ``path``."""
+        self.write_locks.check(path, self.lock_tokens, members=members, beneath=beneath,
+                               name=name)
 
     # ------------------------------------------------------------ reading
 

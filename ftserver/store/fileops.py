@@ -117,6 +117,7 @@ def make_dir(storage: LocalCore, request: MakeDir) -> None:
     (``is_a_directory``), and nothing already there is lost.
     """
     entry = storage.names.locate(request.path)
+    storage.check_unlocked(entry.path, request.path, members=True)
     with (_name_locked(storage, entry, wait=storage.lock_wait),
           storage.tree_lock.shared(entry.folder)):
         if not request.parents:
@@ -149,6 +150,8 @@ def _make_one_dir(storage: LocalCore, entry: Entry) -> None:
 def move(storage: LocalCore, request: Move) -> None:
     source = storage.names.locate(request.src)
     destination = storage.names.locate(request.dst)
+    storage.check_unlocked(source.path, request.src, members=True, beneath=True)
+    storage.check_unlocked(destination.path, request.dst, members=True, beneath=True)
     with contextlib.ExitStack() as held:
         source_fd = held.enter_context(_parent_of(storage, source, "moving"))
         source_stat = _existing(source_fd, source)
@@ -185,6 +188,8 @@ def move(storage: LocalCore, request: Move) -> None:
         fsync_dir(fd_path(destination_fd))
         if not _same_folder(source_fd, destination_fd):
             fsync_dir(fd_path(source_fd))
+        storage.write_locks.forget(source.path)  # a lock stays with its name, not the file
+        storage.dead_props.moved(source.path, destination.path)
         if not is_folder:
             with contextlib.suppress(OSError):  # a rename changes ctime: re-file the digest
                 moved = os.stat(destination.base, dir_fd=destination_fd, follow_symlinks=False)
@@ -204,6 +209,7 @@ def _move_error(exc: OSError, request: Move) -> FtError:
 
 def remove(storage: LocalCore, request: Remove) -> None:
     entry = storage.names.locate(request.path)
+    storage.check_unlocked(entry.path, request.path, members=True, beneath=True)
     with _parent_of(storage, entry, "removing") as folder_fd:
         if stat.S_ISDIR(_existing(folder_fd, entry).st_mode):
             with storage.tree_lock.exclusive(entry.path):
@@ -218,6 +224,8 @@ def remove(storage: LocalCore, request: Remove) -> None:
                 except OSError as exc:
                     raise storage_error(exc, f"removing {request.path!r}") from None
         fsync_dir(fd_path(folder_fd))
+    storage.write_locks.forget(entry.path)
+    storage.dead_props.forget(entry.path)
 
 
 def _remove_folder(folder_fd: int, entry: Entry, recursive: bool) -> None:
@@ -250,6 +258,7 @@ def set_mtime(storage: LocalCore, request: SetMtime) -> None:
     counts as unchanged to the next ``put -r``.
     """
     entry = storage.names.locate(request.path)
+    storage.check_unlocked(entry.path, request.path)
     with _parent_of(storage, entry, "setting the mtime of") as folder_fd:
         before = _existing(folder_fd, entry)
         if not stat.S_ISREG(before.st_mode):

@@ -41,6 +41,21 @@ class LocalStorage(LocalCore):
         assert isinstance(confined, LocalStorage)
         return confined
 
+    def holding(self, tokens: frozenset[str]) -> LocalStorage:
+        holder = super().holding(tokens)
+        assert isinstance(holder, LocalStorage)
+        return holder
+
+    def disk_usage(self) -> tuple[int, int]:
+        """Bytes free for uploads and bytes used, on the share's own filesystem (what
+        WebDAV's quota properties tell Explorer)."""
+        try:
+            fs = os.statvfs(self.root_real)
+        except OSError:
+            return 0, 0
+        free = fs.f_bavail * fs.f_frsize
+        return free, (fs.f_blocks - fs.f_bfree) * fs.f_frsize
+
     # ------------------------------------------------------------ reading
 
     def stat(self, name: str) -> EntryInfo:
