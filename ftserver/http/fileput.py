@@ -9,7 +9,8 @@ publishes nothing and answers 400. The space is promised before ``100 Continue``
 invites the body, so a file that cannot fit costs no byte. A body in chunks
 (``curl -T -`` from a pipe) has no length to promise room for: it is taken as it
 comes, and a disk that fills fails it with 507, publishing nothing. The answer carries the
-file's SHA-256, as a header and as a ``sha256sum`` line.
+file's SHA-256, as a header and as a ``sha256sum`` line. An ``X-OC-Mtime`` header
+(WebDAV clients: rclone, ownCloud's) gives the file its own mtime.
 """
 
 from __future__ import annotations
@@ -65,8 +66,10 @@ def serve_put(exchange: HttpExchange, storage: Share, target: Target, owner: str
         raise LengthRequired("send the file with a Content-Length, or in chunks")
     announced = announced_sha256(exchange)
     existed = _exists(storage, target.name)
+    mtime = client_mtime(exchange)
     # A body in chunks has no length to promise room for: planned as 0 (ops/upload.py).
-    plan = UploadPlan(target.name, size or 0, time.time(), announced, owner, resumable=False)
+    plan = UploadPlan(target.name, size or 0, mtime or time.time(), announced, owner,
+                      resumable=False)
     with storage.folder_locks() as folder_locks:
         upload = Upload(storage, plan, storage.alone(folder_locks))
         try:
@@ -83,9 +86,27 @@ def serve_put(exchange: HttpExchange, storage: Share, target: Target, owner: str
             upload.close()
     body = f"{done.sha256}  {target.name}\n".encode()
     headers = [("Repr-Digest", repr_digest(done.sha256))]
+    if mtime is not None:
+        headers.append(("X-OC-MTime", "accepted"))
     if not existed:
         headers.append(("Location", url_path(target.name)))
     exchange.respond(200 if existed else 201, headers, body)
+
+
+def client_mtime(exchange: HttpExchange) -> float | None:
+    """The file's own mtime, if the client sent it: ``X-OC-Mtime`` (seconds since the
+    epoch, as ownCloud's and Nextcloud's clients and rclone send it). Not a number, or
+    not a time a file can have: ignored, and the file gets the time it arrived."""
+    value = exchange.header("x-oc-mtime")
+    if value is None:
+        return None
+    try:
+        seconds = float(value.strip())
+    except ValueError:
+        return None
+    if not (0 <= seconds < 2 ** 33) or seconds != seconds:
+        return None
+    return seconds
 
 
 def _exists(storage: Share, name: str) -> bool:

@@ -25,10 +25,21 @@ from common.protocol.errors import (
     ProtocolError,
     Timeout,
 )
-from common.protocol.requests import GetRequest, ListDir, PutRequest, Remove
+from common.protocol.requests import GetRequest, ListDir, MakeDir, Move, PutRequest, Remove
 from ftserver.config import Limits
 from ftserver.http.assets import serve_asset
 from ftserver.http.basiclogin import BasicLogins
+from ftserver.http.dav import (
+    DavRequest,
+    serve_copy_or_move,
+    serve_lock,
+    serve_mkcol,
+    serve_propfind,
+    serve_proppatch,
+    serve_unlock,
+    with_submitted_tokens,
+)
+from ftserver.http.dav import serve_delete as dav_delete
 from ftserver.http.exchange import HeadError, HttpExchange, read_head
 from ftserver.http.fileget import serve_file
 from ftserver.http.fileput import serve_put
@@ -47,6 +58,7 @@ from ftserver.http.tus import (
 from ftserver.http.tusheaders import VERSION as TUS_VERSION
 from ftserver.http.tusrecords import TusRecords
 from ftserver.net.throttling import ConnectionThrottles, ServerRates
+from ftserver.ops.upload import Upload, UploadPlan
 from ftserver.session.security import Grant, SessionSecurity
 from ftserver.store.base import Share
 
@@ -55,11 +67,22 @@ transfer_log = logging.getLogger("ftserver.transfer")
 
 KEEP_ALIVE_IDLE = 75.0
 """Seconds an idle keep-alive connection is kept (nginx's default), at most idle_timeout."""
-UNSAFE_METHODS = frozenset({"PUT", "POST", "PATCH", "DELETE"})
+UNSAFE_METHODS = frozenset({"PUT", "POST", "PATCH", "DELETE", "PROPPATCH", "MKCOL", "COPY",
+                            "MOVE", "LOCK", "UNLOCK"})
+WEBDAV_WRITES = frozenset({"PUT", "DELETE", "PROPPATCH", "MKCOL", "COPY", "MOVE", "LOCK",
+                           "UNLOCK"})
+"""Methods whose writes may fall under a WebDAV lock: they submit tokens with ``If``."""
 OP_OF_METHOD = {"GET": "get", "HEAD": "get", "PUT": "put", "POST": "put", "PATCH": "put",
-                "DELETE": "remove"}
+                "DELETE": "remove", "PROPFIND": "list", "PROPPATCH": "set_props",
+                "MKCOL": "mkdir", "COPY": "copy", "MOVE": "move", "LOCK": "lock",
+                "UNLOCK": "unlock"}
 """The log line's ``op=``, in ft's own words, beside HTTP's method and status."""
-METHODS = ("GET", "HEAD", "PUT", "POST", "PATCH", "DELETE", "OPTIONS")
+METHODS = ("GET", "HEAD", "PUT", "POST", "PATCH", "DELETE", "OPTIONS", "PROPFIND",
+           "PROPPATCH", "MKCOL", "COPY", "MOVE", "LOCK", "UNLOCK")
+DAV_HEADERS = [("DAV", "1, 2"), ("MS-Author-Via", "DAV")]
+DAV_OPS = {"DELETE": Remove.OP, "MKCOL": MakeDir.OP, "COPY": PutRequest.OP, "MOVE": Move.OP,
+           "PROPPATCH": PutRequest.OP, "LOCK": PutRequest.OP, "UNLOCK": PutRequest.OP}
+"""The ft operation whose access each WebDAV write needs (ro users do none of them)."""
 ALLOWED = ", ".join(METHODS)
 
 
@@ -128,7 +151,7 @@ class HttpSession:
             if exchange.method not in METHODS:  # whatever its target (CONNECT's is no path)
                 raise _not_allowed(exchange, ALLOWED)
             if exchange.method == "OPTIONS" and exchange.target == b"*":
-                exchange.respond(204, [("Allow", ALLOWED)])  # about the server as a whole
+                exchange.respond(204, [("Allow", ALLOWED), *DAV_HEADERS])  # the whole server
                 return
             target = parse_target(exchange.target)
             name = target.name
@@ -189,6 +212,8 @@ class HttpSession:
         if target.upload is not None:
             self._route_tus(exchange, target.upload, grant, storage)
             return
+        if method in WEBDAV_WRITES:
+            storage = with_submitted_tokens(exchange, storage, target)
         if method in ("GET", "HEAD"):
             entry = storage.stat(target.name) if target.name else None
             is_folder = entry is None or entry.type == "dir"
@@ -211,15 +236,49 @@ class HttpSession:
         elif method == "POST":
             self.security.check_access(PutRequest.OP, grant)
             serve_creation(exchange, self._tus(grant, storage), target)
-        elif method == "DELETE":
-            self.security.check_access(Remove.OP, grant)
-            storage.remove(target.name, recursive=False)
-            exchange.respond(204, [])
         elif method == "OPTIONS":
-            exchange.respond(204, [("Allow", ALLOWED),
-                                   *options_headers()])
+            exchange.respond(204, [("Allow", ALLOWED), *DAV_HEADERS, *options_headers()])
+        else:
+            self._route_dav(exchange, target, grant, storage)
+
+    def _route_dav(self, exchange: HttpExchange, target: Target, grant: Grant,
+                   storage: Share) -> None:
+        """WebDAV's methods (dav.py), each under the access its ft operation needs."""
+        method = exchange.method
+        request = DavRequest(exchange, target, storage, grant.user or "",
+                             self.limits.transfer_timeout)
+        if method == "PROPFIND":
+            self.security.check_access(ListDir.OP, grant)
+            serve_propfind(request, storage.disk_usage)
+            return
+        self.security.check_access(DAV_OPS[method], grant)
+        if method == "DELETE":
+            dav_delete(request)
+        elif method == "MKCOL":
+            serve_mkcol(request)
+        elif method in ("COPY", "MOVE"):
+            serve_copy_or_move(request, move=method == "MOVE")
+        elif method == "PROPPATCH":
+            serve_proppatch(request)
+        elif method == "LOCK":
+            serve_lock(request, lambda name: self._empty_file(storage, name, grant))
+        elif method == "UNLOCK":
+            serve_unlock(request)
         else:
             raise _not_allowed(exchange, ALLOWED)
+
+    def _empty_file(self, storage: Share, name: str, grant: Grant) -> None:
+        """An empty file published by the one upload (a LOCK of a name not there yet)."""
+        plan = UploadPlan(name, 0, time.time(), None, grant.user or "", resumable=False)
+        with storage.folder_locks() as folder_locks:
+            upload = Upload(storage, plan, storage.alone(folder_locks))
+            try:
+                upload.open()
+                upload.start(0)
+                digest, _ = upload.receive_chunks([])
+                upload.finish(digest, digest)
+            finally:
+                upload.close()
 
     def _route_tus(self, exchange: HttpExchange, token: str, grant: Grant,
                    storage: Share) -> None:

@@ -26,6 +26,7 @@ STATUS_OF_CODE: dict[str, int] = {
     "internal": 500,
 }
 REASONS = {200: "OK", 201: "Created", 204: "No Content", 206: "Partial Content",
+           207: "Multi-Status",
            301: "Moved Permanently", 304: "Not Modified", 400: "Bad Request",
            401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
            405: "Method Not Allowed", 408: "Request Timeout", 409: "Conflict",
@@ -33,7 +34,8 @@ REASONS = {200: "OK", 201: "Created", 204: "No Content", 206: "Partial Content",
            413: "Content Too Large", 414: "URI Too Long", 415: "Unsupported Media Type",
            416: "Range Not Satisfiable", 417: "Expectation Failed", 423: "Locked",
            431: "Request Header Fields Too Large", 460: "Checksum Mismatch",
-           500: "Internal Server Error", 501: "Not Implemented", 503: "Service Unavailable",
+           500: "Internal Server Error", 501: "Not Implemented", 502: "Bad Gateway",
+           503: "Service Unavailable",
            505: "HTTP Version Not Supported", 507: "Insufficient Storage"}
 RETRY_AFTER_SECONDS = "5"
 
