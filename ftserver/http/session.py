@@ -29,17 +29,11 @@ from common.protocol.requests import GetRequest, ListDir, MakeDir, Move, PutRequ
 from ftserver.config import Limits
 from ftserver.http.assets import serve_asset
 from ftserver.http.basiclogin import BasicLogins
-from ftserver.http.dav import (
-    DavRequest,
-    serve_copy_or_move,
-    serve_lock,
-    serve_mkcol,
-    serve_propfind,
-    serve_proppatch,
-    serve_unlock,
-    with_submitted_tokens,
-)
-from ftserver.http.dav import serve_delete as dav_delete
+from ftserver.http.dav import DavRequest, with_submitted_tokens
+from ftserver.http.davlock import serve_lock, serve_unlock
+from ftserver.http.davnames import serve_copy_or_move, serve_mkcol
+from ftserver.http.davnames import serve_delete as dav_delete
+from ftserver.http.davprops import serve_propfind, serve_proppatch
 from ftserver.http.exchange import HeadError, HttpExchange, read_head
 from ftserver.http.fileget import serve_file
 from ftserver.http.fileput import serve_put

@@ -260,3 +260,18 @@ def test_hostile_xml_costs_only_its_request(server: ServerProcess) -> None:
     assert time.monotonic() - started < 10
     assert dav(server, "PROPFIND", "/", Depth="0").status_code == 207  # still serving
     assert "Traceback" not in server.log and "internal error" not in server.log
+
+
+def test_webdav_writes_from_another_sites_page_are_refused(server: ServerProcess) -> None:
+    (server.root / "keep.txt").write_bytes(b"keep")
+    evil = "http://evil.example"
+    for method, path, headers in (
+            ("MKCOL", "/made", {}), ("LOCK", "/keep.txt", {}), ("PROPPATCH", "/keep.txt", {}),
+            ("MOVE", "/keep.txt", {"Destination": "/moved.txt"}),
+            ("COPY", "/keep.txt", {"Destination": "/copied.txt"}),
+            ("UNLOCK", "/keep.txt", {"Lock-Token": "<opaquelocktoken:x>"})):
+        answer = dav(server, method, path, LOCK_BODY if method == "LOCK" else b"",
+                     Origin=evil, **{key.replace("-", "_"): value
+                                     for key, value in headers.items()})
+        assert answer.status_code == 403, (method, answer.status_code)
+    assert sorted(p.name for p in server.root.iterdir()) == ["keep.txt"]

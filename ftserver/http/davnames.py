@@ -1,0 +1,112 @@
+"""WebDAV's MKCOL, DELETE, COPY and MOVE: the store's own operations, and for COPY of a
+file the one download into the one upload (ops/copyfile.py).
+
+Destination and Overwrite are honoured; neither COPY nor MOVE leaves the share or
+touches the top folder. DELETE of a folder is recursive, as RFC 4918 asks.
+"""
+
+from __future__ import annotations
+
+from common.protocol.errors import (
+    AlreadyExists,
+    NotFound,
+)
+from ftserver.http.dav import (
+    DavError,
+    DavRequest,
+    PreconditionFailed,
+    destination_target,
+    drain_body,
+    exists,
+    is_folder,
+)
+from ftserver.ops.copyfile import copy_file
+from ftserver.store.base import Share
+
+# ---------------------------------------------------------------- MKCOL
+
+def serve_mkcol(request: DavRequest) -> None:
+    exchange, storage, target = request.exchange, request.storage, request.target
+    drain_body(exchange, request.timeout)
+    if not target.name:
+        raise DavError(405, "the top folder exists")
+    try:
+        storage.make_dir(target.name, parents=False)
+    except AlreadyExists:
+        raise DavError(405, f"{target.name!r} already exists") from None
+    except NotFound as exc:
+        raise DavError(409, exc.message) from None
+    exchange.respond(201, [])
+
+MAX_COPY_ENTRIES = 100_000
+"""The most names one COPY of a folder makes (a bigger tree is refused, 507)."""
+
+
+# ---------------------------------------------------------------- DELETE
+
+def serve_delete(request: DavRequest) -> None:
+    exchange, storage, target = request.exchange, request.storage, request.target
+    if not target.name:
+        raise DavError(403, "the top folder cannot be removed")
+    storage.remove(target.name, recursive=True)
+    exchange.respond(204, [])
+
+
+# ---------------------------------------------------------------- COPY and MOVE
+
+def serve_copy_or_move(request: DavRequest, move: bool) -> None:
+    exchange, storage, target = request.exchange, request.storage, request.target
+    value = exchange.header("destination")
+    if not value:
+        raise DavError(400, f"{exchange.method} needs a Destination header")
+    destination = destination_target(value, exchange).name
+    if not target.name or not destination:
+        raise DavError(403, "the top folder is neither copied nor moved, nor replaced")
+    if destination == target.name:
+        raise DavError(403, "the source and the destination are the same")
+    if destination.startswith(target.name + "/"):
+        raise DavError(409 if move else 403, "a folder cannot go into itself")
+    overwrite = (exchange.header("overwrite") or "T").strip().upper() != "F"
+    depth = (exchange.header("depth") or "infinity").strip().lower()
+    source = storage.stat(target.name)
+    existed = exists(storage, destination)
+    if existed and not overwrite:
+        raise PreconditionFailed(f"{destination!r} exists and Overwrite is F")
+    parent = destination.rpartition("/")[0]
+    if parent and not is_folder(storage, parent):
+        raise DavError(409, f"the folder that would hold {destination!r} does not exist")
+    if existed:
+        storage.remove(destination, recursive=True)
+    if move:
+        storage.move(target.name, destination)
+    elif source.type == "dir":
+        _copy_tree(storage, target.name, destination, request.user,
+                   shallow=depth == "0")
+    else:
+        copy_file(storage, target.name, destination, request.user)
+        storage.dead_props.copied(storage.lock_path(target.name),
+                                  storage.lock_path(destination))
+    exchange.respond(204 if existed else 201, [])
+
+
+def _copy_tree(storage: Share, source: str, destination: str, owner: str,
+               shallow: bool) -> None:
+    made = 0
+    pending = [(source, destination)]
+    while pending:
+        src, dst = pending.pop()
+        storage.make_dir(dst, parents=False)
+        storage.dead_props.copied(storage.lock_path(src), storage.lock_path(dst))
+        if shallow:
+            return
+        for child in storage.list_folder(src):
+            made += 1
+            if made > MAX_COPY_ENTRIES:
+                raise DavError(507, f"a copy makes at most {MAX_COPY_ENTRIES} names")
+            child_src, child_dst = f"{src}/{child.name}", f"{dst}/{child.name}"
+            if child.type == "dir":
+                pending.append((child_src, child_dst))
+            else:
+                copy_file(storage, child_src, child_dst, owner)
+                storage.dead_props.copied(storage.lock_path(child_src),
+                                          storage.lock_path(child_dst))
