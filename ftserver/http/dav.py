@@ -105,29 +105,38 @@ def drain_body(exchange: HttpExchange, timeout: float) -> None:
 
 # ---------------------------------------------------------------- the If header
 
-def with_submitted_tokens(exchange: HttpExchange, storage: Share, target: Target) -> Share:
+def with_submitted_tokens(exchange: HttpExchange, storage: Share, target: Target,
+                          user: str) -> Share:
     """The share as this request may write to it: holding the lock tokens its If header
-    submits, once that header is found to hold (412 if it does not)."""
+    submits, once that header is found to hold (412 if it does not). A token counts only
+    for the user who took its lock."""
     header = exchange.header("if")
     if header is None:
         return storage
     lists = parse_if(header)
 
-    def resource_name(resource: str | None) -> str:
+    def resource_name(resource: str | None) -> str | None:
+        """The share name a list is about; None for a resource that is not ours."""
         if resource is None:
             return target.name
-        return destination_target(resource, exchange).name
+        try:
+            return destination_target(resource, exchange).name
+        except DavError:
+            return None
 
     def token_fits(resource: str | None, token: str) -> bool:
+        name = resource_name(resource)
         lock = storage.write_locks.get(token)
-        return lock is not None and lock.covers(storage.lock_path(resource_name(resource)))
+        return (name is not None and lock is not None and lock.user == user
+                and lock.covers(storage.lock_path(name)))
 
     def etag_of(resource: str | None) -> str | None:
-        return entity_tag(storage, resource_name(resource))
+        name = resource_name(resource)
+        return None if name is None else entity_tag(storage, name)
 
     if not holds(lists, token_fits, etag_of):
         raise PreconditionFailed("the If header's conditions do not hold")
-    return storage.holding(submitted_tokens(lists))
+    return storage.holding(submitted_tokens(lists), user)
 
 
 def entity_tag(storage: Share, name: str) -> str | None:
@@ -146,18 +155,37 @@ def entity_tag(storage: Share, name: str) -> str | None:
 
 
 def destination_target(value: str, exchange: HttpExchange) -> Target:
-    """The share name a Destination (or a tagged If resource) names: an absolute URL of
-    this very server, or a path. Another host, or a path outside the share, is refused."""
-    parts = urlsplit(value)
+    """The share name a Destination (or a tagged If resource) names: an http(s) URL of
+    this very server (its port; any name the client calls it by), or a path. Another
+    server (502), or a path outside the share or onto a reserved name (403), is
+    refused. The header's bytes are percent-decoded once, as UTF-8, as a request's."""
+    try:  # (h11 gives the header's bytes as Latin-1 text: one character a byte)
+        parts = urlsplit(value)
+        port = parts.port
+        path = (parts.path or "/").encode("latin-1")
+    except (ValueError, UnicodeEncodeError):
+        raise DavError(400, "the destination is not a URL") from None
     if parts.scheme or parts.netloc:
-        host = exchange.header("host") or ""
-        if parts.netloc.lower() != host.lower():
+        if parts.scheme not in ("http", "https"):
+            raise DavError(502, "the destination is not on this server")
+        ours = _port_of(exchange.header("host") or "", exchange)
+        if (port or (443 if parts.scheme == "https" else 80)) != ours:
             raise DavError(502, "the destination is on another server")
-    path = parts.path or "/"
     try:
-        return parse_target(path.encode("utf-8", "surrogateescape"))
+        return parse_target(path)
     except BadPath as exc:
         raise DavError(403, f"the destination is refused: {exc.message}") from None
+
+
+def _port_of(host: str, exchange: HttpExchange) -> int:
+    """The port the client reached this server on, from its Host header."""
+    try:
+        port = urlsplit(f"//{host}").port
+    except ValueError:
+        port = None
+    if port is not None:
+        return port
+    return exchange.sock.getsockname()[1]
 
 
 def stat_or_top(storage: Share, name: str) -> EntryInfo:

@@ -9,6 +9,8 @@ Clark notation, ``{namespace}local`` (``local`` alone for the empty namespace).
 
 from __future__ import annotations
 
+import copy
+import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 
@@ -46,6 +48,8 @@ def parse(body: bytes) -> ET.Element | None:
         raise BadXml("the XML body holds a DTD or entities, which are not taken") from None
     except ET.ParseError as exc:
         raise BadXml(f"the XML body is not well-formed: {exc}") from None
+    except (LookupError, ValueError) as exc:  # an unknown encoding declared, say
+        raise BadXml(f"the XML body cannot be read: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -126,12 +130,26 @@ def lock_ask(root: ET.Element | None) -> LockAsk | None:
 
 
 def to_text(element: ET.Element) -> str:
-    return ET.tostring(element, encoding="unicode")
+    """The element alone, its children and text, never the text after it (its tail)."""
+    alone = copy.copy(element)
+    alone.tail = None
+    return ET.tostring(alone, encoding="unicode")
 
 
-def from_text(text: str) -> ET.Element:
-    """An element this module serialised earlier (kept in state_dir, so trusted)."""
-    return ET.fromstring(text)
+def from_text(text: str) -> ET.Element | None:
+    """An element ``to_text`` wrote (kept in state_dir); None if it cannot be read."""
+    try:
+        return ET.fromstring(text)
+    except ET.ParseError:
+        return None
+
+
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def xml_safe(text: str) -> bool:
+    """Whether ``text`` can stand in XML 1.0 at all (U+FFFE, U+FFFF cannot, for one)."""
+    return _NOT_XML.search(text) is None
 
 
 def multistatus() -> ET.Element:

@@ -162,6 +162,7 @@ class HttpSession:
             self._refuse(exchange, exc)
         except Exception:
             log.exception("%s: internal error serving %s", self.peer, exchange.method)
+            exchange.result = "internal"
             if exchange.status == 0:
                 exchange.close_after = True
                 exchange.respond(500, [], b"internal server error\n")
@@ -207,7 +208,7 @@ class HttpSession:
             self._route_tus(exchange, target.upload, grant, storage)
             return
         if method in WEBDAV_WRITES:
-            storage = with_submitted_tokens(exchange, storage, target)
+            storage = with_submitted_tokens(exchange, storage, target, grant.user or "")
         if method in ("GET", "HEAD"):
             entry = storage.stat(target.name) if target.name else None
             is_folder = entry is None or entry.type == "dir"
@@ -255,7 +256,7 @@ class HttpSession:
         elif method == "PROPPATCH":
             serve_proppatch(request)
         elif method == "LOCK":
-            serve_lock(request, lambda name: self._empty_file(storage, name, grant))
+            serve_lock(request, lambda holder, name: self._empty_file(holder, name, grant))
         elif method == "UNLOCK":
             serve_unlock(request)
         else:

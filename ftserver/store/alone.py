@@ -55,7 +55,7 @@ class LocalAlone:
 
     def lock(self, place: Place, identity: UploadIdentity, resumable: bool) -> None:
         assert isinstance(place, LocalPlace)
-        self.storage.check_unlocked(place.target.real, place.name, members=True)
+        self.storage.check_unlocked_upload(place.target.real, place.name)
         locks_dir = self.storage.locks_dir
         lock = NameLock(locks_dir, place.target.key)
         taken = lock.acquire_within(self.storage.lock_wait) or (
@@ -82,6 +82,8 @@ class LocalAlone:
 
     def publish(self, place: Place, partial: PartialFile, mtime: float) -> Published:
         assert isinstance(place, LocalPlace) and isinstance(partial, LocalPartial)
+        # A lock taken while the bytes came is honoured too: checked again at the last step.
+        self.storage.check_unlocked_upload(place.target.real, place.name)
         # Into the folder as the name stands now, walked to again by descriptors: a folder
         # swapped for a symlink during the upload is refused, never followed.
         now = self.storage.names.open_parent(place.target, create=False)

@@ -111,7 +111,7 @@ class LocalBatch:
         until the batch is settled; Locked if another upload holds it. A name the batch
         takes twice is its own already: its files are published one after another."""
         assert isinstance(place, LocalPlace)
-        self.storage.check_unlocked(place.target.real, place.name, members=True)
+        self.storage.check_unlocked_upload(place.target.real, place.name)
         if self._names is None:
             self._names = KeptNamesOpen(self.storage.locks_dir)
         if not self._names.try_lock(place.target.key):
@@ -137,6 +137,7 @@ class LocalBatch:
 
     def publish(self, place: Place, partial: PartialFile, mtime: float) -> Published:
         assert isinstance(place, LocalPlace) and isinstance(partial, LocalPartial)
+        self.storage.check_unlocked_upload(place.target.real, place.name)  # (taken meanwhile)
         st = self.storage.publish(partial, place.target, mtime, place.folder, sync_folder=False)
         return published_from(st)
 

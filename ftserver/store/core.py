@@ -20,6 +20,7 @@ import stat
 from common.io.hashcache import HashCache
 from common.protocol.errors import (
     BadPath,
+    FtError,
     NotADirectory,
     PermissionDenied,
 )
@@ -68,11 +69,13 @@ class LocalCore:
         """The mode of a published file: what the server's umask leaves, as cp would."""
         self.dav_database = DavDatabase(state_dir)
         self.write_locks = WriteLocks(self.dav_database)
+        """WebDAV's locks, which every writer of this store honours (writelocks.py)."""
         self.dead_props = DeadProps(self.dav_database)
         """What WebDAV clients set with PROPPATCH, following each name (deadprops.py)."""
-        """WebDAV's locks, which every writer of this store honours (writelocks.py)."""
         self.lock_tokens: frozenset[str] = frozenset()
         """The lock tokens this view's writer holds (``holding``): none for ft's protocol."""
+        self.lock_user = ""
+        """Who holds them: a token is good only for the user who took its lock."""
 
     def confined_to(self, home: str) -> LocalCore:
         """This storage with ``home`` (a protocol name, "" for none) as its root.
@@ -96,26 +99,39 @@ class LocalCore:
             raise BadPath("your home folder leaves the share; ask the administrator")
         return confined
 
-    def holding(self, tokens: frozenset[str]) -> LocalCore:
-        """This storage for a writer that holds these WebDAV lock tokens."""
+    def holding(self, tokens: frozenset[str], user: str) -> LocalCore:
+        """This storage for ``user`` writing with these WebDAV lock tokens."""
         if not tokens:
             return self
         holder = copy.copy(self)
         holder.lock_tokens = tokens
+        holder.lock_user = user
         return holder
 
     def lock_path(self, name: str) -> str:
-        """What WebDAV's locks call ``name`` (writelocks.py): its real path, the name
-        itself unresolved (it may not exist yet, or be a link)."""
+        """What WebDAV's locks call ``name`` (writelocks.py): its real path, a link in the
+        share followed as an upload through it would be (a name not there yet: its
+        folder's real path and its own name)."""
         if not name:
             return self.root_real
-        return self.names.locate(name).path
+        try:
+            return self.names.resolve(name).real
+        except FtError:
+            return self.names.locate(name).path
 
     def check_unlocked(self, path: str, name: str, *, members: bool = False,
                        beneath: bool = False) -> None:
         """Locked if a WebDAV lock whose token this writer lacks covers ``path``."""
-        self.write_locks.check(path, self.lock_tokens, members=members, beneath=beneath,
-                               name=name)
+        self.write_locks.check(path, self.lock_tokens, self.lock_user, members=members,
+                               beneath=beneath, name=name)
+
+    def check_unlocked_upload(self, path: str, name: str) -> None:
+        """An upload to ``path``: a new name changes its folder's members (so a lock on
+        the folder covers it); a file already there is covered by its own locks and
+        those of folders locked with depth infinity."""
+        if not self.write_locks.any():
+            return
+        self.check_unlocked(path, name, members=not os.path.lexists(path))
 
     # ------------------------------------------------------------ reading
 

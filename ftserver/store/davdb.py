@@ -31,6 +31,7 @@ CREATE TABLE IF NOT EXISTS locks (
     expires REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS locks_root ON locks (root);
+CREATE INDEX IF NOT EXISTS locks_expires ON locks (expires);
 CREATE TABLE IF NOT EXISTS props (
     path TEXT NOT NULL,
     name TEXT NOT NULL,

@@ -14,6 +14,8 @@ from ftserver.store.davdb import UsesDavDatabase, guarded
 
 MAX_PROPS_PER_NAME = 256
 MAX_VALUE_BYTES = 64 * 1024
+MAX_PROPS = 1_000_000
+"""The most properties kept in all: past it a PROPPATCH gets 507, as a full disk would."""
 
 
 class DeadProps(UsesDavDatabase):
@@ -26,8 +28,25 @@ class DeadProps(UsesDavDatabase):
         return dict(rows)
 
     @guarded
+    def of_many(self, paths: list[str]) -> dict[str, dict[str, str]]:
+        """The properties of each of ``paths`` that has any, in a few queries."""
+        if self._never_used or not paths:
+            return {}
+        found: dict[str, dict[str, str]] = {}
+        db = self._db()
+        for start in range(0, len(paths), 500):
+            some = paths[start:start + 500]
+            rows = db.execute(f"SELECT path, name, value FROM props WHERE path IN "
+                              f"({','.join('?' * len(some))})", some).fetchall()
+            for path, name, value in rows:
+                found.setdefault(path, {})[name] = value
+        return found
+
+    @guarded
     def change(self, path: str, sets: dict[str, str], removes: list[str]) -> None:
-        """Set and remove, all or nothing."""
+        """Set and remove, all or nothing (ValueError past a limit, and nothing changed)."""
+        if any(len(value.encode()) > MAX_VALUE_BYTES for value in sets.values()):
+            raise ValueError(f"a property's value may hold at most {MAX_VALUE_BYTES} bytes")
         db = self._db()
         db.execute("BEGIN IMMEDIATE")
         try:
@@ -39,6 +58,10 @@ class DeadProps(UsesDavDatabase):
                                   (path,)).fetchone()
             if count > MAX_PROPS_PER_NAME:
                 raise ValueError(f"at most {MAX_PROPS_PER_NAME} properties a name")
+            if sets:
+                (total,) = db.execute("SELECT COUNT(*) FROM props").fetchone()
+                if total > MAX_PROPS:
+                    raise ValueError(f"the share keeps at most {MAX_PROPS} properties")
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")

@@ -22,6 +22,12 @@ from ftserver.store.core import LocalCore
 from ftserver.store.diskerrors import storage_error
 
 
+def version_of(st: os.stat_result) -> str:
+    """A file's version, for its ETag: the inode, size and mtime in ns (a new upload is a
+    new inode, a write in place a new mtime)."""
+    return f"{st.st_ino:x}-{st.st_size:x}-{st.st_mtime_ns:x}"
+
+
 class LocalReadFile:
     def __init__(self, storage: LocalCore, name: str) -> None:
         self.storage = storage
@@ -57,9 +63,7 @@ class LocalReadFile:
 
     @property
     def version(self) -> str:
-        """The inode, size and mtime in ns: a new upload is a new inode, a write in place
-        a new mtime."""
-        return f"{self.before.st_ino:x}-{self.size:x}-{self.before.st_mtime_ns:x}"
+        return version_of(self.before)
 
     def unchanged(self) -> bool:
         return unchanged_while_open(self.before, os.fstat(self.fd))

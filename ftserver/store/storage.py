@@ -12,6 +12,7 @@ are ftserver/ops' (upload.py, download.py): they see only this seam.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 from collections.abc import Iterator
@@ -25,10 +26,11 @@ from ftserver.store import fileops, survey
 from ftserver.store.alone import LocalAlone
 from ftserver.store.base import Place, Published, UploadIdentity
 from ftserver.store.batch import LocalBatch
+from ftserver.store.confine import reopen
 from ftserver.store.core import LocalCore
 from ftserver.store.diskerrors import storage_error
 from ftserver.store.localpartial import LocalPartial
-from ftserver.store.localread import LocalReadFile
+from ftserver.store.localread import LocalReadFile, version_of
 from ftserver.store.places import LocalPlace, published_from
 from ftserver.store.treelock import FolderLocks
 
@@ -41,8 +43,8 @@ class LocalStorage(LocalCore):
         assert isinstance(confined, LocalStorage)
         return confined
 
-    def holding(self, tokens: frozenset[str]) -> LocalStorage:
-        holder = super().holding(tokens)
+    def holding(self, tokens: frozenset[str], user: str) -> LocalStorage:
+        holder = super().holding(tokens, user)
         assert isinstance(holder, LocalStorage)
         return holder
 
@@ -69,6 +71,32 @@ class LocalStorage(LocalCore):
 
     def open_read(self, name: str) -> LocalReadFile:
         return LocalReadFile(self, name)
+
+    def file_versions(self, name: str) -> dict[str, str]:
+        """The version (as ``open_read(...).version`` gives it) of each regular file
+        right in folder ``name``, from one pass over it; links are left out (their
+        target's version is the one a download sends: ask ``open_read``)."""
+        target = self.names.resolve(name, allow_root=True)
+        path_fd = self.names.open_path(target)
+        try:
+            folder_fd = reopen(path_fd, os.O_RDONLY | os.O_DIRECTORY)
+        except OSError as exc:
+            raise storage_error(exc, repr(name or "/")) from None
+        finally:
+            os.close(path_fd)
+        versions = {}
+        try:
+            with os.scandir(folder_fd) as entries:
+                for entry in entries:
+                    with contextlib.suppress(OSError):
+                        st = entry.stat(follow_symlinks=False)
+                        if stat.S_ISREG(st.st_mode):
+                            versions[entry.name] = version_of(st)
+        except OSError as exc:
+            raise storage_error(exc, repr(name or "/")) from None
+        finally:
+            os.close(folder_fd)
+        return versions
 
     # ------------------------------------------------------------ uploads
 

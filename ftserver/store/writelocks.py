@@ -29,9 +29,14 @@ from common.protocol.errors import Locked
 from ftserver.store.davdb import UsesDavDatabase, guarded
 
 TOKEN_SCHEME = "opaquelocktoken:"
-MAX_TIMEOUT = 7 * 24 * 3600
-"""The longest a lock is granted for, whatever a client asks (a week)."""
+MAX_TIMEOUT = 3600
+"""The longest a lock is granted for, whatever a client asks (an hour: a client that
+keeps working refreshes it, and one that went away lets go of the name by itself)."""
 DEFAULT_TIMEOUT = 3600
+MAX_OWNER = 4096
+"""The most bytes of a lock's owner XML kept (it goes out in every lockdiscovery)."""
+MAX_LOCKS_PER_NAME = 16
+MAX_LOCKS = 10_000
 
 
 @dataclass(frozen=True)
@@ -123,10 +128,10 @@ class WriteLocks(UsesDavDatabase):
                          row[7])
 
     @guarded
-    def check(self, path: str, tokens: frozenset[str], *, members: bool = False,
+    def check(self, path: str, tokens: frozenset[str], user: str, *, members: bool = False,
               beneath: bool = False, name: str = "") -> None:
-        """Locked unless every lock in the way is one whose token the writer holds (for
-        shared locks on one name, one of theirs is enough)."""
+        """Locked unless every lock in the way is one whose token the writer holds, and
+        took as this same ``user`` (for shared locks on one name, one is enough)."""
         if not self.any():
             return
         blocking = self.covering(path, members=members, beneath=beneath)
@@ -136,7 +141,7 @@ class WriteLocks(UsesDavDatabase):
         for lock in blocking:
             by_root.setdefault(lock.root, []).append(lock)
         for locks in by_root.values():
-            if not any(lock.token in tokens for lock in locks):
+            if not any(lock.token in tokens and lock.user == user for lock in locks):
                 shown = name or os.path.basename(path) or "/"
                 raise Locked(f"{shown!r} is locked by a WebDAV client (a lock of "
                              f"{locks[0].user or 'anonymous'!r}); try again when it is "
@@ -157,6 +162,12 @@ class WriteLocks(UsesDavDatabase):
             in_way = self.covering(path, beneath=infinite)
             if any(lock.exclusive or exclusive for lock in in_way):
                 raise Locked(f"{os.path.basename(path) or '/'!r} is already locked")
+            (count,) = db.execute("SELECT COUNT(*) FROM locks").fetchone()
+            if len(in_way) >= MAX_LOCKS_PER_NAME or count >= MAX_LOCKS:
+                raise Locked(f"{os.path.basename(path) or '/'!r} has as many locks as a "
+                             "name may have")
+            if len(owner.encode()) > MAX_OWNER:
+                raise ValueError(f"a lock's owner may hold at most {MAX_OWNER} bytes")
             lock = WriteLock(TOKEN_SCHEME + str(uuid.uuid4()), path, infinite, exclusive,
                              owner, user, timeout, time.time() + timeout)
             db.execute("INSERT INTO locks VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
