@@ -18,24 +18,26 @@ import shlex
 import stat
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from common.io.hashcache import HashCache
 from common.protocol.errors import ConnectionLost, FtError, OutcomeUnknown, ProtocolError, Timeout
 from common.protocol.fields import mtime_ns
 from common.protocol.replies import Done, EntryInfo, ListReply, StatReply, WalkEntry, WalkReply
 from common.protocol.requests import ListDir, MakeDir, Move, Remove, SetMtime, Stat, Walk
-from ftclient import pipeline
-from ftclient.batch import PipelinedBatch
 from ftclient.connection import Connection
 from ftclient.digests import SentDigests, cached_digest, remember, remember_sent
-from ftclient.localfiles import choose_destination
 from ftclient.names import normalize_remote
-from ftclient.pipeline import BytesCallback, PipedFile, PipedResult
 from ftclient.results import GetResult, Progress, ProgressCallback, PutResult
 from ftclient.retry import RetryCallback, RetryNote, run_with_retries
-from ftclient.spool import StreamSource, spooled
-from ftclient.transfers import StreamSink, get_once, get_stream_once, put_once
+
+if TYPE_CHECKING:
+    from common.io.hashcache import HashCache
+    from ftclient.pipeline import BytesCallback, PipedFile, PipedResult
+    from ftclient.spool import StreamSource
+    from ftclient.transfers import StreamSink
+
+# What only transfers need (the pipeline, spooling, the send and receive loops) is
+# imported by the first transfer: ``ls``, ``stat`` and the rest start without it.
 
 MAX_WALK_ENTRIES = 1_000_000
 """A server listing more entries than this in one walk is refused (memory stays bounded)."""
@@ -179,6 +181,8 @@ class Client(Connection):
         last retry the cut is the error of each file not answered; it is not raised.
         ``moved`` hears each file's size once it is answered, so no byte counts twice.
         """
+        from ftclient import pipeline
+
         return self._pipelined(pipeline.put_pipelined, files, moved, on_retry)
 
     def get_many(self, files: Sequence[PipedFile], moved: BytesCallback | None = None, *,
@@ -187,11 +191,15 @@ class Client(Connection):
 
         Retried as ``put_many`` is; a file cut short is fetched again from its first byte.
         """
+        from ftclient import pipeline
+
         return self._pipelined(pipeline.get_pipelined, files, moved, on_retry)
 
     def _pipelined(self, run: Callable[..., None], files: Sequence[PipedFile],
                    moved: BytesCallback | None, on_retry: RetryCallback | None
                    ) -> list[PipedResult]:
+        from ftclient.batch import PipelinedBatch
+
         batch = PipelinedBatch(files, moved)
         if not files:
             return []
@@ -232,9 +240,13 @@ class Client(Connection):
         ``cache``: the client's digest cache. A file whose digest it holds is announced
         with it, so a server that has that very file confirms it without a byte moving.
         """
+        from ftclient.transfers import put_once
+
         if not isinstance(local, (str, os.PathLike)):
             if remote is None:
                 raise ValueError("a stream has no name: give the remote name to put it as")
+            from ftclient.spool import spooled
+
             with spooled(local) as path:
                 return self.put(path, remote, progress=progress, on_retry=on_retry)
         sent: SentDigests = {}  # what an attempt sent whole: a retry announces it
@@ -270,6 +282,8 @@ class Client(Connection):
         file already (same size and SHA-256, asked with one ``stat``) is left as it is,
         only its mtime set: nothing moves (``resumed_from`` is then the whole size).
         """
+        from ftclient.transfers import get_once, get_stream_once
+
         if local is not None and not isinstance(local, (str, os.PathLike)):
             sink, name = local, _stream_name(local)
             result, retries = run_with_retries(
@@ -294,6 +308,8 @@ class Client(Connection):
                       cache: HashCache, on_retry: RetryCallback | None) -> GetResult | None:
         """The result of a get that need not move a byte: the destination is a regular
         file whose cached SHA-256 and size are the server's file's; else None."""
+        from ftclient.localfiles import choose_destination
+
         destination = choose_destination(normalize_remote(remote),
                                          None if local is None else os.fspath(local))
         try:

@@ -11,7 +11,6 @@ import math
 import os
 import select
 import socket
-import ssl
 import time
 from collections.abc import Callable
 from typing import Self, TypeVar
@@ -50,7 +49,8 @@ def _hung_up(channel: Channel) -> bool:
     speaks unasked there, so it is its goodbye (an idle timeout) or its hang-up."""
     if channel.decoder.buffered:
         return True
-    if isinstance(channel.sock, ssl.SSLSocket) and channel.sock.pending():
+    pending = getattr(channel.sock, "pending", None)  # (a TLS socket's buffered bytes)
+    if pending is not None and pending():
         return True
     try:
         readable, _, _ = select.select([channel.sock], [], [], 0)

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from common.io.hashcache import HashCache
 from common.io.hashing import content_stamp, sha256_of_path
+
+if TYPE_CHECKING:
+    from common.io.hashcache import HashCache
 
 CACHE_FILE = "hashes.sqlite3"
 
@@ -27,6 +29,10 @@ def default_cache_path() -> str:
 
 def open_cache(path: str | None = None) -> HashCache | None:
     """The digest cache at ``path`` (default: the user's), or None if it cannot be used."""
+    import sqlite3
+
+    from common.io.hashcache import HashCache  # (sqlite3: only for a command that hashes)
+
     path = path or default_cache_path()
     try:
         os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)

@@ -11,17 +11,21 @@ from __future__ import annotations
 
 import os
 import socket
-import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from common.io.channel import Channel
-from common.io.tls import client_context, fingerprint_of, normalize_fingerprint
 from common.protocol.errors import AuthFailed, ConnectionLost, ProtocolError, Timeout, WrongProtocol
 from common.protocol.replies import AuthChallenge, AuthDone
 from common.protocol.requests import AuthFinal, AuthStart
-from common.protocol.scram import MECHANISM, ScramClient
-from ftclient.trust import check_server, default_known_servers
+from ftclient.trust import default_known_servers
+
+if TYPE_CHECKING:
+    import ssl
+
+# ssl, the TLS context and SCRAM are imported by the first connection that needs them:
+# a plaintext, anonymous ``ls`` starts without them.
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,11 @@ class Security:
 
 def open_tls(sock: socket.socket, host: str, port: int, security: Security) -> ssl.SSLSocket:
     """Complete the TLS handshake and check the server's fingerprint; close ``sock`` on failure."""
+    import ssl
+
+    from common.io.tls import client_context, fingerprint_of
+    from ftclient.trust import check_server
+
     try:
         tls = client_context().wrap_socket(sock, server_hostname=None)
     except TimeoutError:
@@ -74,6 +83,8 @@ def open_tls(sock: socket.socket, host: str, port: int, security: Security) -> s
 
 def log_in(channel: Channel, user: str, password: str) -> str:
     """Prove the password by SCRAM-SHA-256; return the access granted ("ro" or "rw")."""
+    from common.protocol.scram import MECHANISM, ScramClient
+
     exchange = ScramClient(user, password)
     channel.send(AuthStart(MECHANISM, exchange.first()).to_dict())
     challenge = AuthChallenge.from_dict(channel.receive())
@@ -93,6 +104,8 @@ def make_security(tls: bool, fingerprint: str | None, accept_new: bool,
                   password: str | None) -> Security:
     pin = None
     if fingerprint is not None:
+        from common.io.tls import normalize_fingerprint
+
         pin = normalize_fingerprint(fingerprint)
         if pin is None:
             raise ValueError("fingerprint must be 64 hex digits (SHA-256), as `ftserver "

@@ -16,7 +16,6 @@ import contextlib
 import os
 from pathlib import Path
 
-from common.io.tls import normalize_fingerprint
 from common.protocol.errors import Untrusted
 
 FILE_NAME = "known_servers"
@@ -40,6 +39,8 @@ def read_pins(path: Path) -> dict[str, str]:
         return pins
     except (OSError, UnicodeDecodeError) as exc:
         raise Untrusted(f"cannot read the pinned servers in {str(path)!r}: {exc}") from None
+    from common.io.tls import normalize_fingerprint  # (ssl: read only for a TLS connection)
+
     for line in text.splitlines():
         fields = line.split()
         if len(fields) == 2 and not line.startswith("#"):

@@ -33,7 +33,7 @@ import hashlib
 import os
 import select
 import socket
-import ssl
+import sys
 from collections.abc import Callable
 
 from common.io.channel import Channel
@@ -62,7 +62,10 @@ SentCallback = Callable[[int], None]
 
 def can_sendfile(sock: socket.socket) -> bool:
     """True when the kernel can copy file bytes straight into ``sock`` (plain TCP only)."""
-    return isinstance(sock, socket.socket) and not isinstance(sock, ssl.SSLSocket)
+    # No TLS socket can exist before ssl is imported: a plaintext client never imports it.
+    tls = sys.modules.get("ssl")
+    return isinstance(sock, socket.socket) and not (
+        tls is not None and isinstance(sock, tls.SSLSocket))
 
 
 def send_file_hashed(

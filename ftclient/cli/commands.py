@@ -14,9 +14,8 @@ import sys
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from common.io.hashcache import HashCache
 from common.protocol.errors import ConnectionLost, FtError, NotFound, Timeout
 from common.protocol.replies import EntryInfo
 from common.sizes import human_size
@@ -30,7 +29,10 @@ from ftclient.cli.util import UsageError, retry_notice, safe
 from ftclient.client import Client
 from ftclient.digests import opened_cache
 from ftclient.retry import RetryCallback, RetryNote
-from ftclient.tree import TreeProgress, TreeReport, get_files, get_tree, put_files, put_tree
+
+if TYPE_CHECKING:
+    from common.io.hashcache import HashCache
+    from ftclient.tree import TreeProgress, TreeReport
 
 FILE_COMMANDS = ("mkdir", "mv", "rm")
 EXIT_OK, EXIT_FAILED = 0, 1
@@ -120,6 +122,8 @@ def run_many(client: Client, args: argparse.Namespace, quiet: bool, bar: BarFact
 
 def _transfer(client: Client, args: argparse.Namespace, cache: HashCache | None,
               bar: TreeBar) -> TreeReport:
+    from ftclient.tree import get_files, get_tree, put_files, put_tree  # (only these need it)
+
     paths: list[str] = args.paths
     if args.recursive:
         if len(paths) > 2:

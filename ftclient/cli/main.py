@@ -17,15 +17,14 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
-from typing import BinaryIO, NoReturn
+from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn
 
 from common.io.ratelimit import RateError, parse_rate
-from common.io.tls import normalize_fingerprint
 from common.protocol.errors import AuthFailed, FtError
 from common.protocol.replies import EntryInfo
 from common.sizes import human_size
 from ftclient import __version__
-from ftclient.cli.bars import BinaryBar, draws_frames
+from ftclient.cli.bars import binary_bar, draws_frames
 from ftclient.cli.commands import (
     FILE_COMMANDS,
     add_file_commands,
@@ -43,7 +42,9 @@ from ftclient.connection import DEFAULT_PORT, MAX_TIMEOUT
 from ftclient.digests import opened_cache
 from ftclient.results import Progress
 from ftclient.retry import DEFAULT_RETRIES, MAX_RETRIES, RetryNote
-from ftclient.tree import TreeProgress
+
+if TYPE_CHECKING:
+    from ftclient.tree import TreeProgress
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 SERVER_ENV = "FTCLIENT_SERVER"
@@ -228,7 +229,7 @@ class TreeDisplay:
     def __init__(self, verb: str, quiet: bool) -> None:
         self.verb = verb
         self.quiet = quiet
-        self.bar = BinaryBar(total=0, desc=verb, disable=quiet or not draws_frames())
+        self.bar = binary_bar(total=0, desc=verb, disable=quiet or not draws_frames())
 
     def __call__(self, progress: TreeProgress) -> None:
         self.bar.total = progress.bytes_total
@@ -265,7 +266,7 @@ class TransferDisplay:
         self.quiet = quiet
         self.frames = not quiet and draws_frames()
         """Whether bar frames are drawn: never into a log or a pipe (no terminal)."""
-        self.bar: BinaryBar | None = None
+        self.bar: Any = None  # a binary_bar, once the first file starts
         self.retried = False
         """A retry note is on the bar: the next start of the transfer replaces it."""
 
@@ -274,7 +275,7 @@ class TransferDisplay:
             label = f"{self.verb} {safe(progress.path)}"
             if progress.resumed_from:
                 label += f" (resumed at {human_size(progress.resumed_from)})"
-            self.bar = BinaryBar(total=progress.total, initial=progress.done, desc=label,
+            self.bar = binary_bar(total=progress.total, initial=progress.done, desc=label,
                                  disable=not self.frames)
         elif self.retried and progress.done == progress.resumed_from:  # a retry's start
             self.retried = False
@@ -336,7 +337,7 @@ def run(args: argparse.Namespace) -> int:
     server = args.server or os.environ.get(SERVER_ENV) or f"localhost:{DEFAULT_PORT}"
     host, port = parse_server(server)
     quiet = getattr(args, "quiet", False)
-    if args.fingerprint is not None and normalize_fingerprint(args.fingerprint) is None:
+    if args.fingerprint is not None and not _fingerprint_ok(args.fingerprint):
         raise UsageError("--fingerprint takes the 64 hex digits `ftserver fingerprint` prints")
     try:
         password = None if args.user is None else password_for(args.user, host)
@@ -434,6 +435,12 @@ def print_stat(entry: EntryInfo) -> None:
     print(f"mtime:  {when}")
     if entry.sha256:
         print(f"sha256: {entry.sha256}")
+
+
+def _fingerprint_ok(text: str) -> bool:
+    from common.io.tls import normalize_fingerprint  # (ssl: only when a pin is given)
+
+    return normalize_fingerprint(text) is not None
 
 
 def main(argv: list[str] | None = None) -> int:

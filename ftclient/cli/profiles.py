@@ -24,8 +24,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 PROFILE_ENV = "FTCLIENT_PROFILE"
 ENV_PREFIX = "FTCLIENT_"
 PROFILES_KEY = "profiles"
@@ -130,9 +128,17 @@ def _options_of(parser: argparse.ArgumentParser) -> dict[str, Option]:
 
 
 def _read(path: Path, required: bool) -> dict[str, Any]:
+    """The file's settings; yaml is imported only when there is a file to read (most
+    runs have none, and the import is a tenth of the CLI's start-up)."""
     try:
         with open(path, encoding="utf-8") as stream:
-            loaded = yaml.safe_load(stream)
+            import yaml
+
+            try:
+                loaded = yaml.safe_load(stream)
+            except yaml.YAMLError as exc:
+                raise ProfileError(f"config file {path} is not valid YAML: "
+                                   f"{str(exc).splitlines()[0]}") from None
     except FileNotFoundError:
         if required:
             raise ProfileError(f"config file {path} does not exist, so it has no "
@@ -140,9 +146,6 @@ def _read(path: Path, required: bool) -> dict[str, Any]:
         return {}
     except OSError as exc:
         raise ProfileError(f"cannot read config file {path}: {exc.strerror or exc}") from None
-    except yaml.YAMLError as exc:
-        raise ProfileError(f"config file {path} is not valid YAML: "
-                           f"{str(exc).splitlines()[0]}") from None
     if loaded is None:
         return {}
     if not isinstance(loaded, dict):

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import os
 import stat
+from typing import TYPE_CHECKING
 
-from common.io.hashcache import HashCache
 from common.protocol.errors import FtError, NotFound, PermissionDenied
 from common.protocol.fields import mtime_ns
 from common.protocol.names import MAX_FOLDER_DEPTH, is_within, split_path
@@ -37,6 +37,9 @@ from ftclient.tree.jobs import (
     remote_join,
     transfer_one_by_one,
 )
+
+if TYPE_CHECKING:
+    from common.io.hashcache import HashCache
 
 
 def get_tree(

@@ -12,8 +12,8 @@ from __future__ import annotations
 import os
 import stat
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from common.io.hashcache import HashCache
 from common.protocol.errors import BadPath, FtError, NotADirectory, NotFound
 from common.protocol.names import check_component
 from common.protocol.replies import WalkEntry
@@ -34,6 +34,9 @@ from ftclient.tree.jobs import (
     remote_join,
     transfer_one_by_one,
 )
+
+if TYPE_CHECKING:
+    from common.io.hashcache import HashCache
 
 
 @dataclass
