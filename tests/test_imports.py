@@ -10,6 +10,9 @@ in its docstring what it owns.
 from __future__ import annotations
 
 import ast
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -269,3 +272,22 @@ def test_relative_import_from_a_package_init_resolves_inside_it() -> None:
     found = imported_modules("from .client import Client\n", "ftclient.__init__")
     # "ftclient.__init__" minus one level is the ftclient package itself
     assert "ftclient.client" in found
+
+
+def test_the_cli_starts_without_what_only_some_commands_need(tmp_path: Path) -> None:
+    """``ftclient ls`` against nothing listening: the CLI and a failed connect, no more.
+    tqdm, yaml, ssl, sqlite3 and the transfer code are each a tenth of the start-up."""
+    probe = ("import sys, runpy\n"
+             "sys.argv = ['ftclient', '--server', '127.0.0.1:1', '--retries', '0', 'ls']\n"
+             "try:\n"
+             "    runpy.run_module('ftclient', run_name='__main__')\n"
+             "except SystemExit:\n"
+             "    pass\n"
+             "heavy = ['tqdm', 'yaml', 'ssl', 'sqlite3', 'ftclient.pipeline', "
+             "'ftclient.transfers', 'ftclient.tree', 'common.protocol.scram']\n"
+             "print(' '.join(name for name in heavy if name in sys.modules))\n")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          cwd=REPO, timeout=60, env={**os.environ,
+                                                     "XDG_CONFIG_HOME": str(tmp_path)})
+    assert "ftclient:" in done.stderr  # it did run, and failed to connect
+    assert done.stdout.strip() == ""
