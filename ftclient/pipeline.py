@@ -101,6 +101,8 @@ class PipedResult:
     size: int
     sha256: str | None
     error: FtError | None = None
+    resumed_from: int = 0
+    """Bytes the other side held already (a resumed file): moved were ``size`` less these."""
 
 
 @dataclass(frozen=True)

@@ -125,6 +125,7 @@ def _transfer(client: Client, args: argparse.Namespace, cache: HashCache | None,
     from ftclient.tree import get_files, get_tree, put_files, put_tree  # (only these need it)
 
     paths: list[str] = args.paths
+    keep = bool(getattr(args, "no_clobber", False))
     if args.recursive:
         if len(paths) > 2:
             raise UsageError(f"{args.command} -r takes one folder and, optionally, where "
@@ -137,17 +138,17 @@ def _transfer(client: Client, args: argparse.Namespace, cache: HashCache | None,
             raise UsageError("say where the folder goes")
         if args.command == "put":
             return put_tree(client, source, target, cache=cache, progress=bar,
-                            on_retry=bar.on_retry)
+                            on_retry=bar.on_retry, keep_existing=keep)
         return get_tree(client, source, target, cache=cache, progress=bar,
-                        on_retry=bar.on_retry)
+                        on_retry=bar.on_retry, keep_existing=keep)
     *sources, folder = paths
     if args.command == "put":
         folder = remote_folder_for_many(client, folder, bar.on_retry)
         return put_files(client, sources, folder, cache=cache, progress=bar,
-                         on_retry=bar.on_retry)
+                         on_retry=bar.on_retry, keep_existing=keep)
     folder = local_folder_for_many(folder)
     return get_files(client, expand_remote(client, sources, bar.on_retry), folder,
-                     cache=cache, progress=bar, on_retry=bar.on_retry)
+                     cache=cache, progress=bar, on_retry=bar.on_retry, keep_existing=keep)
 
 
 def _summarize(verb: str, report: TreeReport, quiet: bool, seconds: float) -> int:
@@ -158,9 +159,13 @@ def _summarize(verb: str, report: TreeReport, quiet: bool, seconds: float) -> in
         more = f" and {len(names) - 1} more files" if len(names) > 1 else ""
         print(f"ftclient: {safe(names[0])}{more}: {safe(error.message)}", file=sys.stderr)
     if not quiet:
-        print(f"{verb}: {len(report.sent)} transferred ({human_size(report.bytes_moved)}), "
-              f"{len(report.unchanged)} unchanged, {len(report.skipped)} skipped, "
-              f"{len(report.failed)} failed in {seconds:.1f} s", file=sys.stderr)
+        moved = ("" if report.bytes_moved == report.bytes_sent
+                 else f", {human_size(report.bytes_moved)} moved: the rest was held already")
+        kept = f", {len(report.kept)} kept (--no-clobber)" if report.kept else ""
+        print(f"{verb}: {len(report.sent)} transferred ({human_size(report.bytes_sent)}"
+              f"{moved}), {len(report.unchanged)} unchanged{kept}, "
+              f"{len(report.skipped)} skipped, {len(report.failed)} failed in "
+              f"{seconds:.1f} s", file=sys.stderr)
     return EXIT_FAILED if report.failed else EXIT_OK
 
 

@@ -20,7 +20,7 @@ from contextlib import closing, contextmanager
 from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn
 
 from common.io.ratelimit import RateError, parse_rate
-from common.protocol.errors import AuthFailed, FtError
+from common.protocol.errors import AuthFailed, FtError, NotFound
 from common.protocol.replies import EntryInfo
 from common.sizes import human_size
 from ftclient import __version__
@@ -162,6 +162,10 @@ def build_parser() -> argparse.ArgumentParser:
                           "remote folder; or, with -r, a folder and its remote name")
     put.add_argument("-r", "--recursive", action="store_true",
                      help="upload a whole folder; files already there are skipped")
+    put.add_argument("-n", "--no-clobber", "--ignore-existing", action="store_true",
+                     dest="no_clobber",
+                     help="never replace a file the server has under that name, whatever "
+                          "it holds (as cp -n; rsync's --ignore-existing)")
 
     get = commands.add_parser(
         "get", parents=[quiet], help="download a file",
@@ -175,6 +179,10 @@ def build_parser() -> argparse.ArgumentParser:
                           "local folder; or, with -r, a folder and its local name")
     get.add_argument("-r", "--recursive", action="store_true",
                      help="download a whole folder; files already here are skipped")
+    get.add_argument("-n", "--no-clobber", "--ignore-existing", action="store_true",
+                     dest="no_clobber",
+                     help="never replace a local file that exists, whatever it holds "
+                          "(as cp -n; rsync's --ignore-existing)")
 
     ls = commands.add_parser(
         "ls", parents=[quiet], help="list a folder", add_help=False,
@@ -373,6 +381,13 @@ def run(args: argparse.Namespace) -> int:
                 if remote and isinstance(source, str):  # stdin has no name to put inside
                     remote = target_in_folder(client, remote, os.path.basename(source),
                                               bar.on_retry)
+                if args.no_clobber:
+                    name = remote if remote and not remote.endswith("/") else (
+                        (remote or "") + os.path.basename(str(source)))
+                    if remote_exists(client, name, bar.on_retry):
+                        _note(quiet, f"kept {safe(name)}: the server has it already "
+                                     "(--no-clobber)")
+                        return EXIT_OK
                 result = client.put(source, remote, progress=bar, on_retry=bar.on_retry,
                                     cache=cache)
             _note(quiet, f"put {safe(result.remote)}: {human_size(result.size)}"
@@ -385,6 +400,14 @@ def run(args: argparse.Namespace) -> int:
             if local == "-":  # standard output: no bar among the bytes, the summary on stderr
                 sys.stdout.flush()
                 local = sys.stdout.buffer
+            if args.no_clobber and isinstance(local, str | None):
+                from ftclient.localfiles import choose_destination
+                from ftclient.names import normalize_remote
+
+                there = choose_destination(normalize_remote(args.paths[0]), local)
+                if os.path.lexists(there):
+                    _note(quiet, f"kept {safe(there)}: it exists here (--no-clobber)")
+                    return EXIT_OK
             with progress_bar("get", quiet or local is sys.stdout.buffer) as bar, \
                     opened_cache() as cache:
                 result = client.get(args.paths[0], local, progress=bar,
@@ -402,6 +425,14 @@ def run(args: argparse.Namespace) -> int:
             print_stat(client.stat(args.path, digest=True,
                                    on_retry=retry_notice("stat", quiet)))
     return EXIT_OK
+
+
+def remote_exists(client: Client, name: str, on_retry: Any) -> bool:
+    try:
+        client.stat(name, on_retry=on_retry)
+    except NotFound:
+        return False
+    return True
 
 
 def _second(paths: list[str]) -> str | None:

@@ -45,9 +45,10 @@ if TYPE_CHECKING:
 def get_tree(
     client: Client, remote_dir: str, local_dir: str, *,
     cache: HashCache | None = None, progress: TreeCallback | None = None,
-    on_retry: RetryCallback | None = None,
+    on_retry: RetryCallback | None = None, keep_existing: bool = False,
 ) -> TreeReport:
-    """Download the remote folder ``remote_dir`` as ``local_dir``, skipping files held already."""
+    """Download the remote folder ``remote_dir`` as ``local_dir``, skipping files held already;
+    with ``keep_existing``, any local file there is left alone (--no-clobber)."""
     remote_dir = normalize_remote(remote_dir, allow_root=True)
     entries = client.walk(remote_dir, on_retry=on_retry)
     os.makedirs(local_dir, exist_ok=True)
@@ -84,6 +85,9 @@ def get_tree(
         if _unchanged_locally(cache, local, entry):
             report.unchanged.append(local)
             _set_local_mtime(root, parts, entry.mtime, report, cache, entry.sha256)
+            continue
+        if keep_existing and os.path.lexists(local):
+            report.kept.append(local)
             continue
         jobs.append(TreeJob(local, remote_join(remote_dir, entry.path), entry.size))
     lost = _fetch(client, jobs, report, cache, progress, on_retry, within=root)
@@ -130,9 +134,10 @@ def _set_local_mtime(root: str, parts: tuple[str, ...], mtime: float, report: Tr
 def get_files(
     client: Client, remote_names: list[str], local_dir: str, *,
     cache: HashCache | None = None, progress: TreeCallback | None = None,
-    on_retry: RetryCallback | None = None,
+    on_retry: RetryCallback | None = None, keep_existing: bool = False,
 ) -> TreeReport:
-    """Download several remote files into the existing local folder ``local_dir``."""
+    """Download several remote files into the existing local folder ``local_dir``; with
+    ``keep_existing``, a local file there is left alone (--no-clobber)."""
     if not os.path.isdir(local_dir):
         raise NotFound(f"local folder {local_dir!r} does not exist")
     report = TreeReport()
@@ -140,7 +145,11 @@ def get_files(
     folder = os.path.abspath(local_dir)
     for name in remote_names:
         remote = normalize_remote(name)
-        jobs.append(TreeJob(os.path.join(folder, remote_basename(remote)), remote, 0))
+        local = os.path.join(folder, remote_basename(remote))
+        if keep_existing and os.path.lexists(local):
+            report.kept.append(local)
+            continue
+        jobs.append(TreeJob(local, remote, 0))
     _fetch(client, jobs, report, cache, progress, on_retry)
     return report
 
@@ -186,7 +195,8 @@ def _fetch(client: Client, jobs: list[TreeJob], report: TreeReport, cache: HashC
     def get_one(job: TreeJob) -> PipedResult:
         done = client.get(job.remote, job.local, progress=meter.one_file(job.remote),
                           on_retry=on_retry, within=within)
-        return PipedResult(job.local, job.remote, done.size, done.sha256)
+        return PipedResult(job.local, job.remote, done.size, done.sha256,
+                           resumed_from=done.resumed_from)
 
     return transfer_one_by_one(
         one_by_one, lost_link(results), report, meter, lambda job: job.local, get_one,
@@ -199,7 +209,8 @@ def _record_download(report: TreeReport, result: PipedResult, cache: HashCache |
         report.failed.append((job.local, result.error or NotFound(f"{job.remote!r} failed")))
         return
     report.sent.append(job.local)
-    report.bytes_moved += result.size
+    report.bytes_sent += result.size
+    report.bytes_moved += result.size - result.resumed_from
     try:  # the file just published, reached as it was written (never through a symlink)
         remember(cache, job.local, lstat_spot(spot_for(job.local, within)), result.sha256)
     except (OSError, FtError):

@@ -42,8 +42,13 @@ class TreeReport:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     """(name, reason): symlinks, special files, names the protocol cannot carry."""
     failed: list[tuple[str, FtError]] = field(default_factory=list)
+    bytes_sent: int = 0
+    """The sizes of the files transferred."""
     bytes_moved: int = 0
+    """What crossed the link for them: less, where a file resumed from what was held."""
     folders_made: int = 0
+    kept: list[str] = field(default_factory=list)
+    """Names left alone because they exist on the other side (--no-clobber)."""
 
 
 @dataclass(frozen=True)

@@ -95,9 +95,10 @@ def scan_local(root: str) -> LocalTree:
 def put_tree(
     client: Client, local_dir: str, remote_dir: str, *,
     cache: HashCache | None = None, progress: TreeCallback | None = None,
-    on_retry: RetryCallback | None = None,
+    on_retry: RetryCallback | None = None, keep_existing: bool = False,
 ) -> TreeReport:
-    """Upload the folder ``local_dir`` as ``remote_dir``, skipping files already there."""
+    """Upload the folder ``local_dir`` as ``remote_dir``, skipping files already there;
+    with ``keep_existing``, any name the server has is left alone (--no-clobber)."""
     remote_dir = normalize_remote(remote_dir, allow_root=True)
     tree = scan_local(local_dir)
     report = TreeReport(skipped=list(tree.skipped))
@@ -115,6 +116,9 @@ def put_tree(
                 # The link is gone before anything moved: fail as a walk would, instead
                 # of waiting out the retries again for every file left.
                 raise report.failed.pop()[1]
+            continue
+        if keep_existing and there is not None:
+            report.kept.append(remote_join(remote_dir, relative))
             continue
         jobs.append(TreeJob(path, remote_join(remote_dir, relative), st.st_size, st))
     # Uploads create the folders they need; only the others are made here.
@@ -168,11 +172,13 @@ def _set_remote_mtime(client: Client, name: str, mtime: float, report: TreeRepor
 def put_files(
     client: Client, local_files: list[str], remote_dir: str, *,
     cache: HashCache | None = None, progress: TreeCallback | None = None,
-    on_retry: RetryCallback | None = None,
+    on_retry: RetryCallback | None = None, keep_existing: bool = False,
 ) -> TreeReport:
-    """Upload several local files into ``remote_dir`` (created if needed), each by its name."""
+    """Upload several local files into ``remote_dir`` (created if needed), each by its name;
+    with ``keep_existing``, a name the server has is left alone (--no-clobber)."""
     remote_dir = normalize_remote(remote_dir, allow_root=True)
     report = TreeReport()
+    there = _names_in(client, remote_dir, on_retry) if keep_existing else set()
     jobs = []
     for path in local_files:
         try:
@@ -191,9 +197,20 @@ def put_files(
         except BadPath as exc:
             report.skipped.append((path, exc.message))
             continue
+        if name in there:
+            report.kept.append(remote_join(remote_dir, name))
+            continue
         jobs.append(TreeJob(path, remote_join(remote_dir, name), st.st_size, st))
     _send(client, jobs, report, cache, progress, on_retry)
     return report
+
+
+def _names_in(client: Client, remote_dir: str, on_retry: RetryCallback | None) -> set[str]:
+    """The names in a remote folder (none if it does not exist yet)."""
+    try:
+        return {entry.name for entry in client.list(remote_dir, on_retry=on_retry)}
+    except NotFound:
+        return set()
 
 
 def _ancestors(folders: set[str]) -> set[str]:
@@ -229,7 +246,8 @@ def _send(client: Client, jobs: list[TreeJob], report: TreeReport, cache: HashCa
     def put_one(job: TreeJob) -> PipedResult:
         done = client.put(job.local, job.remote, progress=meter.one_file(job.remote),
                           on_retry=on_retry)
-        return PipedResult(job.local, job.remote, done.size, done.sha256)
+        return PipedResult(job.local, job.remote, done.size, done.sha256,
+                           resumed_from=done.resumed_from)
 
     return transfer_one_by_one([job for job in jobs if job.size > PIPELINE_MAX_SIZE],
                                lost_link(results), report, meter, lambda job: job.remote,
@@ -244,6 +262,7 @@ def _record(report: TreeReport, name: str, result: PipedResult, cache: HashCache
         report.failed.append((name, result.error or NotFound(f"{name!r} failed")))
         return
     report.sent.append(name)
-    report.bytes_moved += result.size
+    report.bytes_sent += result.size
+    report.bytes_moved += result.size - result.resumed_from
     if job.st is not None:
         remember(cache, job.local, job.st, result.sha256)
