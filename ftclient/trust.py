@@ -8,6 +8,11 @@ server had no pin yet); a pinned server must
 match its pin (always, even with accept_new); an unknown server is pinned only
 with accept_new. Refusals raise ``Untrusted`` with the fingerprint seen and
 what to do. Nothing is sent to the server before this check passes.
+
+A pinned server is a TLS server: the CLI connects to it with TLS even without
+``--tls`` (``is_pinned``). A ``--fingerprint`` that differs from a pin lets that one
+connection go on (the user checked it by hand) but replaces the pin only when the
+user asks, with ``ftclient forget HOST[:PORT]`` (``forget``) first.
 """
 
 from __future__ import annotations
@@ -59,6 +64,37 @@ def add_pin(path: Path, key: str, fingerprint: str) -> None:
         os.fsync(stream.fileno())
 
 
+def is_pinned(host: str, port: int, path: Path | None = None) -> bool:
+    """Whether this server has a pin (one stat when nothing was ever pinned)."""
+    path = path or default_known_servers()
+    if not path.exists():
+        return False
+    try:
+        return server_key(host, port) in read_pins(path)
+    except Untrusted:
+        return False
+
+
+def forget(host: str, port: int, path: Path | None = None) -> str | None:
+    """Remove the pin of ``host:port``; the fingerprint it had, or None if it had none.
+    The file is written anew beside itself and renamed over, so a crash keeps the old."""
+    path = path or default_known_servers()
+    key = server_key(host, port)
+    pinned = read_pins(path).get(key)
+    if pinned is None:
+        return None
+    kept = [line for line in path.read_text(encoding="utf-8").splitlines(keepends=True)
+            if not (len(line.split()) == 2 and line.split()[0] == key)]
+    fresh = path.with_name(f".{path.name}.{os.getpid()}")
+    fd = os.open(fresh, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    with contextlib.closing(os.fdopen(fd, "w", encoding="utf-8")) as stream:
+        stream.writelines(kept)
+        stream.flush()
+        os.fsync(stream.fileno())
+    os.replace(fresh, path)
+    return pinned
+
+
 def check_server(seen: str, host: str, port: int, *, pinned_by_flag: str | None,
                  accept_new: bool, known_servers: Path) -> None:
     """Return if the server that presented ``seen`` may be talked to; raise Untrusted if not."""
@@ -78,7 +114,7 @@ def check_server(seen: str, host: str, port: int, *, pinned_by_flag: str | None,
                 f"{pinned}): someone may be impersonating the server; nothing was sent. "
                 f"If the server's certificate was replaced on purpose (check with its "
                 f"administrator: `ftserver fingerprint`), remove the line for {key} "
-                f"from {known_servers} and connect again")
+                f"from {known_servers} (`ftclient forget {key}` does it) and connect again")
         return
     if not accept_new:
         raise Untrusted(

@@ -162,3 +162,12 @@ def no_personal_client_settings(tmp_path_factory: pytest.TempPathFactory) -> Ite
         for variable in [name for name in os.environ if name.startswith("FTCLIENT_")]:
             patch.delenv(variable)
         yield
+
+
+@pytest.fixture(autouse=True)
+def own_pinned_servers(tmp_path_factory: pytest.TempPathFactory,
+                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test its own ~/.config/ftclient (pinned servers, settings): a pin one test
+    made for 127.0.0.1:PORT would otherwise make ftclient take a later test's server on
+    that reused port for a TLS server."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("xdg-config")))

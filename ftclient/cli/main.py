@@ -20,7 +20,7 @@ from contextlib import closing, contextmanager
 from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn
 
 from common.io.ratelimit import RateError, parse_rate
-from common.protocol.errors import AuthFailed, FtError, NotFound
+from common.protocol.errors import AuthFailed, FtError
 from common.protocol.replies import EntryInfo
 from common.sizes import human_size
 from ftclient import __version__
@@ -34,14 +34,16 @@ from ftclient.cli.commands import (
 )
 from ftclient.cli.credentials import PASSWORD_ENV, NoPassword, password_for
 from ftclient.cli.discover import add_discover_command, run_discover
+from ftclient.cli.forget import add_forget_command, run_forget
 from ftclient.cli.profiles import ProfileError, apply_settings, confirm_profile
-from ftclient.cli.targets import has_glob, target_in_folder
+from ftclient.cli.targets import has_glob, local_kept, remote_kept, target_in_folder
 from ftclient.cli.util import UsageError, retry_line, retry_notice, safe, seconds_up_to
 from ftclient.client import Client
 from ftclient.connection import DEFAULT_PORT, MAX_TIMEOUT
 from ftclient.digests import opened_cache
 from ftclient.results import Progress
 from ftclient.retry import DEFAULT_RETRIES, MAX_RETRIES, RetryNote
+from ftclient.trust import is_pinned
 
 if TYPE_CHECKING:
     from ftclient.tree import TreeProgress
@@ -65,6 +67,7 @@ EXAMPLES = """examples:
   ftclient --limit-rate 2M put big.iso     at most 2 MiB/s (suffixes K, M, G)
   ftclient --profile office ls             settings from ~/.config/ftclient/config.yaml
   ftclient --tls --accept-new ls           encrypted; pin the server's certificate on first use
+  ftclient forget fileserver               drop that pin (a replaced certificate, TLS off)
   ftclient --user alice put report.pdf     log in (password: $FTCLIENT_PASSWORD or a prompt)
 
 An interrupted put or get resumes when you run the same command again; a dropped
@@ -139,7 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "~/.config/ftclient/config.yaml (or set FTCLIENT_PROFILE)")
     parser.add_argument("--tls", action="store_true", help="encrypt the connection (never "
                         "falls back to plaintext); trust the server with --accept-new or "
-                        "--fingerprint, once; later runs check its pin")
+                        "--fingerprint, once; later runs check its pin, and need no --tls "
+                        "(ftclient forget HOST undoes it)")
     parser.add_argument("--fingerprint", metavar="HEX", help="trust only the server whose "
                         "certificate has this SHA-256 fingerprint (implies --tls)")
     parser.add_argument("--accept-new", action="store_true", help="pin an unknown server's "
@@ -209,6 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
     stat.add_argument("path", metavar="REMOTE")
     add_file_commands(commands, quiet)
     add_discover_command(commands)
+    add_forget_command(commands)
     return parser
 
 
@@ -342,8 +347,12 @@ def _note(quiet: bool, text: str) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.command == "discover":
         return run_discover(args)
+    if args.command == "forget":
+        return run_forget(args, *parse_server(args.target))
     server = args.server or os.environ.get(SERVER_ENV) or f"localhost:{DEFAULT_PORT}"
     host, port = parse_server(server)
+    if not args.tls and is_pinned(host, port):
+        args.tls = True  # pinned once: a TLS server, without --tls every time
     quiet = getattr(args, "quiet", False)
     if args.fingerprint is not None and not _fingerprint_ok(args.fingerprint):
         raise UsageError("--fingerprint takes the 64 hex digits `ftserver fingerprint` prints")
@@ -381,13 +390,10 @@ def run(args: argparse.Namespace) -> int:
                 if remote and isinstance(source, str):  # stdin has no name to put inside
                     remote = target_in_folder(client, remote, os.path.basename(source),
                                               bar.on_retry)
-                if args.no_clobber:
-                    name = remote if remote and not remote.endswith("/") else (
-                        (remote or "") + os.path.basename(str(source)))
-                    if remote_exists(client, name, bar.on_retry):
-                        _note(quiet, f"kept {safe(name)}: the server has it already "
-                                     "(--no-clobber)")
-                        return EXIT_OK
+                if args.no_clobber and (kept := remote_kept(client, source, remote,
+                                                            bar.on_retry)):
+                    _note(quiet, f"kept {safe(kept)}: the server has it already (--no-clobber)")
+                    return EXIT_OK
                 result = client.put(source, remote, progress=bar, on_retry=bar.on_retry,
                                     cache=cache)
             _note(quiet, f"put {safe(result.remote)}: {human_size(result.size)}"
@@ -400,14 +406,10 @@ def run(args: argparse.Namespace) -> int:
             if local == "-":  # standard output: no bar among the bytes, the summary on stderr
                 sys.stdout.flush()
                 local = sys.stdout.buffer
-            if args.no_clobber and isinstance(local, str | None):
-                from ftclient.localfiles import choose_destination
-                from ftclient.names import normalize_remote
-
-                there = choose_destination(normalize_remote(args.paths[0]), local)
-                if os.path.lexists(there):
-                    _note(quiet, f"kept {safe(there)}: it exists here (--no-clobber)")
-                    return EXIT_OK
+            if args.no_clobber and isinstance(local, str | None) and (
+                    kept := local_kept(args.paths[0], local)):
+                _note(quiet, f"kept {safe(kept)}: it exists here (--no-clobber)")
+                return EXIT_OK
             with progress_bar("get", quiet or local is sys.stdout.buffer) as bar, \
                     opened_cache() as cache:
                 result = client.get(args.paths[0], local, progress=bar,
@@ -425,14 +427,6 @@ def run(args: argparse.Namespace) -> int:
             print_stat(client.stat(args.path, digest=True,
                                    on_retry=retry_notice("stat", quiet)))
     return EXIT_OK
-
-
-def remote_exists(client: Client, name: str, on_retry: Any) -> bool:
-    try:
-        client.stat(name, on_retry=on_retry)
-    except NotFound:
-        return False
-    return True
 
 
 def _second(paths: list[str]) -> str | None:

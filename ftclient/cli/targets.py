@@ -78,3 +78,25 @@ def local_folder_for_many(folder: str) -> str:
         raise NotADirectory(f"{folder!r} is not a local folder (get with several names "
                             "needs a folder last)")
     return folder
+
+
+def remote_kept(client: Client, source: object, remote: str | None,
+                on_retry: RetryCallback | None) -> str | None:
+    """For put --no-clobber: the remote name the put would write, if the server has
+    something there already (so the put is skipped); else None."""
+    name = remote if remote and not remote.endswith("/") else (
+        (remote or "") + os.path.basename(str(source)))
+    try:
+        client.stat(name, on_retry=on_retry)
+    except NotFound:
+        return None
+    return name
+
+
+def local_kept(remote: str, local: str | None) -> str | None:
+    """For get --no-clobber: the local file the get would write, if it exists; else None."""
+    from ftclient.localfiles import choose_destination
+    from ftclient.names import normalize_remote
+
+    there = choose_destination(normalize_remote(remote), local)
+    return there if os.path.lexists(there) else None
