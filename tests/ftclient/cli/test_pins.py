@@ -53,3 +53,23 @@ def test_a_pinned_server_needs_no_tls_flag_until_it_is_forgotten(
     twice = ftclient(server.port, "forget", key, home=home)
     assert twice.returncode == 1 and "has no pinned certificate" in twice.stderr
     assert "Traceback" not in twice.stderr + after.stderr + unknown.stderr
+
+
+def test_a_fingerprint_given_by_hand_goes_on_but_replaces_a_pin_only_when_asked(
+        start_server: Callable[..., ServerProcess], tmp_path: Path) -> None:
+    server = start_server(tls={"enabled": True})
+    home = tmp_path / "home"
+    first = ftclient(server.port, "--tls", "--accept-new", "ls", home=home)
+    assert first.returncode == 0, first.stderr
+    known = home / "ftclient" / "known_servers"
+    key, real = known.read_text().split()
+    old = "cd" * 32  # as if the server had another certificate when it was pinned
+    known.write_text(f"{key} {old}\n")
+    refused = ftclient(server.port, "ls", home=home)
+    assert refused.returncode != 0 and "CHANGED" in refused.stderr
+    checked = ftclient(server.port, "--fingerprint", real, "ls", home=home)
+    assert checked.returncode == 0, checked.stderr  # checked by hand: this run goes on
+    assert known.read_text() == f"{key} {old}\n"  # the pin stays until the user asks
+    assert ftclient(server.port, "forget", key, home=home).returncode == 0
+    repinned = ftclient(server.port, "--fingerprint", real, "ls", home=home)
+    assert repinned.returncode == 0 and known.read_text() == f"{key} {real}\n"
