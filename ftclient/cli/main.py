@@ -32,6 +32,7 @@ from ftclient.cli.commands import (
     run_file_command,
     run_many,
 )
+from ftclient.cli.completion import add_completion_command, print_script
 from ftclient.cli.credentials import PASSWORD_ENV, NoPassword, password_for
 from ftclient.cli.discover import add_discover_command, run_discover
 from ftclient.cli.forget import add_forget_command, run_forget
@@ -214,6 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_file_commands(commands, quiet)
     add_discover_command(commands)
     add_forget_command(commands)
+    add_completion_command(commands)
     return parser
 
 
@@ -349,6 +351,8 @@ def run(args: argparse.Namespace) -> int:
         return run_discover(args)
     if args.command == "forget":
         return run_forget(args, *parse_server(args.target))
+    if args.command == "completion":
+        return print_script(build_parser(), args.shell)
     server = args.server or os.environ.get(SERVER_ENV) or f"localhost:{DEFAULT_PORT}"
     host, port = parse_server(server)
     if not args.tls and is_pinned(host, port):
