@@ -74,6 +74,10 @@ def add_completion_command(commands: argparse._SubParsersAction) -> None:  # typ
     parser = commands.add_parser(
         "completion", help="print a shell completion script",
         description="Print a completion script for bash or zsh. Enable it with "
-                    "`eval \"$(ftclient completion bash)\"` in ~/.bashrc, or "
-                    "`eval \"$(ftclient completion zsh)\"` in ~/.zshrc.")
+                    "eval \"$(ftclient completion bash)\" in ~/.bashrc (or zsh in "
+                    "~/.zshrc), or save it where bash-completion finds it.",
+        epilog="examples:\n"
+               "  ftclient completion bash > ~/.local/share/bash-completion/completions/"
+               "ftclient\n  ftclient completion zsh >> ~/.zshrc",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("shell", choices=("bash", "zsh"))
