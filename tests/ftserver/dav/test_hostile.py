@@ -5,6 +5,9 @@ MOVE that removed its destination and then failed, a copy into itself through a
 link, locks on links that guarded nothing, a lock owner's stray text that broke
 every later PROPFIND, a lock on the whole share, tokens good for any user, names XML
 cannot hold, headers that raised, and a lock taken while an upload was running.
+
+These run under the thread executor only: each is about what one request does, and
+litmus, test_requests.py and the cross-process lock test run under both executors.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 
+import pytest
 import requests
 import urllib3
 
@@ -23,6 +27,12 @@ from tests.ftserver.session.test_auth import PASSWORDS, users_config
 from tests.serverproc import ServerProcess
 
 TIMEOUT = 20
+
+
+@pytest.fixture
+def server(start_server: Callable[..., ServerProcess]) -> ServerProcess:
+    """One server on threads (this module's requests do not depend on the executor)."""
+    return start_server("thread")
 
 
 def test_a_refused_move_or_copy_removes_nothing(server: ServerProcess) -> None:
