@@ -145,11 +145,15 @@ class Server:
         """All slots are taken: close one idle connection (no request in it), from the
         address holding the most, and admit ``peer`` in its place. Returns the reason
         for refusing if that fails (nothing idle), else None."""
-        evicted = self.executor.evict_idle(self.admission.eviction_candidates())
+        candidates = self.admission.eviction_candidates()
+        # Named now: a worker process may report the closed session ended (released)
+        # before evict_idle returns.
+        addresses = {sid: self.admission.address_of(sid) for sid in candidates}
+        evicted = self.executor.evict_idle(candidates)
         if evicted is None:
             return f"the server is serving its limit of {self.admission.max_total} connections"
         log.info("%s: closed an idle connection from %s to make room", peer,
-                 self.admission.address_of(evicted))
+                 addresses.get(evicted))
         self.admission.release(evicted)
         return self.admission.try_admit(session_id, address)
 
