@@ -142,10 +142,7 @@ def with_submitted_tokens(exchange: HttpExchange, storage: Share, target: Target
 def entity_tag(storage: Share, name: str) -> str | None:
     """A file's strong ETag, the one GET sends; None for a folder or nothing."""
     try:
-        entry = storage.stat(name) if name else None
-        if entry is None or entry.type != "file":
-            return None
-        reader = storage.open_read(name)
+        reader = storage.open_read(name)  # a folder, or nothing there: an FtError
     except FtError:
         return None
     try:

@@ -18,6 +18,7 @@ from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 
 from common.protocol.errors import ProtocolError
+from ftserver.http.statuses import REASONS
 
 DAV = "DAV:"
 MAX_BODY = 1 << 20
@@ -167,21 +168,11 @@ def add_response(into: ET.Element, href: str, found: list[ET.Element],
         _propstat(response, status, [ET.Element(name) for name in names])
 
 
-def add_status(into: ET.Element, href: str, status: int) -> None:
-    response = ET.SubElement(into, d("response"))
-    ET.SubElement(response, d("href")).text = href
-    ET.SubElement(response, d("status")).text = status_line(status)
-
-
 def _propstat(response: ET.Element, status: int, props: list[ET.Element]) -> None:
     propstat = ET.SubElement(response, d("propstat"))
     holder = ET.SubElement(propstat, d("prop"))
     holder.extend(props)
     ET.SubElement(propstat, d("status")).text = status_line(status)
-
-
-REASONS = {200: "OK", 403: "Forbidden", 404: "Not Found", 409: "Conflict", 423: "Locked",
-           424: "Failed Dependency", 412: "Precondition Failed", 507: "Insufficient Storage"}
 
 
 def status_line(status: int) -> str:

@@ -52,7 +52,7 @@ from ftserver.http.tus import (
 from ftserver.http.tusheaders import VERSION as TUS_VERSION
 from ftserver.http.tusrecords import TusRecords
 from ftserver.net.throttling import ConnectionThrottles, ServerRates
-from ftserver.ops.upload import Upload, UploadPlan
+from ftserver.ops.upload import UploadPlan, upload_chunks
 from ftserver.session.security import Grant, SessionSecurity
 from ftserver.store.base import Share
 
@@ -264,16 +264,8 @@ class HttpSession:
 
     def _empty_file(self, storage: Share, name: str, grant: Grant) -> None:
         """An empty file published by the one upload (a LOCK of a name not there yet)."""
-        plan = UploadPlan(name, 0, time.time(), None, grant.user or "", resumable=False)
-        with storage.folder_locks() as folder_locks:
-            upload = Upload(storage, plan, storage.alone(folder_locks))
-            try:
-                upload.open()
-                upload.start(0)
-                digest, _ = upload.receive_chunks([])
-                upload.finish(digest, digest)
-            finally:
-                upload.close()
+        upload_chunks(storage, UploadPlan(name, 0, time.time(), None, grant.user or "",
+                                          resumable=False), [])
 
     def _route_tus(self, exchange: HttpExchange, token: str, grant: Grant,
                    storage: Share) -> None:

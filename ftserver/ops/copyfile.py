@@ -11,7 +11,7 @@ and publishes nothing.
 from __future__ import annotations
 
 from ftserver.ops.download import Download
-from ftserver.ops.upload import Upload, Uploaded, UploadPlan
+from ftserver.ops.upload import Uploaded, UploadPlan, upload_chunks
 from ftserver.store.base import Share
 
 
@@ -19,12 +19,4 @@ def copy_file(storage: Share, source: str, destination: str, owner: str) -> Uplo
     with Download(storage, source) as download:
         plan = UploadPlan(destination, download.size, download.mtime, download.digest, owner,
                           resumable=False)
-        with storage.folder_locks() as folder_locks:
-            upload = Upload(storage, plan, storage.alone(folder_locks))
-            try:
-                upload.open()
-                upload.start(0)
-                digest, _ = upload.receive_chunks(download.chunks())
-                return upload.finish(digest, download.digest or digest)
-            finally:
-                upload.close()
+        return upload_chunks(storage, plan, download.chunks())

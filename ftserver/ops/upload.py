@@ -330,3 +330,18 @@ def _tapped(write: Writer, tap: Writer) -> Writer:
         write(data, position)
         tap(data, position)
     return both
+
+
+def upload_chunks(storage: Share, plan: UploadPlan, chunks: Iterable[bytes]) -> Uploaded:
+    """A new file that never resumes, from bytes the server itself has (a WebDAV COPY, the
+    empty file a LOCK makes): every step of the one upload, alone, in one call. The
+    SHA-256 must be ``plan.sha256`` when the plan names one."""
+    with storage.folder_locks() as folder_locks:
+        upload = Upload(storage, plan, storage.alone(folder_locks))
+        try:
+            upload.open()
+            upload.start(0)
+            digest, _ = upload.receive_chunks(chunks)
+            return upload.finish(digest, plan.sha256 or digest)
+        finally:
+            upload.close()

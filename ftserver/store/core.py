@@ -156,15 +156,7 @@ class LocalCore:
 
     def list_dir(self, target: Target) -> list[EntryInfo]:
         """Entries of a folder, sorted by name; hidden internals, escapes and specials left out."""
-        path_fd = self.names.open_path(target)
-        try:
-            folder_fd = reopen(path_fd, os.O_RDONLY | os.O_DIRECTORY)
-        except NotADirectoryError:
-            raise NotADirectory(f"{target.name!r} is not a folder") from None
-        except OSError as exc:
-            raise storage_error(exc, repr(target.name or "/")) from None
-        finally:
-            os.close(path_fd)
+        folder_fd = self.open_folder(target)
         try:
             names = sorted(os.listdir(folder_fd))
             entries = []
@@ -177,6 +169,18 @@ class LocalCore:
         finally:
             os.close(folder_fd)
         return entries
+
+    def open_folder(self, target: Target) -> int:
+        """A descriptor of the folder ``target`` names, reached as names.py reaches it."""
+        path_fd = self.names.open_path(target)
+        try:
+            return reopen(path_fd, os.O_RDONLY | os.O_DIRECTORY)
+        except NotADirectoryError:
+            raise NotADirectory(f"{target.name!r} is not a folder") from None
+        except OSError as exc:
+            raise storage_error(exc, repr(target.name or "/")) from None
+        finally:
+            os.close(path_fd)
 
     def _list_entry(self, folder_fd: int, folder_real: str, name: str) -> EntryInfo | None:
         """One entry of a listing, or None for what is never shown (escapes, specials...)."""

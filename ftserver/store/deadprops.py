@@ -20,14 +20,6 @@ MAX_PROPS = 1_000_000
 
 class DeadProps(UsesDavDatabase):
     @guarded
-    def of(self, path: str) -> dict[str, str]:
-        if self._never_used:
-            return {}
-        rows = self._db().execute("SELECT name, value FROM props WHERE path = ? ORDER BY name",
-                                  (path,)).fetchall()
-        return dict(rows)
-
-    @guarded
     def of_many(self, paths: list[str]) -> dict[str, dict[str, str]]:
         """The properties of each of ``paths`` that has any, in a few queries."""
         if self._never_used or not paths:

@@ -26,7 +26,6 @@ from ftserver.store import fileops, survey
 from ftserver.store.alone import LocalAlone
 from ftserver.store.base import Place, Published, UploadIdentity
 from ftserver.store.batch import LocalBatch
-from ftserver.store.confine import reopen
 from ftserver.store.core import LocalCore
 from ftserver.store.diskerrors import storage_error
 from ftserver.store.localpartial import LocalPartial
@@ -76,14 +75,7 @@ class LocalStorage(LocalCore):
         """The version (as ``open_read(...).version`` gives it) of each regular file
         right in folder ``name``, from one pass over it; links are left out (their
         target's version is the one a download sends: ask ``open_read``)."""
-        target = self.names.resolve(name, allow_root=True)
-        path_fd = self.names.open_path(target)
-        try:
-            folder_fd = reopen(path_fd, os.O_RDONLY | os.O_DIRECTORY)
-        except OSError as exc:
-            raise storage_error(exc, repr(name or "/")) from None
-        finally:
-            os.close(path_fd)
+        folder_fd = self.open_folder(self.names.resolve(name, allow_root=True))
         versions = {}
         try:
             with os.scandir(folder_fd) as entries:

@@ -112,11 +112,6 @@ class WriteLocks(UsesDavDatabase):
         return bool(row[0])
 
     @guarded
-    def on(self, path: str) -> list[WriteLock]:
-        """The live locks that cover ``path`` itself (for lockdiscovery)."""
-        return self.covering(path)
-
-    @guarded
     def get(self, token: str) -> WriteLock | None:
         if self._never_used:
             return None
